@@ -1,0 +1,193 @@
+"""Facts about the host that decide how Podman must be configured, and the configuration itself.
+
+Some hosts break Podman's defaults: on cgroup v1+v2 hybrids crun refuses to start containers
+(runc works), and where root lacks CAP_SYS_RESOURCE the default ulimits (nofile=1048576) exceed
+the hard limits, so every container fails in setrlimit. sbx detects these and writes its own
+containers.conf for its private Podman service, and also passes the same choices per container so
+that a user's own service works too. Nothing under /etc is touched.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import resource
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+from sandbox.types import JsonDict
+
+CAP_SYS_RESOURCE = 24
+LANDLOCK_CREATE_RULESET = 444  # same number on every architecture (unified syscall table)
+LANDLOCK_CREATE_RULESET_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Problem:
+    what: str
+    fix: str
+    fatal: bool = True
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    rootless: bool
+    cgroups: str  # "v2", "hybrid", "v1"
+    systemd: bool
+    cap_sys_resource: bool
+    nofile_hard: int
+    nproc_hard: int
+    podman: str | None  # path
+    runc: str | None
+    crun: str | None
+    overlay: bool
+    landlock_abi: int | None
+    seccomp: bool
+    runtime: str | None  # the OCI runtime sbx will use
+    ulimits: tuple[tuple[str, int], ...]  # what sbx sets instead of Podman's defaults
+    configured: tuple[str, ...] = field(default=())  # what sbx did about the host's quirks
+
+    def problems(self) -> list[Problem]:
+        out: list[Problem] = []
+        if self.podman is None:
+            out.append(Problem("podman is not installed", "run scripts/bootstrap, or: apt-get install podman runc"))
+        if self.runtime is None:
+            need = "runc (crun cannot start containers on hybrid cgroups)" if self.cgroups != "v2" else "crun or runc"
+            out.append(Problem(f"no usable OCI runtime: need {need}", "apt-get install runc"))
+        if self.rootless:
+            out.append(
+                Problem(
+                    "rootless: sbx mounts the workspace overlay itself and needs root for that today",
+                    "run sbx as root (sudo), or wait for the rootless overlay path",
+                )
+            )
+        if not self.overlay:
+            out.append(Problem("the kernel has no overlayfs", "modprobe overlay"))
+        if self.landlock_abi is None:
+            out.append(
+                Problem("the kernel does not offer Landlock", "boot a kernel >= 5.13 with lsm=landlock", fatal=False)
+            )
+        if not self.seccomp:
+            out.append(Problem("the kernel does not offer seccomp filters", "use a kernel with CONFIG_SECCOMP_FILTER"))
+        return out
+
+    def to_json(self) -> JsonDict:
+        return {
+            "rootless": self.rootless,
+            "cgroups": self.cgroups,
+            "systemd": self.systemd,
+            "cap_sys_resource": self.cap_sys_resource,
+            "nofile_hard": self.nofile_hard,
+            "nproc_hard": self.nproc_hard,
+            "podman": self.podman,
+            "runc": self.runc,
+            "crun": self.crun,
+            "runtime": self.runtime,
+            "overlay": self.overlay,
+            "landlock_abi": self.landlock_abi,
+            "seccomp": self.seccomp,
+            "ulimits": {name: value for name, value in self.ulimits},
+            "configured": list(self.configured),
+        }
+
+
+def _cgroup_mode() -> str:
+    if Path("/sys/fs/cgroup/cgroup.controllers").exists():
+        return "v2"
+    if Path("/sys/fs/cgroup/unified/cgroup.controllers").exists():
+        return "hybrid"
+    return "v1"
+
+
+def _cap_effective(bit: int) -> bool:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("CapEff:"):
+            return bool(int(line.split()[1], 16) >> bit & 1)
+    return False
+
+
+def _seccomp_supported() -> bool:
+    return any(line.startswith("Seccomp:") for line in Path("/proc/self/status").read_text().splitlines())
+
+
+def landlock_abi() -> int | None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    abi = int(libc.syscall(LANDLOCK_CREATE_RULESET, None, ctypes.c_size_t(0), LANDLOCK_CREATE_RULESET_VERSION))
+    return abi if abi > 0 else None
+
+
+def _hard_limit(which: int) -> int:
+    hard = resource.getrlimit(which)[1]
+    return 1 << 20 if hard == resource.RLIM_INFINITY else int(hard)
+
+
+@cache
+def detect() -> HostFacts:
+    cgroups = _cgroup_mode()
+    runc, crun = shutil.which("runc"), shutil.which("crun")
+    configured: list[str] = []
+    # crun (1.8, Debian 12) refuses cgroup hybrids; runc handles them.
+    if cgroups != "v2":
+        runtime = "runc" if runc else None
+        if runc and crun:
+            configured.append(f"OCI runtime runc instead of crun ({cgroups} cgroups)")
+    else:
+        runtime = "crun" if crun else "runc" if runc else None
+    cap_res = _cap_effective(CAP_SYS_RESOURCE)
+    nofile, nproc = _hard_limit(resource.RLIMIT_NOFILE), _hard_limit(resource.RLIMIT_NPROC)
+    # Podman's default nofile of 1048576 fails in setrlimit where the hard limit is lower and root
+    # cannot raise it; the host's own hard limit always works. For nproc, Podman lowers its
+    # own hard nproc to 32768 and then asks runc for more (EPERM). Root in the initial user namespace
+    # is exempt from RLIMIT_NPROC anyway: the pids cgroup limit is what bounds processes.
+    ulimits = (("nofile", min(nofile, 1 << 20)), ("nproc", min(nproc, 32768)))
+    if not cap_res:
+        configured.append(f"ulimits nofile={ulimits[0][1]} nproc={ulimits[1][1]} (no CAP_SYS_RESOURCE)")
+    return HostFacts(
+        rootless=os.geteuid() != 0,
+        cgroups=cgroups,
+        systemd=Path("/run/systemd/system").is_dir(),
+        cap_sys_resource=cap_res,
+        nofile_hard=nofile,
+        nproc_hard=nproc,
+        podman=shutil.which("podman"),
+        runc=runc,
+        crun=crun,
+        overlay="overlay" in Path("/proc/filesystems").read_text(),
+        landlock_abi=landlock_abi(),
+        seccomp=_seccomp_supported(),
+        runtime=runtime,
+        ulimits=ulimits,
+        configured=tuple(configured),
+    )
+
+
+def containers_conf(facts: HostFacts) -> str:
+    """The containers.conf of sbx's private Podman service."""
+    ulimits = ", ".join(f'"{name}={value}:{value}"' for name, value in facts.ulimits)
+    lines = [
+        "# Written by sbx for its private Podman service; regenerated on every start.",
+        "[containers]",
+        f"default_ulimits = [{ulimits}]",
+        'log_driver = "k8s-file"',
+        "[engine]",
+        f'cgroup_manager = "{"systemd" if facts.systemd and not facts.rootless else "cgroupfs"}"',
+        'events_logger = "file"',
+    ]
+    if facts.runtime:
+        lines.append(f'runtime = "{facts.runtime}"')
+    return "\n".join(lines) + "\n"
+
+
+def podman_version(podman: str) -> JsonDict:
+    try:
+        out = subprocess.run(
+            [podman, "version", "--format", "json"], capture_output=True, text=True, timeout=30, check=True
+        ).stdout
+        data: JsonDict = json.loads(out)
+        return data
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return {}

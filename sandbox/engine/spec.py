@@ -1,0 +1,60 @@
+"""What the engine is asked to run, and what it reports back.
+
+The engine never sees a policy object: only these compiled artefacts. Everything here is plain data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sandbox.types import Limits
+
+
+@dataclass(frozen=True)
+class WorkspaceOverlay:
+    """The workspace as an overlay: `lowers` top-first (pending change layers, then the host
+    folder last), `upper`/`work` the change layer this action writes to."""
+
+    lowers: tuple[Path, ...]
+    upper: Path
+    work: Path
+    target: str = "/workspace"
+
+
+@dataclass(frozen=True)
+class BindMount:
+    source: Path
+    target: str
+    read_only: bool = True
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    image: str
+    argv: tuple[str, ...]
+    workspace: WorkspaceOverlay
+    limits: Limits = field(default_factory=Limits)
+    workdir: str = "/workspace"
+    env: Mapping[str, str] = field(default_factory=dict)
+    binds: tuple[BindMount, ...] = ()
+    network: str = "none"
+    tmpfs_size: str = "64m"
+    seccomp_profile: str | None = None  # OCI profile JSON; None keeps the engine's default profile
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ContainerOutcome:
+    exit_code: int | None  # None when the container was killed before it exited by itself
+    stdout: bytes
+    stderr: bytes
+    stdout_truncated: bool
+    stderr_truncated: bool
+    timed_out: bool
+    oom_killed: bool
+    duration_s: float
+    runtime: str
+    seccomp: str | None
+    user_namespace: str
