@@ -9,6 +9,7 @@ Containerfile's sha256 as a label so that `sbx doctor` can tell a stale image.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shlex
@@ -67,6 +68,11 @@ def parse_containerfile(path: Path) -> ContainerfileSpec:
         elif keyword == "RUN" and "apt-get install" in args:
             install = args.split("apt-get install", 1)[1].split("&&", 1)[0]
             packages += [word for word in shlex.split(install) if not word.startswith("-")]
+        elif keyword in ("ENV", "LABEL") and "=" in args:
+            # `podman import --change` takes one KEY=VALUE per instruction
+            for pair in shlex.split(args):
+                key, _, value = pair.partition("=")
+                changes.append(f"{keyword} {key}={json.dumps(value)}")
         elif keyword in ("ENV", "WORKDIR", "LABEL", "CMD", "ENTRYPOINT", "USER"):
             changes.append(f"{keyword} {args}")
     match = re.search(r"debian:(\w+)", base)

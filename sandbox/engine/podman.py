@@ -115,9 +115,21 @@ class PodmanEngine:
         labels = response.json().get("Config", {}).get("Labels") or {}
         return {str(k): str(v) for k, v in labels.items()}
 
-    def version(self) -> dict[str, Any]:
-        data: dict[str, Any] = _call("read its version", self._client.version)
-        return data
+    def info(self) -> dict[str, Any]:
+        """The service's own view: what doctor reports next to sbx's host detection."""
+        response = _call("describe itself", lambda: self._api.get("/info"))
+        _call("describe itself", response.raise_for_status)
+        data = response.json()
+        host, store = data.get("host", {}), data.get("store", {})
+        return {
+            "server_version": data.get("version", {}).get("Version"),
+            "storage_driver": store.get("graphDriverName"),
+            "cgroup_version": host.get("cgroupVersion"),
+            "cgroup_manager": host.get("cgroupManager"),
+            "oci_runtime": host.get("ociRuntime", {}).get("name"),
+            "rootless": host.get("security", {}).get("rootless"),
+            "seccomp_enabled": host.get("security", {}).get("seccompEnabled"),
+        }
 
     # -- containers ---------------------------------------------------------------------------
     def _create_body(self, spec: ContainerSpec, merged: Path, seccomp_path: Path | None) -> dict[str, Any]:

@@ -1,0 +1,251 @@
+"""The use cases: a tool call (or a command) -> confined container -> changeset -> review -> commit.
+
+Everything a front end (CLI, Python API, MCP server) does goes through `Workspace`. It prints
+nothing and asks nothing itself: approval is a callable the front end passes in.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sandbox.changes import ChangesetStore
+from sandbox.config import Settings
+from sandbox.engine import ContainerSpec, WorkspaceOverlay
+from sandbox.engine.spec import ContainerOutcome
+from sandbox.errors import UsageError
+from sandbox.tools import get_tool
+from sandbox.types import ActionResult, Changeset, ChangesetStatus, CommitResult, Limits, Protections, StepResult
+
+if TYPE_CHECKING:
+    from sandbox.engine.podman import PodmanEngine
+
+
+@dataclass(frozen=True)
+class Approval:
+    """The front end's answer after review: everything, a subset of paths, or nothing."""
+
+    approve: bool
+    paths: Collection[str] | None = None  # None with approve=True means every path
+
+    @classmethod
+    def all(cls) -> Approval:
+        return cls(True)
+
+    @classmethod
+    def none(cls) -> Approval:
+        return cls(False)
+
+
+Approver = Callable[[Changeset], Approval]
+MAX_TIMEOUT_S = 24 * 3600
+
+
+def _decode(data: bytes) -> str:
+    return data.decode("utf-8", errors="replace")
+
+
+def _protections(outcome: ContainerOutcome, spec: ContainerSpec) -> Protections:
+    return Protections(
+        seccomp=outcome.seccomp,
+        landlock_abi=None,
+        landlock_enforced=False,
+        network=spec.network,
+        user_namespace=outcome.user_namespace,
+        capabilities=(),
+        no_new_privileges=True,
+        read_only_root=True,
+        limits=spec.limits,
+        runtime=outcome.runtime,
+    )
+
+
+class Workspace:
+    """One host folder under sbx's control. Engine connection is made on first use."""
+
+    def __init__(self, path: str | Path, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings.from_env()
+        self.store = ChangesetStore(self.settings.state_dir, Path(path))
+        self.path = self.store.workspace
+        self._engine: PodmanEngine | None = None
+
+    @property
+    def engine(self) -> PodmanEngine:
+        if self._engine is None:
+            from sandbox.engine import connect
+
+            self._engine = connect(self.settings)
+        return self._engine
+
+    # -- actions ----------------------------------------------------------------------------------
+    def call_tool(
+        self,
+        tool_name: str,
+        args: Mapping[str, Any],
+        *,
+        timeout_s: float | None = None,
+        approve: Approver | None = None,
+    ) -> ActionResult:
+        """Run one tool call in its own container; the changeset is committed only if `approve` says so."""
+        tool = get_tool(tool_name)
+        tool.validate(args)
+        argv = tool.argv(args)
+        limits = Limits()
+        if timeout_s is not None:
+            if not 0 < timeout_s <= MAX_TIMEOUT_S:
+                raise UsageError(f"--timeout must be between 0 and {MAX_TIMEOUT_S} seconds", code="usage.invalid_timeout")
+            limits = Limits(timeout_s=timeout_s)
+        with self.store.lock():
+            self.store.recover()
+            step, changeset = self._run_step(tool_name, args, argv, limits)
+            commit = None
+            if changeset.status is ChangesetStatus.PENDING and approve is not None:
+                decision = approve(changeset)
+                if decision.approve:
+                    commit = self.store.apply(changeset.id, sha256=changeset.sha256, paths=decision.paths)
+                    changeset = self.store.get(changeset.id)
+        return ActionResult(steps=(step,), changeset=changeset, commit=commit)
+
+    def exec(self, command: list[str], **kwargs: Any) -> ActionResult:
+        """`sbx exec -- COMMAND...`: the command through run_shell under the default profile."""
+        if not command:
+            raise UsageError("nothing to run: give a command after `--`", code="usage.no_command")
+        return self.call_tool("run_shell", {"command": shlex.join(command)}, **kwargs)
+
+    def _run_step(
+        self, tool_name: str, args: Mapping[str, Any], argv: tuple[str, ...], limits: Limits
+    ) -> tuple[StepResult, Changeset]:
+        engine = self.engine  # connect before allocating state, so a missing podman leaves nothing
+        layer = self.store.new_layer(f"{tool_name} {dict(args)}")
+        lowers = (*self.store.lower_layers(before=layer.id), self.path)
+        spec = ContainerSpec(
+            image=self.settings.image,
+            argv=argv,
+            workspace=WorkspaceOverlay(lowers=tuple(lowers), upper=layer.upper, work=layer.work),
+            limits=limits,
+            env={"HOME": "/tmp", "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"},
+            labels={"io.sbx.changeset": layer.id, "io.sbx.workspace": str(self.path)},
+        )
+        try:
+            outcome = engine.run(spec)
+        except BaseException:
+            self.store.abandon(layer.id)
+            raise
+        changeset = self.store.finalize(layer.id)
+        step = StepResult(
+            tool=tool_name,
+            args=dict(args),
+            exit_code=outcome.exit_code,
+            stdout=_decode(outcome.stdout),
+            stderr=_decode(outcome.stderr),
+            timed_out=outcome.timed_out,
+            protections=_protections(outcome, spec),
+            duration_s=outcome.duration_s,
+            stdout_truncated=outcome.stdout_truncated,
+            stderr_truncated=outcome.stderr_truncated,
+            oom_killed=outcome.oom_killed,
+        )
+        return step, changeset
+
+    # -- review and commit ------------------------------------------------------------------------
+    def _recovered(self) -> None:
+        with self.store.lock():
+            self.store.recover()
+
+    def changeset(self, ref: str | None = None) -> Changeset:
+        self._recovered()
+        return self.store.get(ref)
+
+    def changesets(self) -> list[Changeset]:
+        self._recovered()
+        return self.store.list()
+
+    def apply(
+        self,
+        ref: str | None = None,
+        *,
+        sha256: str | None = None,
+        paths: Collection[str] | None = None,
+        skip_conflicts: bool = False,
+    ) -> CommitResult:
+        with self.store.lock():
+            self.store.recover()
+            changeset = self.store.get(ref)
+            return self.store.apply(changeset.id, sha256=sha256, paths=paths, skip_conflicts=skip_conflicts)
+
+    def discard(self, ref: str | None = None) -> Changeset:
+        with self.store.lock():
+            self.store.recover()
+            return self.store.discard(self.store.get(ref).id)
+
+    def undo(self) -> CommitResult:
+        with self.store.lock():
+            self.store.recover()
+            return self.store.undo()
+
+
+def resolve_workspace(path: str | None) -> str:
+    return path if path is not None else os.getcwd()
+
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def doctor(settings: Settings) -> dict[str, Any]:
+    """What sbx found on this host, what it configured around, and a fix for each problem."""
+    from sandbox.engine import host
+    from sandbox.engine.image import DIGEST_LABEL, parse_containerfile
+    from sandbox.errors import SbxError
+
+    facts = host.detect()
+    problems = [{"problem": p.what, "fix": p.fix, "fatal": p.fatal} for p in facts.problems()]
+    report: dict[str, Any] = {"host": facts.to_json(), "podman": None, "image": None, "problems": problems}
+    if facts.podman:
+        version = host.podman_version(facts.podman)
+        report["podman"] = {
+            "version": version.get("Client", {}).get("Version"),
+            "path": facts.podman,
+        }
+    try:
+        from sandbox.engine import connect
+
+        engine = connect(settings)
+        report["podman"] = {**(report["podman"] or {}), "socket": str(engine.socket_path), **engine.info()}
+        labels = engine.image_labels(settings.image)
+        wanted = parse_containerfile(PROJECT_ROOT / "Containerfile").digest
+        if labels is None:
+            problems.append({"problem": f"the default image {settings.image} does not exist",
+                             "fix": "sbx image build", "fatal": True})
+            report["image"] = {"name": settings.image, "present": False}
+        else:
+            current = labels.get(DIGEST_LABEL) == wanted
+            report["image"] = {"name": settings.image, "present": True, "current": current}
+            if not current:
+                problems.append({"problem": "the default image was built from an older Containerfile",
+                                 "fix": "sbx image build", "fatal": False})
+        report["leftover_containers"] = engine.leftover_containers()
+    except SbxError as exc:
+        problems.append({"problem": exc.message, "fix": exc.hint or "", "fatal": True})
+    report["ok"] = not any(p["fatal"] for p in problems)
+    return report
+
+
+def build_image(settings: Settings, *, offline: bool | None = None) -> dict[str, Any]:
+    from sandbox.engine import host, service
+    from sandbox.engine.image import build
+    from sandbox.errors import EngineUnavailableError
+
+    facts = host.detect()
+    if facts.podman is None:
+        raise EngineUnavailableError("podman is not installed", hint="run scripts/bootstrap, or: apt-get install podman")
+    settings.runtime_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    conf = settings.runtime_dir / "containers.conf"
+    if not conf.exists():
+        service.private_socket(settings.runtime_dir, facts)
+    route = build(PROJECT_ROOT / "Containerfile", settings.image, podman=facts.podman, containers_conf=conf,
+                  offline=offline)
+    return {"image": settings.image, "route": route}

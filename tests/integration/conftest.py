@@ -1,0 +1,88 @@
+"""Integration tests run real Podman through the real CLI. Without a working Podman they skip
+on a developer's machine and FAIL in CI (CI=true): nothing may pass there by not running."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+SBX = [sys.executable, "-m", "sandbox.cli"]
+
+
+@dataclass(frozen=True)
+class Run:
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def json(self) -> dict[str, Any]:
+        lines = self.stdout.strip().splitlines()
+        assert len(lines) == 1, f"--json must print exactly one line, got: {self.stdout!r}"
+        data: dict[str, Any] = json.loads(lines[0])
+        return data
+
+
+def sbx(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 120) -> Run:
+    proc = subprocess.run(
+        [*SBX, *args], cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True, text=True,
+        stdin=subprocess.DEVNULL, timeout=timeout,
+    )
+    return Run(proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.fixture(scope="session")
+def podman_ready() -> None:
+    report = sbx("doctor", "--json")
+    ok = report.code == 0 and report.json.get("ok") and report.json["result"].get("ok")
+    if not ok:
+        message = f"sbx doctor says the host is not ready: {report.stdout or report.stderr}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, podman_ready: None) -> Iterator[Path]:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "hello.txt").write_text("hello\n")
+    (ws / "src").mkdir()
+    (ws / "src" / "main.py").write_text("print('hi')\n")
+    yield ws
+
+
+def snapshot(root: Path) -> dict[str, tuple[str, int, bytes]]:
+    """Type, mode and content (or link target) of every entry, read without following links."""
+    out: dict[str, tuple[str, int, bytes]] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            path = Path(dirpath) / name
+            st = path.lstat()
+            rel = str(path.relative_to(root))
+            if path.is_symlink():
+                out[rel] = ("link", 0, os.readlink(path).encode())
+            elif path.is_dir():
+                out[rel] = ("dir", st.st_mode & 0o7777, b"")
+            else:
+                out[rel] = ("file", st.st_mode & 0o7777, path.read_bytes())
+    return out
+
+
+def leftovers(runtime_runs: Path | None = None) -> dict[str, list[str]]:
+    """Containers sbx made, overlay mounts of sbx's, and per-action run folders still present."""
+    containers = subprocess.run(
+        ["podman", "ps", "-a", "--filter", "label=io.sbx.action", "--format", "{{.ID}}"],
+        capture_output=True, text=True, check=False,
+    ).stdout.split()
+    mounts = [line for line in Path("/proc/self/mounts").read_text().splitlines() if "/sbx" in line and "overlay" in line]
+    runs = [str(p) for p in runtime_runs.iterdir()] if runtime_runs and runtime_runs.is_dir() else []
+    return {"containers": containers, "mounts": mounts, "runs": runs}

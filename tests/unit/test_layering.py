@@ -1,0 +1,86 @@
+"""The rooms of the design brief, checked: who may import whom, and each third-party library in
+exactly one module."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+STDLIB = set(sys.stdlib_module_names) | {"__future__"}
+
+# room -> the sandbox rooms it may import (besides itself)
+ALLOWED = {
+    "types": set(),
+    "errors": set(),
+    "config": set(),
+    "tools": {"types", "errors"},
+    "changes": {"types", "errors"},
+    "engine": {"types", "errors", "config"},
+    "policy": {"types", "errors", "tools"},
+    "planner": {"types", "errors", "tools"},
+    "app": {"types", "errors", "config", "tools", "changes", "engine", "policy", "planner"},
+    "cli": {"types", "errors", "config", "tools", "app", "changes"},
+}
+# third-party top-level module -> the one file allowed to import it
+THIRD_PARTY_HOME = {
+    "podman": "sandbox/engine/podman.py",
+    "requests": "sandbox/engine/podman.py",
+    "typer": "sandbox/cli.py",
+    "pyseccomp": "sandbox/policy/syscalls.py",
+    "onnxruntime_genai": "sandbox/planner/onnx.py",
+    "docker": "sandbox/engine/docker.py",
+    "mcp": "sandbox/mcp_server.py",
+}
+
+
+def _imports(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(), str(path))
+    names: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.append(node.module)
+    return names
+
+
+def _room(path: Path) -> str:
+    rel = path.relative_to(ROOT / "sandbox")
+    return rel.parts[0] if len(rel.parts) > 1 else rel.stem
+
+
+def test_rooms_import_only_what_the_brief_allows() -> None:
+    violations = []
+    for path in sorted((ROOT / "sandbox").rglob("*.py")):
+        room = _room(path)
+        if room == "__init__":
+            continue
+        for name in _imports(path):
+            parts = name.split(".")
+            if parts[0] != "sandbox" or len(parts) < 2:
+                continue
+            target = parts[1]
+            if target != room and target not in ALLOWED.get(room, set()):
+                violations.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert violations == []
+
+
+def test_each_third_party_library_has_one_home() -> None:
+    violations = []
+    for path in sorted([*(ROOT / "sandbox").rglob("*.py"), *(ROOT / "runtime").rglob("*.py")]):
+        rel = str(path.relative_to(ROOT))
+        for name in _imports(path):
+            top = name.split(".")[0]
+            if top in STDLIB or top == "sandbox":
+                continue
+            if THIRD_PARTY_HOME.get(top) != rel:
+                violations.append(f"{rel} imports {top}")
+    assert violations == []
+
+
+def test_the_launcher_is_stdlib_only() -> None:
+    for path in (ROOT / "runtime").rglob("*.py"):
+        for name in _imports(path):
+            assert name.split(".")[0] in STDLIB, f"{path.name} imports {name}"
