@@ -88,3 +88,14 @@ class CommandNotRunnableError(EngineError):
 
 class ImageBuildError(EngineError):
     code = "image.build_failed"
+
+
+class PolicyError(SbxError):
+    """A policy (profile, syscall group, path, port) is invalid or cannot be compiled.
+
+    Sub-codes used by `sandbox.policy`: `policy.unknown_syscall`, `policy.unknown_syscall_group`,
+    `policy.path_outside_workspace`, `policy.invalid_path`, `policy.invalid_port`,
+    `policy.unsupported_arch`, `policy.libseccomp_unavailable`, `policy.contradiction`.
+    """
+
+    code = "policy.invalid"
