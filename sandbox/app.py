@@ -6,20 +6,23 @@ nothing and asks nothing itself: approval is a callable the front end passes in.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shlex
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sandbox.changes import ChangesetStore
 from sandbox.config import Settings
 from sandbox.engine import ContainerSpec, WorkspaceOverlay
-from sandbox.engine.spec import ContainerOutcome
-from sandbox.errors import UsageError
-from sandbox.tools import get_tool
-from sandbox.types import ActionResult, Changeset, ChangesetStatus, CommitResult, Limits, Protections, StepResult
+from sandbox.engine.spec import ContainerOutcome, InlineFile
+from sandbox.errors import PolicyError, UsageError
+from sandbox.policy.compile import CompiledCall, compile_call
+from sandbox.policy.profiles import Profiles, load_profiles
+from sandbox.types import ActionResult, Changeset, ChangesetStatus, CommitResult, Protections, StepResult
 
 if TYPE_CHECKING:
     from sandbox.engine.podman import PodmanEngine
@@ -49,19 +52,53 @@ def _decode(data: bytes) -> str:
     return data.decode("utf-8", errors="replace")
 
 
-def _protections(outcome: ContainerOutcome, spec: ContainerSpec) -> Protections:
+LAUNCHER = Path(__file__).resolve().parent.parent / "runtime" / "sbx_launcher.py"
+LAUNCHER_ARGV = ("/usr/bin/python3", "-I", "-S", "/sbx/launcher.py", "/sbx/policy.json", "--")
+_DENIAL_MARKERS = ("Permission denied", "Operation not permitted", "Read-only file system")
+
+
+def _protections(call: CompiledCall, outcome: ContainerOutcome, report: Mapping[str, Any] | None,
+                 degraded: tuple[str, ...]) -> Protections:
     return Protections(
-        seccomp=outcome.seccomp,
-        landlock_abi=None,
-        landlock_enforced=False,
-        network=spec.network,
+        seccomp=call.seccomp_digest,
+        landlock_abi=report.get("abi_used") if report else None,
+        landlock_enforced=bool(report and report.get("enforced")),
+        network=f"proxy:{','.join(call.proxy_hosts)}" if call.proxy_hosts else "none",
         user_namespace=outcome.user_namespace,
-        capabilities=(),
+        capabilities=call.capabilities,
         no_new_privileges=True,
-        read_only_root=True,
-        limits=spec.limits,
+        read_only_root=call.read_only_root,
+        limits=call.limits,
         runtime=outcome.runtime,
+        degraded=degraded,
     )
+
+
+def _launcher_report(outcome: ContainerOutcome) -> dict[str, Any] | None:
+    raw = outcome.reports.get("applied.json")
+    if not raw:
+        return None
+    try:
+        data = json.loads(raw.decode("utf-8", errors="replace").strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def denials(stderr: str, exit_code: int | None) -> tuple[str, ...]:
+    """What the sandbox refused, as far as the tool's own error output tells (best effort: the
+    kernel does not report Landlock or seccomp denials to the caller, only their errno)."""
+    found: list[str] = []
+    for line in stderr.splitlines():
+        if line.startswith("sbx-launcher:") and exit_code == 125:
+            found.append(line.removeprefix("sbx-launcher:").strip())
+            continue
+        reason = next((m for m in _DENIAL_MARKERS if m in line), None)
+        if reason is None:
+            continue
+        path = re.search(r"(/[^\s:'\"]+|[\w.-]+/[^\s:'\"]*)", line)
+        found.append(f"{reason.lower()}: {path.group(1)}" if path else f"{reason.lower()}: {line.strip()[:160]}")
+    return tuple(dict.fromkeys(found))[:20]
 
 
 class Workspace:
@@ -72,6 +109,7 @@ class Workspace:
         self.store = ChangesetStore(self.settings.state_dir, Path(path))
         self.path = self.store.workspace
         self._engine: PodmanEngine | None = None
+        self._profiles: Profiles | None = None
 
     @property
     def engine(self) -> PodmanEngine:
@@ -82,6 +120,17 @@ class Workspace:
         return self._engine
 
     # -- actions ----------------------------------------------------------------------------------
+    @property
+    def profiles(self) -> Profiles:
+        if self._profiles is None:
+            self._profiles = load_profiles(self.settings.profiles_dir)
+        return self._profiles
+
+    def compile(self, tool_name: str, args: Mapping[str, Any], *, timeout_s: float | None = None) -> CompiledCall:
+        if timeout_s is not None and not 0 < timeout_s <= MAX_TIMEOUT_S:
+            raise UsageError(f"--timeout must be between 0 and {MAX_TIMEOUT_S} seconds", code="usage.invalid_timeout")
+        return compile_call(self.profiles.get(tool_name), args, timeout_s=timeout_s)
+
     def call_tool(
         self,
         tool_name: str,
@@ -89,19 +138,13 @@ class Workspace:
         *,
         timeout_s: float | None = None,
         approve: Approver | None = None,
+        allow_degraded: bool = False,
     ) -> ActionResult:
         """Run one tool call in its own container; the changeset is committed only if `approve` says so."""
-        tool = get_tool(tool_name)
-        tool.validate(args)
-        argv = tool.argv(args)
-        limits = Limits()
-        if timeout_s is not None:
-            if not 0 < timeout_s <= MAX_TIMEOUT_S:
-                raise UsageError(f"--timeout must be between 0 and {MAX_TIMEOUT_S} seconds", code="usage.invalid_timeout")
-            limits = Limits(timeout_s=timeout_s)
+        call = self.compile(tool_name, args, timeout_s=timeout_s)
         with self.store.lock():
             self.store.recover()
-            step, changeset = self._run_step(tool_name, args, argv, limits)
+            step, changeset = self._run_step(call, allow_degraded=allow_degraded)
             commit = None
             if changeset.status is ChangesetStatus.PENDING and approve is not None:
                 decision = approve(changeset)
@@ -116,19 +159,39 @@ class Workspace:
             raise UsageError("nothing to run: give a command after `--`", code="usage.no_command")
         return self.call_tool("run_shell", {"command": shlex.join(command)}, **kwargs)
 
-    def _run_step(
-        self, tool_name: str, args: Mapping[str, Any], argv: tuple[str, ...], limits: Limits
-    ) -> tuple[StepResult, Changeset]:
+    def _degraded(self, call: CompiledCall, allow_degraded: bool) -> tuple[CompiledCall, tuple[str, ...]]:
+        """Refuse, or with --allow-degraded run and record, when the host lacks a required protection."""
+        from sandbox.engine import host
+
+        if not call.landlock["require_landlock"] or host.detect().landlock_abi is not None:
+            return call, ()
+        if not allow_degraded:
+            raise PolicyError(
+                f"{call.tool} requires Landlock and this kernel does not offer it",
+                code="policy.protection_unavailable",
+                hint="boot a kernel with Landlock (lsm=landlock), or pass --allow-degraded to run without it",
+            )
+        relaxed = {**call.landlock, "require_landlock": False}
+        return replace(call, landlock=relaxed), ("landlock",)
+
+    def _run_step(self, call: CompiledCall, *, allow_degraded: bool) -> tuple[StepResult, Changeset]:
         engine = self.engine  # connect before allocating state, so a missing podman leaves nothing
-        layer = self.store.new_layer(f"{tool_name} {dict(args)}")
+        call, degraded = self._degraded(call, allow_degraded)
+        layer = self.store.new_layer(f"{call.tool} {json.dumps(dict(call.args))[:200]}")
         lowers = (*self.store.lower_layers(before=layer.id), self.path)
         spec = ContainerSpec(
-            image=self.settings.image,
-            argv=argv,
+            image=self.settings.image if call.image == "default" else call.image,
+            argv=(*LAUNCHER_ARGV, *call.argv),
             workspace=WorkspaceOverlay(lowers=tuple(lowers), upper=layer.upper, work=layer.work),
-            limits=limits,
+            limits=call.limits,
             env={"HOME": "/tmp", "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"},
-            labels={"io.sbx.changeset": layer.id, "io.sbx.workspace": str(self.path)},
+            labels={"io.sbx.changeset": layer.id, "io.sbx.tool": call.tool},
+            files=(InlineFile("/sbx/launcher.py", LAUNCHER.read_text()), InlineFile("/sbx/policy.json", call.landlock_json)),
+            report_dir="/sbx-run",
+            seccomp_profile=call.seccomp_json,
+            capabilities=call.capabilities,
+            read_only_root=call.read_only_root,
+            tmpfs_bytes=call.tmpfs_bytes,
         )
         try:
             outcome = engine.run(spec)
@@ -136,15 +199,17 @@ class Workspace:
             self.store.abandon(layer.id)
             raise
         changeset = self.store.finalize(layer.id)
+        stderr = _decode(outcome.stderr)
         step = StepResult(
-            tool=tool_name,
-            args=dict(args),
+            tool=call.tool,
+            args=dict(call.args),
             exit_code=outcome.exit_code,
             stdout=_decode(outcome.stdout),
-            stderr=_decode(outcome.stderr),
+            stderr=stderr,
             timed_out=outcome.timed_out,
-            protections=_protections(outcome, spec),
+            protections=_protections(call, outcome, _launcher_report(outcome), degraded),
             duration_s=outcome.duration_s,
+            denied=denials(stderr, outcome.exit_code),
             stdout_truncated=outcome.stdout_truncated,
             stderr_truncated=outcome.stderr_truncated,
             oom_killed=outcome.oom_killed,

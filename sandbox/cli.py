@@ -37,10 +37,14 @@ class _Exit(Exception):
         self.code = code
 
 
-def _emit(command: str, as_json: bool, result: dict[str, Any], text: str) -> None:
+def _emit(command: str, as_json: bool, result: dict[str, Any], text: str, err: str = "") -> None:
+    """One JSON object, or the text for a person (with the tools' own stderr on stderr)."""
     if as_json:
         sys.stdout.write(json.dumps({"ok": True, "command": command, "result": result}) + "\n")
-    elif text:
+        return
+    if err:
+        sys.stderr.write(err if err.endswith("\n") else err + "\n")
+    if text:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
 
@@ -130,23 +134,31 @@ def _approver(yes: bool, as_json: bool) -> Callable[[Changeset], Any] | None:
 
 
 def _action_text(result: ActionResult) -> str:
+    """Only the tools' own stdout, so that `sbx exec -- CMD | ...` pipes like CMD would."""
+    return "".join(step.stdout for step in result.steps)
+
+
+def _action_stderr(result: ActionResult) -> str:
+    """The tools' stderr, then sbx's own account of each step and of the changeset."""
     lines: list[str] = []
     for step in result.steps:
-        if step.stdout:
-            lines.append(step.stdout.rstrip("\n"))
         if step.stderr:
-            sys.stderr.write(step.stderr if step.stderr.endswith("\n") else step.stderr + "\n")
+            lines.append(step.stderr.rstrip("\n"))
         status = "timed out" if step.timed_out else f"exit {step.exit_code}"
         if step.stdout_truncated or step.stderr_truncated:
             status += ", output truncated"
-        lines.append(f"[{step.tool}: {status}, {step.duration_s:.2f}s]")
+        if step.oom_killed:
+            status += ", out of memory"
+        for denial in step.denied:
+            lines.append(f"sbx: denied: {denial}")
+        lines.append(f"sbx: [{step.tool}: {status}, {step.duration_s:.2f}s]")
     cs = result.changeset
     if cs.status is ChangesetStatus.EMPTY:
-        lines.append("no changes to the workspace")
+        lines.append("sbx: no changes to the workspace")
     elif result.commit is not None:
-        lines.append(_commit_text(result.commit))
+        lines.append("sbx: " + _commit_text(result.commit))
     elif cs.status is ChangesetStatus.PENDING:
-        lines.append(f"changeset {cs.id} pending: {len(cs.changes)} change(s); review with `sbx diff {cs.id}`, "
+        lines.append(f"sbx: changeset {cs.id} pending: {len(cs.changes)} change(s); review with `sbx diff {cs.id}`, "
                      f"commit with `sbx apply {cs.id} --yes`")
     return "\n".join(lines)
 
@@ -193,7 +205,7 @@ def exec(  # noqa: A001 -- the command's name is part of the CLI contract
             if arg:
                 raise UsageError("--arg goes with --tool", code="usage.invalid")
             result = ws.exec(list(command or []), timeout_s=timeout, approve=approve)
-        _emit("exec", as_json, result.to_json(), _action_text(result))
+        _emit("exec", as_json, result.to_json(), _action_text(result), _action_stderr(result))
 
     _guard("exec", as_json, body)
 

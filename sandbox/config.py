@@ -34,6 +34,7 @@ class Settings:
     runtime_dir: Path  # the private podman socket, per-action mount points
     image: str
     engine: str  # "podman" (docker arrives with issue 5)
+    profiles_dir: Path  # tool declarations and the base policy
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -46,4 +47,6 @@ class Settings:
             else _runtime_dir(),
             image=os.environ.get("SBX_IMAGE", DEFAULT_IMAGE),
             engine=os.environ.get("SBX_ENGINE", "podman"),
+            profiles_dir=Path(os.environ["SBX_PROFILES"]) if os.environ.get("SBX_PROFILES")
+            else Path(__file__).resolve().parent.parent / "profiles",
         )

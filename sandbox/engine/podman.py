@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import socket
 import struct
 import time
@@ -69,6 +70,17 @@ def _start_error(message: str) -> EngineError:
     if any(marker in message.lower() for marker in _NOT_RUNNABLE):
         return CommandNotRunnableError(f"the command cannot be executed: {message.split('exec: ', 1)[-1]}")
     return EngineError(f"podman could not start the container: {message}")
+
+
+def _read_reports(folder: Path, cap: int = 1 << 20) -> dict[str, bytes]:
+    """Regular files the container left in its report folder, read without following links."""
+    out: dict[str, bytes] = {}
+    for entry in os.scandir(folder):
+        if entry.is_file(follow_symlinks=False):
+            fd = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            with os.fdopen(fd, "rb") as handle:
+                out[entry.name] = handle.read(cap)
+    return out
 
 
 class _Capture:
@@ -132,7 +144,7 @@ class PodmanEngine:
         }
 
     # -- containers ---------------------------------------------------------------------------
-    def _create_body(self, spec: ContainerSpec, merged: Path, seccomp_path: Path | None) -> dict[str, Any]:
+    def _create_body(self, spec: ContainerSpec, merged: Path, run_dir: Path) -> dict[str, Any]:
         limits = spec.limits
         mounts: list[dict[str, Any]] = [
             {"destination": spec.workspace.target, "source": str(merged), "type": "bind", "options": ["rbind", "rw"]},
@@ -140,9 +152,18 @@ class PodmanEngine:
                 "destination": "/tmp",
                 "source": "tmpfs",
                 "type": "tmpfs",
-                "options": ["rw", "nosuid", "nodev", f"size={spec.tmpfs_size}"],
+                "options": ["rw", "nosuid", "nodev", f"size={spec.tmpfs_bytes}"],
             },
         ]
+        for index, inline in enumerate(spec.files):
+            source = run_dir / f"file{index}"
+            source.write_text(inline.content)
+            mounts.append({"destination": inline.target, "source": str(source), "type": "bind",
+                           "options": ["rbind", "ro"]})
+        if spec.report_dir is not None:
+            (run_dir / "report").mkdir()
+            mounts.append({"destination": spec.report_dir, "source": str(run_dir / "report"), "type": "bind",
+                           "options": ["rbind", "rw", "nosuid", "nodev", "noexec"]})
         for bind in spec.binds:
             mounts.append(
                 {
@@ -160,8 +181,9 @@ class PodmanEngine:
             "labels": {LABEL: "1", **spec.labels},
             "netns": {"nsmode": spec.network},
             "cap_drop": ["ALL"],
+            "cap_add": [f"CAP_{cap}" for cap in spec.capabilities],
             "no_new_privileges": True,
-            "read_only_filesystem": True,
+            "read_only_filesystem": spec.read_only_root,
             "mounts": mounts,
             "resource_limits": {
                 "memory": {"limit": limits.memory_bytes, "swap": limits.memory_bytes},
@@ -176,7 +198,9 @@ class PodmanEngine:
         }
         if self.facts.runtime:
             body["oci_runtime"] = self.facts.runtime
-        if seccomp_path is not None:
+        if spec.seccomp_profile is not None:
+            seccomp_path = run_dir / "seccomp.json"
+            seccomp_path.write_text(spec.seccomp_profile)
             body["seccomp_profile_path"] = str(seccomp_path)
         return body
 
@@ -279,11 +303,7 @@ class PodmanEngine:
         started = time.monotonic()
         capture = _Capture(spec.limits.output_bytes)
         with overlay.mounted(spec.workspace, run_dir) as merged:
-            seccomp_path = None
-            if spec.seccomp_profile is not None:
-                seccomp_path = run_dir / "seccomp.json"
-                seccomp_path.write_text(spec.seccomp_profile)
-            with self._container(self._create_body(spec, merged, seccomp_path)) as container_id:
+            with self._container(self._create_body(spec, merged, run_dir)) as container_id:
                 stream, early = self._attach(container_id)
                 with contextlib.closing(stream):
                     capture.feed(early)
@@ -291,6 +311,7 @@ class PodmanEngine:
                     timed_out = self._collect(stream, container_id, capture, spec.limits.timeout_s)
                 exit_code = self._wait(container_id)
                 oom = exit_code == 137 and bool(self._inspect_state(container_id).get("OOMKilled", False))
+            reports = _read_reports(run_dir / "report") if spec.report_dir is not None else {}
         return ContainerOutcome(
             exit_code=None if timed_out else exit_code,
             stdout=bytes(capture.streams[1]),
@@ -303,6 +324,7 @@ class PodmanEngine:
             runtime=self.facts.runtime or "",
             seccomp="custom" if spec.seccomp_profile else "podman-default",
             user_namespace="host",
+            reports=reports,
         )
 
     def _inspect_state(self, container_id: str) -> dict[str, Any]:

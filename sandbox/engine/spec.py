@@ -31,6 +31,14 @@ class BindMount:
 
 
 @dataclass(frozen=True)
+class InlineFile:
+    """A file sbx writes for this run and mounts read-only (the launcher's policy, say)."""
+
+    target: str
+    content: str
+
+
+@dataclass(frozen=True)
 class ContainerSpec:
     image: str
     argv: tuple[str, ...]
@@ -40,9 +48,13 @@ class ContainerSpec:
     env: Mapping[str, str] = field(default_factory=dict)
     binds: tuple[BindMount, ...] = ()
     network: str = "none"
-    tmpfs_size: str = "64m"
+    tmpfs_bytes: int = 64 << 20
     seccomp_profile: str | None = None  # OCI profile JSON; None keeps the engine's default profile
     labels: Mapping[str, str] = field(default_factory=dict)
+    files: tuple[InlineFile, ...] = ()
+    report_dir: str | None = None  # a writable host-backed folder at this path; its files come back
+    capabilities: tuple[str, ...] = ()  # kept; every other capability is dropped
+    read_only_root: bool = True
 
 
 @dataclass(frozen=True)
@@ -58,3 +70,4 @@ class ContainerOutcome:
     runtime: str
     seccomp: str | None
     user_namespace: str
+    reports: Mapping[str, bytes] = field(default_factory=dict)  # files left in report_dir

@@ -49,7 +49,7 @@ def test_exec_leaves_host_untouched_until_apply_then_undo_restores(workspace: Pa
 def test_without_terminal_or_yes_nothing_is_applied(workspace: Path) -> None:
     run = sbx("exec", "-w", str(workspace), "--", "sh", "-c", "echo x > new.txt")
     assert run.code == 0, run.stderr
-    assert "pending" in run.stdout
+    assert "pending" in run.stderr
     assert not (workspace / "new.txt").exists()
     refused = sbx("apply", "-w", str(workspace))
     assert refused.code != 0 and "--yes" in refused.stderr

@@ -1,0 +1,136 @@
+"""One tool call -> its confinement: seccomp profile, launcher (Landlock) document, container options.
+
+Pure: the same profile and arguments always give the same artefacts (golden-tested). The call's
+own path arguments narrow Landlock: `read_file(path="a.txt")` may read a.txt and nothing else of
+the workspace; `write_file(path="src/a.py")` may write that one file.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from sandbox.errors import PolicyError
+from sandbox.policy.landlock import LandlockSpec, build_policy, policy_digest, policy_json
+from sandbox.policy.profiles import ToolProfile
+from sandbox.policy.seccomp import compile_seccomp
+from sandbox.types import Limits
+
+WORKSPACE = "/workspace"
+PROXY_PORT = 3128  # inside the container: the launcher's relay to sbx's egress proxy
+
+
+@dataclass(frozen=True)
+class CompiledCall:
+    tool: str
+    args: Mapping[str, Any]
+    argv: tuple[str, ...]
+    image: str
+    seccomp_json: str
+    seccomp_digest: str
+    landlock: Mapping[str, Any]  # the launcher's policy document (runtime/policy-v1.schema.json)
+    landlock_digest: str
+    limits: Limits
+    read_only_root: bool
+    tmpfs_bytes: int
+    capabilities: tuple[str, ...]
+    proxy_hosts: tuple[str, ...]  # empty: no network at all
+    groups: tuple[str, ...]
+
+    @property
+    def landlock_json(self) -> str:
+        return policy_json(self.landlock)
+
+    def summary(self) -> str:
+        """One line a person can read before approving a plan step."""
+        fs = [rule for rule in self.landlock["landlock"]["fs"] if str(rule["path"]).startswith(WORKSPACE)]
+        grants = []
+        for rule in fs:
+            rel = str(rule["path"])[len(WORKSPACE):].lstrip("/") or "."
+            grants.append(f"{'write' if 'write_file' in rule['access'] else 'read'} {rel}")
+        workspace = ", ".join(grants) or "no workspace access"
+        net = f"egress to {', '.join(self.proxy_hosts)} only" if self.proxy_hosts else "no network"
+        caps = f", caps {','.join(self.capabilities)}" if self.capabilities else ""
+        return (f"{workspace}; {net}; seccomp {self.seccomp_digest[:19]}; "
+                f"{self.limits.memory_bytes >> 20}MiB, {self.limits.pids} pids, {self.limits.timeout_s:g}s{caps}")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "tool": self.tool,
+            "argv": list(self.argv),
+            "image": self.image,
+            "seccomp_digest": self.seccomp_digest,
+            "landlock_digest": self.landlock_digest,
+            "landlock": self.landlock,
+            "limits": self.limits.to_json(),
+            "read_only_root": self.read_only_root,
+            "capabilities": list(self.capabilities),
+            "network": {"mode": "proxy", "hosts": list(self.proxy_hosts)} if self.proxy_hosts else {"mode": "none"},
+            "syscall_groups": list(self.groups),
+            "summary": self.summary(),
+        }
+
+
+def _url_host(tool: str, arg: str, value: Any) -> str:
+    host = urlsplit(str(value)).hostname
+    if not host:
+        raise PolicyError(f"tool {tool}: argument {arg!r} has no host", code="tool.invalid_args")
+    return host
+
+
+def compile_call(profile: ToolProfile, args: Mapping[str, Any], *, timeout_s: float | None = None) -> CompiledCall:
+    tool, needs = profile.tool, profile.needs
+    checked = tool.validate(args)
+    reads, writes, write_dirs = [], [], []
+    for name, access in tool.path_access().items():
+        target = {"read": reads, "write": writes, "write_dir": write_dirs}[access]
+        target.append(str(checked[name]))
+    hosts = [*needs.hosts, *(_url_host(tool.name, a, checked[a]) for a in needs.hosts_from_args)]
+    proxy_hosts = tuple(dict.fromkeys(hosts)) if needs.network == "proxy" else ()
+    landlock = build_policy(
+        LandlockSpec(
+            workspace=WORKSPACE,
+            exec_roots=needs.exec_roots,
+            read_roots=(*needs.read_roots, *((WORKSPACE,) if needs.workspace == "read" else ())),
+            write_roots=(*needs.write_roots, *((WORKSPACE,) if needs.workspace == "write" else ())),
+            scratch_roots=needs.scratch_roots,
+            device_paths=needs.devices,
+            read_paths=tuple(reads),
+            write_paths=tuple(writes),
+            write_dir_paths=tuple(write_dirs),
+            connect_tcp=(PROXY_PORT,) if proxy_hosts else (),
+            require=needs.landlock == "required",
+        )
+    )
+    groups = needs.groups if proxy_hosts else tuple(g for g in needs.groups if g != "network")
+    seccomp = compile_seccomp(groups, extra_syscalls=needs.extra_syscalls)
+    limits = Limits(
+        memory_bytes=needs.memory,
+        pids=needs.pids,
+        cpus=needs.cpus,
+        timeout_s=timeout_s if timeout_s is not None else needs.timeout,
+        output_bytes=needs.output,
+    )
+    return CompiledCall(
+        tool=tool.name,
+        args=checked,
+        argv=tool.argv(checked),
+        image=tool.image,
+        seccomp_json=seccomp.to_json(),
+        seccomp_digest=seccomp.digest,
+        landlock=landlock,
+        landlock_digest=policy_digest(landlock),
+        limits=limits,
+        read_only_root=needs.read_only_root,
+        tmpfs_bytes=needs.tmpfs,
+        capabilities=needs.capabilities,
+        proxy_hosts=proxy_hosts,
+        groups=tuple(seccomp.groups),
+    )
+
+
+def canonical(document: Mapping[str, Any]) -> str:
+    return json.dumps(document, sort_keys=True, separators=(",", ":"))
