@@ -186,7 +186,10 @@ class Workspace:
             limits=call.limits,
             env={"HOME": "/tmp", "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"},
             labels={"io.sbx.changeset": layer.id, "io.sbx.tool": call.tool},
-            files=(InlineFile("/sbx/launcher.py", LAUNCHER.read_text()), InlineFile("/sbx/policy.json", call.landlock_json)),
+            files=(
+                InlineFile("/sbx/launcher.py", LAUNCHER.read_text()),
+                InlineFile("/sbx/policy.json", call.landlock_json),
+            ),
             report_dir="/sbx-run",
             seccomp_profile=call.seccomp_json,
             capabilities=call.capabilities,
@@ -306,7 +309,8 @@ def build_image(settings: Settings, *, offline: bool | None = None) -> dict[str,
 
     facts = host.detect()
     if facts.podman is None:
-        raise EngineUnavailableError("podman is not installed", hint="run scripts/bootstrap, or: apt-get install podman")
+        raise EngineUnavailableError("podman is not installed",
+                                     hint="run scripts/bootstrap, or: apt-get install podman")
     settings.runtime_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     conf = settings.runtime_dir / "containers.conf"
     if not conf.exists():

@@ -1,98 +1,47 @@
-"""`sbx`: typer commands, rendering and exit codes. The only place that prints errors.
+"""`sbx`: argument parsing, rendering and exit codes. The only place that prints errors.
 
 With `--json`, every command prints exactly one JSON object on stdout, success or failure:
 {"ok": true, "command": C, "result": {...}} or {"ok": false, "command": C, "error": {code, message}}.
+
+argparse rather than typer: typer 0.29 imports pydantic, which cost ~0.3 s of every invocation,
+more than half of what a short confined action costs in all (see bench/overhead.py).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
 from collections.abc import Callable, Collection
-from typing import Annotated, Any, NoReturn
-
-import typer
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from sandbox.config import Settings
 from sandbox.errors import SbxError, UsageError
 from sandbox.types import ActionResult, Changeset, ChangesetStatus, CommitResult
 
-app = typer.Typer(
-    add_completion=False,
-    no_args_is_help=True,
-    help="Every tool call in a throwaway, least-privilege container; effects reviewed as a diff, committed on approval.",
-    pretty_exceptions_enable=False,
-)
-image_app = typer.Typer(help="The default tool image.", no_args_is_help=True)
-app.add_typer(image_app, name="image")
-
-WorkspaceOpt = Annotated[str | None, typer.Option("-w", "--workspace", help="Workspace folder (default: current).")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
-YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Apply without asking.")]
+if TYPE_CHECKING:
+    from sandbox.app import Approval, Workspace
 
 
-class _Exit(Exception):
-    def __init__(self, code: int) -> None:
-        self.code = code
+@dataclass(frozen=True)
+class Output:
+    result: dict[str, Any]
+    text: str = ""  # stdout, for a person
+    err: str = ""  # stderr, for a person
+    exit_code: int = 0
 
 
-def _emit(command: str, as_json: bool, result: dict[str, Any], text: str, err: str = "") -> None:
-    """One JSON object, or the text for a person (with the tools' own stderr on stderr)."""
-    if as_json:
-        sys.stdout.write(json.dumps({"ok": True, "command": command, "result": result}) + "\n")
-        return
-    if err:
-        sys.stderr.write(err if err.endswith("\n") else err + "\n")
-    if text:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of printing usage and exiting, so errors pass the one boundary."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see `{self.prog} --help`)", code="usage.invalid")
 
 
-def _fail(command: str, as_json: bool, error: SbxError) -> NoReturn:
-    if as_json:
-        payload: dict[str, Any] = {"code": error.code, "message": error.message}
-        if error.hint:
-            payload["hint"] = error.hint
-        paths = getattr(error, "paths", None)
-        if paths:
-            payload["paths"] = list(paths)
-        sys.stdout.write(json.dumps({"ok": False, "command": command, "error": payload}) + "\n")
-    else:
-        hint = f" (fix: {error.hint})" if error.hint else ""
-        sys.stderr.write(f"sbx: error: {error.message}{hint}\n")
-    raise _Exit(error.exit_code)
-
-
-def _guard(command: str, as_json: bool, body: Callable[[], None]) -> None:
-    """The error boundary: sbx errors become one line (or one JSON object) and an exit code."""
-    try:
-        body()
-    except SbxError as exc:
-        _fail(command, as_json, exc)
-    except KeyboardInterrupt:
-        _fail(command, as_json, SbxError("interrupted; nothing was applied", code="sbx.interrupted"))
-    except (_Exit, typer.Exit, typer.Abort):
-        raise
-    except Exception as exc:  # noqa: BLE001 -- the boundary: a bug still gets one line, and a log
-        log = _log_internal_error()
-        _fail(command, as_json, SbxError(f"internal error: {type(exc).__name__}: {exc}", code="sbx.internal",
-                                         hint=f"this is a bug in sbx; details in {log}"))
-
-
-def _log_internal_error() -> str:
-    import traceback
-
-    path = Settings.from_env().state_dir / "internal-errors.log"
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a") as handle:
-            handle.write(traceback.format_exc() + "\n")
-    except OSError:
-        return "(could not write the log)"
-    return str(path)
-
-
-def _workspace(path: str | None) -> Any:
+# -- helpers ---------------------------------------------------------------------------------------
+def _workspace(path: str | None) -> Workspace:
     from sandbox.app import Workspace, resolve_workspace
 
     return Workspace(resolve_workspace(path), Settings.from_env())
@@ -108,59 +57,42 @@ def _render(changeset: Changeset) -> str:
     return render_changeset(changeset, color=_color())
 
 
-def _ask_approval(changeset: Changeset) -> Any:
-    """On a terminal: show the diff, then all / per file / none. Elsewhere: nothing is applied."""
+def _interactive(as_json: bool) -> bool:
+    return not as_json and sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def _ask(question: str) -> str:
+    try:
+        return input(question).strip().lower()
+    except EOFError:
+        return ""
+
+
+def _ask_approval(changeset: Changeset) -> Approval:
+    """On a terminal: show the diff, then all / per file / none."""
     from sandbox.app import Approval
 
     sys.stdout.write(_render(changeset) + "\n")
-    answer = typer.prompt("Apply these changes? [a]ll / [p]er file / [n]one", default="n", show_default=False)
-    answer = answer.strip().lower()
+    answer = _ask("Apply these changes? [a]ll / [p]er file / [N]one: ")
     if answer in ("a", "all", "y", "yes"):
         return Approval.all()
     if answer in ("p", "per file"):
-        chosen = [c.path for c in changeset.changes if c.refused is None and typer.confirm(f"  apply {c.kind} {c.path}?")]
+        chosen = [
+            c.path for c in changeset.changes
+            if c.refused is None and _ask(f"  apply {c.kind} {c.path}? [y/N] ") in ("y", "yes")
+        ]
         return Approval(bool(chosen), chosen)
     return Approval.none()
 
 
-def _approver(yes: bool, as_json: bool) -> Callable[[Changeset], Any] | None:
+def _approver(yes: bool, as_json: bool) -> Callable[[Changeset], Approval] | None:
     from sandbox.app import Approval
 
     if yes:
         return lambda _cs: Approval.all()
-    if as_json or not (sys.stdin.isatty() and sys.stdout.isatty()):
+    if not _interactive(as_json):
         return None  # no terminal and no --yes: the changeset stays pending
     return _ask_approval
-
-
-def _action_text(result: ActionResult) -> str:
-    """Only the tools' own stdout, so that `sbx exec -- CMD | ...` pipes like CMD would."""
-    return "".join(step.stdout for step in result.steps)
-
-
-def _action_stderr(result: ActionResult) -> str:
-    """The tools' stderr, then sbx's own account of each step and of the changeset."""
-    lines: list[str] = []
-    for step in result.steps:
-        if step.stderr:
-            lines.append(step.stderr.rstrip("\n"))
-        status = "timed out" if step.timed_out else f"exit {step.exit_code}"
-        if step.stdout_truncated or step.stderr_truncated:
-            status += ", output truncated"
-        if step.oom_killed:
-            status += ", out of memory"
-        for denial in step.denied:
-            lines.append(f"sbx: denied: {denial}")
-        lines.append(f"sbx: [{step.tool}: {status}, {step.duration_s:.2f}s]")
-    cs = result.changeset
-    if cs.status is ChangesetStatus.EMPTY:
-        lines.append("sbx: no changes to the workspace")
-    elif result.commit is not None:
-        lines.append("sbx: " + _commit_text(result.commit))
-    elif cs.status is ChangesetStatus.PENDING:
-        lines.append(f"sbx: changeset {cs.id} pending: {len(cs.changes)} change(s); review with `sbx diff {cs.id}`, "
-                     f"commit with `sbx apply {cs.id} --yes`")
-    return "\n".join(lines)
 
 
 def _commit_text(commit: CommitResult) -> str:
@@ -172,8 +104,33 @@ def _commit_text(commit: CommitResult) -> str:
     return text
 
 
-def _parse_args(pairs: list[str]) -> dict[str, str]:
-    args: dict[str, str] = {}
+def _action_output(result: ActionResult) -> Output:
+    """stdout is only the tools' own stdout, so `sbx exec -- CMD | ...` pipes like CMD would;
+    the tools' stderr and sbx's account of each step go to stderr."""
+    lines: list[str] = []
+    for step in result.steps:
+        if step.stderr:
+            lines.append(step.stderr.rstrip("\n"))
+        status = "timed out" if step.timed_out else f"exit {step.exit_code}"
+        if step.stdout_truncated or step.stderr_truncated:
+            status += ", output truncated"
+        if step.oom_killed:
+            status += ", out of memory"
+        lines += [f"sbx: denied: {denial}" for denial in step.denied]
+        lines.append(f"sbx: [{step.tool}: {status}, {step.duration_s:.2f}s]")
+    cs = result.changeset
+    if cs.status is ChangesetStatus.EMPTY:
+        lines.append("sbx: no changes to the workspace")
+    elif result.commit is not None:
+        lines.append("sbx: " + _commit_text(result.commit))
+    elif cs.status is ChangesetStatus.PENDING:
+        lines.append(f"sbx: changeset {cs.id} pending: {len(cs.changes)} change(s); review with `sbx diff {cs.id}`, "
+                     f"commit with `sbx apply {cs.id} --yes`")
+    return Output(result.to_json(), "".join(s.stdout for s in result.steps), "\n".join(lines))
+
+
+def _parse_args(pairs: list[str]) -> dict[str, Any]:
+    args: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
@@ -182,182 +139,273 @@ def _parse_args(pairs: list[str]) -> dict[str, str]:
     return args
 
 
-@app.command(context_settings={"allow_interspersed_args": False})
-def exec(  # noqa: A001 -- the command's name is part of the CLI contract
-    command: Annotated[list[str] | None, typer.Argument(help="The command, after `--`.")] = None,
-    workspace: WorkspaceOpt = None,
-    tool: Annotated[str | None, typer.Option("--tool", help="Run this tool instead of a command.")] = None,
-    arg: Annotated[list[str] | None, typer.Option("--arg", help="Tool argument KEY=VALUE (repeatable).")] = None,
-    timeout: Annotated[float | None, typer.Option("--timeout", help="Wall-clock limit in seconds.")] = None,
-    as_json: JsonOpt = False,
-    yes: YesOpt = False,
-) -> None:
-    """Run one command (through run_shell) or one tool call in a throwaway container."""
-
-    def body() -> None:
-        ws = _workspace(workspace)
-        approve = _approver(yes, as_json)
-        if tool is not None:
-            if command:
-                raise UsageError("give either --tool or a command, not both", code="usage.invalid")
-            result = ws.call_tool(tool, _parse_args(arg or []), timeout_s=timeout, approve=approve)
-        else:
-            if arg:
-                raise UsageError("--arg goes with --tool", code="usage.invalid")
-            result = ws.exec(list(command or []), timeout_s=timeout, approve=approve)
-        _emit("exec", as_json, result.to_json(), _action_text(result), _action_stderr(result))
-
-    _guard("exec", as_json, body)
+# -- commands --------------------------------------------------------------------------------------
+def cmd_exec(ns: argparse.Namespace) -> Output:
+    ws = _workspace(ns.workspace)
+    approve = _approver(ns.yes, ns.json)
+    command = list(ns.argv or [])
+    if command[:1] == ["--"]:
+        command = command[1:]
+    if ns.tool is not None:
+        if command:
+            raise UsageError("give either --tool or a command, not both", code="usage.invalid")
+        args: dict[str, Any] = _parse_args(ns.arg or [])
+        if ns.args_json:
+            try:
+                args.update(json.loads(ns.args_json))
+            except ValueError as exc:
+                raise UsageError(f"--args is not JSON: {exc}", code="usage.invalid_arg") from None
+        result = ws.call_tool(ns.tool, args, timeout_s=ns.timeout, approve=approve, allow_degraded=ns.allow_degraded)
+    else:
+        if ns.arg or ns.args_json:
+            raise UsageError("--arg/--args go with --tool", code="usage.invalid")
+        result = ws.exec(command, timeout_s=ns.timeout, approve=approve, allow_degraded=ns.allow_degraded)
+    return _action_output(result)
 
 
-@app.command()
-def diff(
-    changeset: Annotated[str | None, typer.Argument(help="Changeset id or prefix (default: newest pending).")] = None,
-    workspace: WorkspaceOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Show a changeset's diff."""
-
-    def body() -> None:
-        cs = _workspace(workspace).changeset(changeset)
-        _emit("diff", as_json, {"changeset": cs.to_json()}, _render(cs))
-
-    _guard("diff", as_json, body)
+def cmd_diff(ns: argparse.Namespace) -> Output:
+    cs = _workspace(ns.workspace).changeset(ns.changeset)
+    return Output({"changeset": cs.to_json()}, _render(cs))
 
 
-@app.command()
-def apply(
-    changeset: Annotated[str | None, typer.Argument(help="Changeset id or prefix (default: newest pending).")] = None,
-    workspace: WorkspaceOpt = None,
-    yes: YesOpt = False,
-    sha256: Annotated[str | None, typer.Option("--sha256", help="Refuse unless the changeset has this hash.")] = None,
-    skip_conflicts: Annotated[bool, typer.Option("--skip-conflicts", help="Apply what does not conflict.")] = False,
-    as_json: JsonOpt = False,
-) -> None:
-    """Commit a pending changeset to the host (after review)."""
-
-    def body() -> None:
-        ws = _workspace(workspace)
-        cs = ws.changeset(changeset)
-        paths: Collection[str] | None = None
-        if not yes:
-            if as_json or not (sys.stdin.isatty() and sys.stdout.isatty()):
-                raise UsageError(f"not applied: pass --yes to apply changeset {cs.id} without a terminal",
-                                 code="usage.approval_required")
-            decision = _ask_approval(cs)
-            if not decision.approve:
-                _emit("apply", as_json, {"changeset": cs.to_json(), "applied": False}, "nothing applied")
-                return
-            paths = decision.paths
-        commit = ws.apply(cs.id, sha256=sha256 or cs.sha256, paths=paths, skip_conflicts=skip_conflicts)
-        _emit("apply", as_json, commit.to_json(), _commit_text(commit))
-
-    _guard("apply", as_json, body)
+def cmd_apply(ns: argparse.Namespace) -> Output:
+    ws = _workspace(ns.workspace)
+    cs = ws.changeset(ns.changeset)
+    paths: Collection[str] | None = None
+    if not ns.yes:
+        if not _interactive(ns.json):
+            raise UsageError(f"not applied: pass --yes to apply changeset {cs.id} without a terminal",
+                             code="usage.approval_required")
+        decision = _ask_approval(cs)
+        if not decision.approve:
+            return Output({"changeset": cs.to_json(), "applied": False}, "nothing applied")
+        paths = decision.paths
+    commit = ws.apply(cs.id, sha256=ns.sha256 or cs.sha256, paths=paths, skip_conflicts=ns.skip_conflicts)
+    return Output(commit.to_json(), _commit_text(commit))
 
 
-@app.command()
-def discard(
-    changeset: Annotated[str | None, typer.Argument(help="Changeset id or prefix (default: newest pending).")] = None,
-    workspace: WorkspaceOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Drop a pending changeset; the host is not touched."""
-
-    def body() -> None:
-        cs = _workspace(workspace).discard(changeset)
-        _emit("discard", as_json, {"changeset": cs.to_json()}, f"discarded changeset {cs.id}")
-
-    _guard("discard", as_json, body)
+def cmd_discard(ns: argparse.Namespace) -> Output:
+    cs = _workspace(ns.workspace).discard(ns.changeset)
+    return Output({"changeset": cs.to_json()}, f"discarded changeset {cs.id}")
 
 
-@app.command()
-def undo(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
-    """Restore exactly what the last commit replaced."""
-
-    def body() -> None:
-        commit = _workspace(workspace).undo()
-        _emit("undo", as_json, commit.to_json(), f"undid commit of changeset {commit.changeset_id}: "
-              f"{len(commit.applied)} path(s) restored")
-
-    _guard("undo", as_json, body)
+def cmd_undo(ns: argparse.Namespace) -> Output:
+    commit = _workspace(ns.workspace).undo()
+    return Output(commit.to_json(), f"undid the commit of changeset {commit.changeset_id}: "
+                  f"{len(commit.applied)} path(s) restored")
 
 
-@app.command("list")
-def list_(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
-    """List the workspace's changesets."""
-
-    def body() -> None:
-        sets = _workspace(workspace).changesets()
-        text = "\n".join(f"{cs.id}  {cs.status:<9}  {len(cs.changes):>4} change(s)  {cs.source}" for cs in sets)
-        _emit("list", as_json, {"changesets": [cs.to_json() for cs in sets]}, text or "no changesets")
-
-    _guard("list", as_json, body)
+def cmd_list(ns: argparse.Namespace) -> Output:
+    sets = _workspace(ns.workspace).changesets()
+    text = "\n".join(f"{cs.id}  {cs.status:<9}  {len(cs.changes):>4} change(s)  {cs.source}" for cs in sets)
+    return Output({"changesets": [cs.to_json() for cs in sets]}, text or "no changesets")
 
 
-@app.command()
-def doctor(as_json: JsonOpt = False) -> None:
-    """Check the host: podman, runtime, cgroups, Landlock, seccomp, the default image."""
+def cmd_doctor(ns: argparse.Namespace) -> Output:
+    from sandbox.app import doctor
 
-    def body() -> None:
-        from sandbox.app import doctor as run_doctor
-
-        report = run_doctor(Settings.from_env())
-        lines = [f"{key}: {value}" for key, value in report["host"].items()]
-        lines += [f"podman: {report['podman']}", f"image: {report['image']}"]
-        for problem in report["problems"]:
-            lines.append(f"{'PROBLEM' if problem['fatal'] else 'warning'}: {problem['problem']} -> fix: {problem['fix']}")
-        lines.append("ok" if report["ok"] else "not ready")
-        _emit("doctor", as_json, report, "\n".join(lines))
-        if not report["ok"]:
-            raise _Exit(1)
-
-    _guard("doctor", as_json, body)
+    report = doctor(Settings.from_env())
+    lines = [f"{key}: {value}" for key, value in report["host"].items()]
+    lines += [f"podman: {report['podman']}", f"image: {report['image']}"]
+    for problem in report["problems"]:
+        lines.append(f"{'PROBLEM' if problem['fatal'] else 'warning'}: {problem['problem']} -> fix: {problem['fix']}")
+    lines.append("ready" if report["ok"] else "NOT READY")
+    return Output(report, "\n".join(lines), exit_code=0 if report["ok"] else 1)
 
 
-@image_app.command("build")
-def image_build(
-    offline: Annotated[bool | None, typer.Option("--offline/--online", help="Force a route (default: probe).")] = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Build the default image from the Containerfile (offline with mmdebstrap when no registry answers)."""
+def cmd_image_build(ns: argparse.Namespace) -> Output:
+    from sandbox.app import build_image
 
-    def body() -> None:
-        from sandbox.app import build_image
-
-        result = build_image(Settings.from_env(), offline=offline)
-        _emit("image build", as_json, result, f"built {result['image']} ({result['route']})")
-
-    _guard("image build", as_json, body)
+    offline = True if ns.offline else False if ns.online else None
+    result = build_image(Settings.from_env(), offline=offline)
+    return Output(result, f"built {result['image']} ({result['route']})")
 
 
-def _command_name(argv: list[str]) -> str:
+def cmd_profile(ns: argparse.Namespace) -> Output:
+    from sandbox import authoring
+
+    settings = Settings.from_env()
+    if ns.profile_command == "list":
+        result, text = authoring.list_profiles(settings, fmt=ns.format)
+        return Output(result, text)
+    if ns.profile_command == "show":
+        part = "seccomp" if ns.seccomp else "landlock" if ns.landlock else "podman" if ns.podman else None
+        result, text = authoring.show(settings, ns.tool, ns.args_json, part=part)
+        return Output(result, text)
+    if ns.profile_command == "check":
+        result, text = authoring.check(settings, ns.files)
+        return Output(result, text, exit_code=0 if result["ok"] else 1)
+    result, text = authoring.test(settings, ns.tool)
+    return Output(result, text, exit_code=0 if result["ok"] else 1)
+
+
+# -- parser ----------------------------------------------------------------------------------------
+def _common(parser: argparse.ArgumentParser, *, workspace: bool = True) -> None:
+    if workspace:
+        parser.add_argument("-w", "--workspace", metavar="DIR", help="workspace folder (default: current)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="sbx", description="Every tool call in a throwaway, least-privilege container; "
+                     "its effects reviewed as a diff and committed only on approval.")
+    parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    _add_action_commands(sub)
+    _add_review_commands(sub)
+    _add_host_commands(sub)
+    _add_profile_commands(sub)
+    return parser
+
+
+def _add_action_commands(sub: Any) -> None:
+    p = sub.add_parser("exec", help="run a command (through run_shell) or one tool call in a container")
+    _common(p)
+    p.add_argument("--tool", help="run this tool instead of a command")
+    p.add_argument("--arg", action="append", metavar="KEY=VALUE", help="tool argument (repeatable)")
+    p.add_argument("--args", dest="args_json", metavar="JSON", help="tool arguments as a JSON object")
+    p.add_argument("--timeout", type=float, metavar="S", help="wall-clock limit in seconds")
+    p.add_argument("-y", "--yes", action="store_true", help="apply the changes without asking")
+    p.add_argument("--allow-degraded", action="store_true",
+                   help="run even if a required protection (Landlock) is unavailable; recorded in the result")
+    p.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND ...", help="the command to run")
+    p.set_defaults(handler=cmd_exec)
+
+
+def _add_review_commands(sub: Any) -> None:
+    for name, handler, text in (("diff", cmd_diff, "show a changeset's diff"),
+                                ("discard", cmd_discard, "drop a pending changeset; the host is not touched")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("changeset", nargs="?", help="changeset id or prefix (default: the newest pending)")
+        _common(p)
+        p.set_defaults(handler=handler)
+
+    p = sub.add_parser("apply", help="commit a pending changeset to the host")
+    p.add_argument("changeset", nargs="?", help="changeset id or prefix (default: the newest pending)")
+    _common(p)
+    p.add_argument("-y", "--yes", action="store_true", help="apply without asking")
+    p.add_argument("--sha256", help="refuse unless the changeset still has this hash")
+    p.add_argument("--skip-conflicts", action="store_true", help="apply what does not conflict, report the rest")
+    p.set_defaults(handler=cmd_apply)
+
+    p = sub.add_parser("undo", help="restore exactly what the last commit replaced")
+    _common(p)
+    p.set_defaults(handler=cmd_undo)
+
+    p = sub.add_parser("list", help="list the workspace's changesets")
+    _common(p)
+    p.set_defaults(handler=cmd_list)
+
+
+def _add_host_commands(sub: Any) -> None:
+    p = sub.add_parser("doctor", help="check the host: podman, runtime, cgroups, Landlock, seccomp, image")
+    _common(p, workspace=False)
+    p.set_defaults(handler=cmd_doctor)
+
+    image = sub.add_parser("image", help="the default tool image").add_subparsers(
+        dest="image_command", metavar="SUBCOMMAND", parser_class=_Parser, required=True)
+    p = image.add_parser("build", help="build the default image (offline with mmdebstrap when no registry answers)")
+    _common(p, workspace=False)
+    route = p.add_mutually_exclusive_group()
+    route.add_argument("--offline", action="store_true", help="always bootstrap with mmdebstrap")
+    route.add_argument("--online", action="store_true", help="always use podman build")
+    p.set_defaults(handler=cmd_image_build)
+
+
+def _add_profile_commands(sub: Any) -> None:
+    profile = sub.add_parser("profile", help="tool profiles: list, show, check, test").add_subparsers(
+        dest="profile_command", metavar="SUBCOMMAND", parser_class=_Parser, required=True)
+    p = profile.add_parser("list", help="the tools and their one-line confinement")
+    _common(p, workspace=False)
+    p.add_argument("--format", choices=("text", "openai", "mcp"), default="text")
+    p.set_defaults(handler=cmd_profile)
+    p = profile.add_parser("show", help="the compiled confinement of one concrete call")
+    p.add_argument("tool")
+    p.add_argument("--args", dest="args_json", metavar="JSON", default="{}", help="the call's arguments")
+    part = p.add_mutually_exclusive_group()
+    for flag in ("--seccomp", "--landlock", "--podman"):
+        part.add_argument(flag, action="store_true", help=f"print only the {flag[2:]} part")
+    _common(p, workspace=False)
+    p.set_defaults(handler=cmd_profile)
+    p = profile.add_parser("check", help="check profile files: keys, syscalls, paths, contradictions")
+    p.add_argument("files", nargs="*", help="profile files (default: every file in the profiles folder)")
+    _common(p, workspace=False)
+    p.set_defaults(handler=cmd_profile)
+    p = profile.add_parser("test", help="run each profile's own examples in real containers")
+    p.add_argument("tool", nargs="?", help="one tool (default: all)")
+    _common(p, workspace=False)
+    p.set_defaults(handler=cmd_profile)
+
+
+def _command_name(ns: argparse.Namespace | None, argv: list[str]) -> str:
+    if ns is not None and getattr(ns, "command", None):
+        sub = getattr(ns, "image_command", None) or getattr(ns, "profile_command", None)
+        return f"{ns.command} {sub}" if sub else str(ns.command)
     words = [a for a in argv if not a.startswith("-")]
-    if words[:1] == ["image"] and len(words) > 1:
-        return f"image {words[1]}"
     return words[0] if words else ""
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    as_json = "--json" in args
+def _print_error(command: str, as_json: bool, error: SbxError) -> None:
+    if as_json:
+        payload: dict[str, Any] = {"code": error.code, "message": error.message}
+        if error.hint:
+            payload["hint"] = error.hint
+        paths = getattr(error, "paths", None)
+        if paths:
+            payload["paths"] = list(paths)
+        sys.stdout.write(json.dumps({"ok": False, "command": command, "error": payload}) + "\n")
+    else:
+        hint = f" (fix: {error.hint})" if error.hint else ""
+        sys.stderr.write(f"sbx: error: {error.message}{hint}\n")
+
+
+def _log_internal_error() -> str:
+    import traceback
+
+    path = Settings.from_env().state_dir / "internal-errors.log"
     try:
-        app(args=args, prog_name="sbx", standalone_mode=False)
-    except _Exit as done:
-        return done.code
-    except typer.Exit as done:
-        return int(done.exit_code)
-    except typer.Abort:
-        sys.stderr.write("sbx: aborted; nothing was applied\n")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a") as handle:
+            handle.write(traceback.format_exc() + "\n")
+    except OSError:
+        return "(could not write the log)"
+    return str(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The error boundary: every failure becomes one line (or one JSON object) and an exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    options = args[: args.index("--")] if "--" in args else args  # a command after -- may say --json
+    as_json = "--json" in options
+    ns: argparse.Namespace | None = None
+    try:
+        parser = build_parser()
+        ns = parser.parse_args(args)
+        if not getattr(ns, "command", None):
+            parser.print_help()
+            return 2
+        out: Output = ns.handler(ns)
+    except SbxError as exc:
+        _print_error(_command_name(ns, args), as_json, exc)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        interrupted = SbxError("interrupted; nothing was applied", code="sbx.interrupted")
+        _print_error(_command_name(ns, args), as_json, interrupted)
         return 130
-    except typer.TyperException as exc:
-        error = UsageError(exc.format_message(), code="usage.invalid")
-        if as_json:
-            payload = {"ok": False, "command": _command_name(args), "error": {"code": error.code, "message": error.message}}
-            sys.stdout.write(json.dumps(payload) + "\n")
-        else:
-            sys.stderr.write(f"sbx: error: {error.message} (see `sbx --help`)\n")
-        return 2
-    return 0
+    except Exception as exc:  # noqa: BLE001 -- a bug still gets one line, and the traceback goes to a log
+        log = _log_internal_error()
+        error = SbxError(f"internal error: {type(exc).__name__}: {exc}", code="sbx.internal",
+                         hint=f"this is a bug in sbx; details in {log}")
+        _print_error(_command_name(ns, args), as_json, error)
+        return 70
+    if as_json:
+        sys.stdout.write(json.dumps({"ok": True, "command": _command_name(ns, args), "result": out.result}) + "\n")
+    else:
+        if out.err:
+            sys.stderr.write(out.err if out.err.endswith("\n") else out.err + "\n")
+        if out.text:
+            sys.stdout.write(out.text if out.text.endswith("\n") else out.text + "\n")
+    return out.exit_code
 
 
 if __name__ == "__main__":

@@ -56,6 +56,7 @@ class Change:
     binary: bool = False
     diff: str | None = None  # unified diff for text files that fit the display limit
     refused: str | None = None  # why this change can never reach the host, if it cannot
+    notes: tuple[str, ...] = ()  # what a commit will do differently from the layer (e.g. strip setuid)
 
     def to_json(self) -> JsonDict:
         out: JsonDict = {"path": self.path, "kind": str(self.kind)}
@@ -70,13 +71,19 @@ class Change:
             "new_size",
         ):
             value = getattr(self, name)
-            if value is not None:
-                out[name] = oct(value) if name.endswith("_mode") else str(value) if isinstance(value, StrEnum) else value
+            if value is None:
+                continue
+            if name.endswith("_mode"):
+                out[name] = oct(value)
+            else:
+                out[name] = str(value) if isinstance(value, StrEnum) else value
         out["binary"] = self.binary
         if self.diff is not None:
             out["diff"] = self.diff
         if self.refused is not None:
             out["refused"] = self.refused
+        if self.notes:
+            out["notes"] = list(self.notes)
         return out
 
 

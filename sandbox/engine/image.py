@@ -91,7 +91,7 @@ def registry_answers(timeout: float = 3.0) -> bool:
 
 
 def _run(argv: list[str], env: dict[str, str], what: str) -> None:
-    result = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    result = subprocess.run(argv, check=False, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True)
     if result.returncode != 0:
         tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
         raise ImageBuildError(f"{what} failed: {' / '.join(tail) or 'exit ' + str(result.returncode)}")

@@ -48,7 +48,8 @@ def _umount(target: str) -> None:
             return
         # Busy: a process still holds it. Detach so the path frees now; the kernel finishes later.
         if _libc.umount2(target.encode(), MNT_DETACH) != 0 and ctypes.get_errno() not in (errno.EINVAL, errno.ENOENT):
-            raise EngineError(f"cannot unmount {target}: {os.strerror(ctypes.get_errno())}", code="engine.overlay_failed")
+            reason = os.strerror(ctypes.get_errno())
+            raise EngineError(f"cannot unmount {target}: {reason}", code="engine.overlay_failed")
 
 
 def _lowerdir(run_dir: Path, lowers: tuple[Path, ...]) -> str:
@@ -73,7 +74,8 @@ def mounted(overlay: WorkspaceOverlay, run_dir: Path) -> Iterator[Path]:
     merged = run_dir / "merged"
     merged.mkdir()
     try:
-        data = f"lowerdir={_lowerdir(run_dir, overlay.lowers)},upperdir={overlay.upper},workdir={overlay.work},{_OPTIONS}"
+        lowerdir = _lowerdir(run_dir, overlay.lowers)
+        data = f"lowerdir={lowerdir},upperdir={overlay.upper},workdir={overlay.work},{_OPTIONS}"
         _mount("overlay", str(merged), "overlay", 0, data)
         try:
             yield merged

@@ -1,48 +1,45 @@
 """The Podman engine, over Podman's REST API. The only module that imports `podman` (podman-py).
 
-podman-py is used as the transport (unix socket, error parsing); the container spec is sent as the
-libpod SpecGenerator JSON so that every hardening option is explicit and visible here. Every
-podman-py or requests exception is translated into sbx's error tree in `_call`.
+Container lifecycle goes through `libpod.LibpodClient` (stdlib, cheap to import); podman-py serves the
+management calls (images, info, listing) and is imported only when one is made. The container spec
+is sent as the libpod SpecGenerator JSON so that every hardening option is explicit and visible
+here. podman-py's exceptions are translated into sbx's error tree in `_call`.
 
-Fast path: Podman's `wait` polls the container state every 250 ms by default, which is most of an
-action's latency for a short command; sbx asks for a 10 ms interval (`interval=10ms`).
+Fast path: output is read through `attach` (opened before start, so nothing is missed, and capped
+as it streams); its end means the process is gone, and the exit code is then read by polling
+`inspect` (~10 ms). Podman's `wait` endpoint polls every 250 ms by default and still took
+100-200 ms with `interval=10ms` on Podman 4.3, most of a short action's latency.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
 import socket
-import struct
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
-
-import podman
-import podman.errors
-import requests
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sandbox.engine import overlay
+from sandbox.engine.capture import Capture, read_reports, start_error
 from sandbox.engine.host import HostFacts
+from sandbox.engine.libpod import API_PREFIX, LibpodClient, error_message
 from sandbox.engine.spec import ContainerOutcome, ContainerSpec
-from sandbox.errors import (
-    CommandNotRunnableError,
-    EngineError,
-    EngineUnavailableError,
-    ImageNotFoundError,
-)
+from sandbox.errors import EngineError, EngineUnavailableError, ImageNotFoundError
+
+if TYPE_CHECKING:
+    import podman
 
 T = TypeVar("T")
-WAIT_INTERVAL = "10ms"
 LABEL = "io.sbx.action"
-_NOT_RUNNABLE = ("executable file not found", "no such file or directory", "permission denied", "not a directory")
 
 
 def _call(what: str, fn: Callable[[], T]) -> T:
-    """The one place where podman-py and requests errors enter sbx."""
+    """The one place where podman-py errors enter sbx (the hot path's are in libpod.py)."""
+    import podman.errors
+
     try:
         return fn()
     except podman.errors.ImageNotFound as exc:
@@ -62,60 +59,22 @@ def _call(what: str, fn: Callable[[], T]) -> T:
         ) from None
 
 
-def _start_error(message: str) -> EngineError:
-    """Podman reports an unrunnable command as a start failure; say it in the user's terms."""
-    if "executable file not found" in message:
-        exe = message.split('exec: "', 1)[-1].split('"', 1)[0]
-        return CommandNotRunnableError(f"command not found in the image: {exe}")
-    if any(marker in message.lower() for marker in _NOT_RUNNABLE):
-        return CommandNotRunnableError(f"the command cannot be executed: {message.split('exec: ', 1)[-1]}")
-    return EngineError(f"podman could not start the container: {message}")
-
-
-def _read_reports(folder: Path, cap: int = 1 << 20) -> dict[str, bytes]:
-    """Regular files the container left in its report folder, read without following links."""
-    out: dict[str, bytes] = {}
-    for entry in os.scandir(folder):
-        if entry.is_file(follow_symlinks=False):
-            fd = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-            with os.fdopen(fd, "rb") as handle:
-                out[entry.name] = handle.read(cap)
-    return out
-
-
-class _Capture:
-    """Demultiplexes Docker-style frames (8-byte header: stream, size) as they arrive, keeping at
-    most `cap` bytes per stream and counting the rest, so an output flood costs no memory."""
-
-    def __init__(self, cap: int) -> None:
-        self.cap = cap
-        self.streams = {1: bytearray(), 2: bytearray()}
-        self.truncated = {1: False, 2: False}
-        self._pending = bytearray()
-
-    def feed(self, data: bytes) -> None:
-        self._pending += data
-        while len(self._pending) >= 8:
-            kind, size = struct.unpack_from(">BxxxL", self._pending, 0)
-            if len(self._pending) < 8 + size:
-                return
-            chunk = bytes(self._pending[8 : 8 + size])
-            del self._pending[: 8 + size]
-            kind = kind if kind in self.streams else 1
-            room = self.cap - len(self.streams[kind])
-            if len(chunk) > room:
-                self.truncated[kind] = True
-                chunk = chunk[: max(room, 0)]
-            self.streams[kind] += chunk
-
-
 class PodmanEngine:
     def __init__(self, socket_path: Path, facts: HostFacts, runs_root: Path) -> None:
-        self._client = podman.PodmanClient(base_url=f"unix://{socket_path}")
-        self._api = self._client.api
+        self._client: podman.PodmanClient | None = None
+        self._libpod = LibpodClient(socket_path)
         self.facts = facts
         self.runs_root = runs_root
         self.socket_path = socket_path
+
+    @property
+    def _api(self) -> Any:
+        """podman-py's API client, imported on first use: management calls only."""
+        if self._client is None:
+            import podman
+
+            self._client = podman.PodmanClient(base_url=f"unix://{self.socket_path}")
+        return self._client.api
 
     # -- images -------------------------------------------------------------------------------
     def image_labels(self, name: str) -> dict[str, str] | None:
@@ -206,16 +165,16 @@ class PodmanEngine:
 
     @contextlib.contextmanager
     def _container(self, body: dict[str, Any]) -> Iterator[str]:
-        response = _call("create the container", lambda: self._api.post("/containers/create", data=json.dumps(body)))
-        _call("create the container", response.raise_for_status)
-        container_id = str(response.json()["Id"])
+        created = self._libpod.json("POST", "/containers/create", what="create the container", body=body)
+        container_id = str(created["Id"])
         try:
             yield container_id
         finally:
             # Removal must happen even on Ctrl-C: retry once if the first attempt is interrupted.
             for _ in range(2):
                 try:
-                    self._api.delete(f"/containers/{container_id}", params={"force": True, "v": True, "timeout": 0})
+                    self._libpod.request("DELETE", f"/containers/{container_id}", what="remove the container",
+                                         params={"force": "true", "v": "true", "timeout": 0})
                     break
                 except KeyboardInterrupt:
                     continue
@@ -223,9 +182,9 @@ class PodmanEngine:
                     break
 
     def _start(self, container_id: str) -> None:
-        response = _call("start the container", lambda: self._api.post(f"/containers/{container_id}/start"))
-        if response.status_code >= 400:
-            raise _start_error(str(response.json().get("message", response.text)))
+        status, body = self._libpod.request("POST", f"/containers/{container_id}/start", what="start the container")
+        if status >= 400:
+            raise start_error(error_message(body, status))
 
     def _attach(self, container_id: str) -> tuple[socket.socket, bytes]:
         """Attach before start (nothing can be missed); the connection then carries raw frames.
@@ -235,7 +194,7 @@ class PodmanEngine:
             sock.settimeout(30)
             sock.connect(str(self.socket_path))
             sock.sendall(
-                f"POST /v4.0.0/libpod/containers/{container_id}/attach?stream=true&stdout=true&stderr=true "
+                f"POST {API_PREFIX}/containers/{container_id}/attach?stream=true&stdout=true&stderr=true "
                 "HTTP/1.1\r\nHost: d\r\nContent-Length: 0\r\n\r\n".encode()
             )
             head = b""
@@ -255,10 +214,10 @@ class PodmanEngine:
                 message = str(json.loads(early.decode(errors="replace")).get("message", status))
             except ValueError:
                 message = status
-            raise _start_error(message)
+            raise start_error(message)
         return sock, early
 
-    def _collect(self, sock: socket.socket, container_id: str, capture: _Capture, timeout_s: float) -> bool:
+    def _collect(self, sock: socket.socket, container_id: str, capture: Capture, timeout_s: float) -> bool:
         """Read output until the container closes it; kill it at the deadline. True if it timed out."""
         deadline = time.monotonic() + timeout_s
         timed_out = False
@@ -279,21 +238,19 @@ class PodmanEngine:
             capture.feed(chunk)
 
     def _kill(self, container_id: str) -> None:
-        _call("kill the container", lambda: self._api.post(f"/containers/{container_id}/kill", params={"signal": "KILL"}))
+        self._libpod.request("POST", f"/containers/{container_id}/kill", what="kill the container",
+                             params={"signal": "KILL"})
 
-    def _wait(self, container_id: str) -> int:
-        """The exit code. The container has closed its output by now, so this returns at once
-        given a short polling interval (Podman's default of 250 ms would dominate short actions)."""
-        response = _call(
-            "wait for the container",
-            lambda: self._api.post(
-                f"/containers/{container_id}/wait",
-                params={"condition": ["exited", "stopped"], "interval": WAIT_INTERVAL},
-                timeout=60,
-            ),
-        )
-        _call("wait for the container", response.raise_for_status)
-        return int(response.json())
+    def _wait_exit(self, container_id: str) -> dict[str, Any]:
+        """The container's final state. Its output has closed by now; polling inspect returns in
+        ~10 ms, while Podman 4.3's `wait` endpoint takes 100-200 ms here whatever `interval` says
+        (measured: bench/overhead.py and docs/engine.md)."""
+        deadline = time.monotonic() + 60
+        while True:
+            state = self._inspect_state(container_id)
+            if state.get("Status") in ("exited", "stopped") or time.monotonic() > deadline:
+                return state
+            time.sleep(0.005)
 
     def run(self, spec: ContainerSpec) -> ContainerOutcome:
         """Run one action in a throwaway container; the overlay and the container never outlive it."""
@@ -301,17 +258,17 @@ class PodmanEngine:
         overlay.sweep_stale(self.runs_root)
         run_dir = self.runs_root / uuid.uuid4().hex[:12]
         started = time.monotonic()
-        capture = _Capture(spec.limits.output_bytes)
-        with overlay.mounted(spec.workspace, run_dir) as merged:
+        capture = Capture(spec.limits.output_bytes)
+        with contextlib.closing(self._libpod), overlay.mounted(spec.workspace, run_dir) as merged:
             with self._container(self._create_body(spec, merged, run_dir)) as container_id:
                 stream, early = self._attach(container_id)
                 with contextlib.closing(stream):
                     capture.feed(early)
                     self._start(container_id)
                     timed_out = self._collect(stream, container_id, capture, spec.limits.timeout_s)
-                exit_code = self._wait(container_id)
-                oom = exit_code == 137 and bool(self._inspect_state(container_id).get("OOMKilled", False))
-            reports = _read_reports(run_dir / "report") if spec.report_dir is not None else {}
+                state = self._wait_exit(container_id)
+                exit_code, oom = int(state.get("ExitCode", -1)), bool(state.get("OOMKilled", False))
+            reports = read_reports(run_dir / "report") if spec.report_dir is not None else {}
         return ContainerOutcome(
             exit_code=None if timed_out else exit_code,
             stdout=bytes(capture.streams[1]),
@@ -328,9 +285,8 @@ class PodmanEngine:
         )
 
     def _inspect_state(self, container_id: str) -> dict[str, Any]:
-        response = _call("inspect the container", lambda: self._api.get(f"/containers/{container_id}/json"))
-        _call("inspect the container", response.raise_for_status)
-        state: dict[str, Any] = response.json().get("State", {})
+        data = self._libpod.json("GET", f"/containers/{container_id}/json", what="inspect the container")
+        state: dict[str, Any] = data.get("State", {})
         return state
 
     def leftover_containers(self) -> list[str]:

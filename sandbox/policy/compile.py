@@ -84,7 +84,9 @@ def _url_host(tool: str, arg: str, value: Any) -> str:
 def compile_call(profile: ToolProfile, args: Mapping[str, Any], *, timeout_s: float | None = None) -> CompiledCall:
     tool, needs = profile.tool, profile.needs
     checked = tool.validate(args)
-    reads, writes, write_dirs = [], [], []
+    reads: list[str] = []
+    writes: list[str] = []
+    write_dirs: list[str] = []
     for name, access in tool.path_access().items():
         target = {"read": reads, "write": writes, "write_dir": write_dirs}[access]
         target.append(str(checked[name]))

@@ -20,15 +20,16 @@ from sandbox.tools import ACCESS_MODES, SCHEMA_KEYS, Tool
 UNITS = {"": 1, "B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
 
 # table -> key -> expected python type(s). `None` table = top level.
-_SECTIONS: dict[str, dict[str, tuple[type, ...]]] = {
-    "limits": {"memory": (str, int), "pids": (int,), "cpus": (float, int), "timeout": (int, float), "output": (str, int)},
+SECTIONS: dict[str, dict[str, tuple[type, ...]]] = {
+    "limits": {"memory": (str, int), "pids": (int,), "cpus": (float, int), "timeout": (int, float),
+               "output": (str, int)},
     "filesystem": {"exec": (list,), "read": (list,), "write": (list,), "scratch": (list,), "devices": (list,),
                    "workspace": (str,)},
     "syscalls": {"groups": (list,), "extra": (list,)},
     "network": {"mode": (str,), "hosts": (list,), "hosts_from_args": (list,)},
     "container": {"read_only_root": (bool,), "tmpfs": (str, int), "capabilities": (list,), "landlock": (str,)},
 }
-_TOP = {"version": (int,), "name": (str,), "description": (str,), "image": (str,), "argv": (list,),
+TOP_KEYS = {"version": (int,), "name": (str,), "description": (str,), "image": (str,), "argv": (list,),
         "args": (dict,), "examples": (list,)}
 _CHOICES = {
     ("filesystem", "workspace"): ("none", "read", "write"),
@@ -112,23 +113,23 @@ class _Reader:
 
     def check_shape(self, *, is_base: bool) -> None:
         for key, value in self.data.items():
-            if key in _SECTIONS:
+            if key in SECTIONS:
                 if not isinstance(value, dict):
                     raise self.error(None, key, "must be a table", "policy.invalid_value")
                 self._check_section(key, value)
-            elif key not in _TOP or (is_base and key not in ("version",)):
+            elif key not in TOP_KEYS or (is_base and key not in ("version",)):
                 raise self.error(None, key, "unknown key", "policy.unknown_key")
-            elif not isinstance(value, _TOP[key]):
-                raise self.error(None, key, f"must be a {_TOP[key][0].__name__}", "policy.invalid_value")
+            elif not isinstance(value, TOP_KEYS[key]):
+                raise self.error(None, key, f"must be a {TOP_KEYS[key][0].__name__}", "policy.invalid_value")
         if self.data.get("version", 1) != 1:
             raise self.error(None, "version", "only version 1 exists", "policy.invalid_value")
 
     def _check_section(self, table: str, values: Mapping[str, Any]) -> None:
         for key, value in values.items():
-            expected = _SECTIONS[table].get(key)
+            expected = SECTIONS[table].get(key)
             if expected is None:
                 raise self.error(table, key, "unknown key", "policy.unknown_key")
-            if isinstance(value, bool) and bool not in expected or not isinstance(value, expected):
+            if (isinstance(value, bool) and bool not in expected) or not isinstance(value, expected):
                 raise self.error(table, key, f"must be a {expected[0].__name__}", "policy.invalid_value")
             if isinstance(value, list) and not all(isinstance(item, str) for item in value):
                 raise self.error(table, key, "must be a list of strings", "policy.invalid_value")
@@ -149,7 +150,7 @@ def parse_size(value: str | int, where: str) -> int:
 
 def _merge(base: Mapping[str, Any], tool: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     merged: dict[str, dict[str, Any]] = {}
-    for table in _SECTIONS:
+    for table in SECTIONS:
         out = dict(base.get(table, {}))
         for key, value in tool.get(table, {}).items():
             out[key] = [*out.get(key, []), *value] if isinstance(value, list) else value
@@ -157,11 +158,14 @@ def _merge(base: Mapping[str, Any], tool: Mapping[str, Any]) -> dict[str, dict[s
     return merged
 
 
+def _uniq(items: Any) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(str(item) for item in items))
+
+
 def _needs(reader: _Reader, merged: Mapping[str, Mapping[str, Any]]) -> Needs:
     lim, fs, sc = merged["limits"], merged["filesystem"], merged["syscalls"]
     net, ctr = merged["network"], merged["container"]
-    uniq = lambda items: tuple(dict.fromkeys(items))  # noqa: E731
-    caps = uniq(str(c).upper().removeprefix("CAP_") for c in ctr.get("capabilities", []))
+    caps = _uniq(str(c).upper().removeprefix("CAP_") for c in ctr.get("capabilities", []))
     unknown_caps = [c for c in caps if c not in CAPABILITIES]
     if unknown_caps:
         raise reader.error("container", "capabilities", f"unknown or never-granted capability {unknown_caps[0]}",
@@ -172,17 +176,17 @@ def _needs(reader: _Reader, merged: Mapping[str, Mapping[str, Any]]) -> Needs:
         cpus=float(lim.get("cpus", 1.0)),
         timeout=float(lim.get("timeout", 60)),
         output=parse_size(lim.get("output", "1MiB"), f"{reader.path}: [limits] output"),
-        exec_roots=uniq(fs.get("exec", [])),
-        read_roots=uniq(fs.get("read", [])),
-        write_roots=uniq(fs.get("write", [])),
-        scratch_roots=uniq(fs.get("scratch", [])),
-        devices=uniq(fs.get("devices", [])),
+        exec_roots=_uniq(fs.get("exec", [])),
+        read_roots=_uniq(fs.get("read", [])),
+        write_roots=_uniq(fs.get("write", [])),
+        scratch_roots=_uniq(fs.get("scratch", [])),
+        devices=_uniq(fs.get("devices", [])),
         workspace=str(fs.get("workspace", "none")),
-        groups=uniq(sc.get("groups", [])),
-        extra_syscalls=uniq(sc.get("extra", [])),
+        groups=_uniq(sc.get("groups", [])),
+        extra_syscalls=_uniq(sc.get("extra", [])),
         network=str(net.get("mode", "none")),
-        hosts=uniq(net.get("hosts", [])),
-        hosts_from_args=uniq(net.get("hosts_from_args", [])),
+        hosts=_uniq(net.get("hosts", [])),
+        hosts_from_args=_uniq(net.get("hosts_from_args", [])),
         read_only_root=bool(ctr.get("read_only_root", True)),
         tmpfs=parse_size(ctr.get("tmpfs", "64MiB"), f"{reader.path}: [container] tmpfs"),
         capabilities=caps,

@@ -65,7 +65,7 @@ class Tool:
 
     def _check(self, name: str, spec: Mapping[str, Any], value: Any) -> Any:
         kind = str(spec.get("type", "string"))
-        if isinstance(value, bool) and kind != "boolean" or not isinstance(value, _TYPES[kind]):
+        if (isinstance(value, bool) and kind != "boolean") or not isinstance(value, _TYPES[kind]):
             raise _invalid(self.name, f"argument {name!r} must be a {kind}")
         if "enum" in spec and value not in spec["enum"]:
             raise _invalid(self.name, f"argument {name!r} must be one of {spec['enum']}")
@@ -78,9 +78,10 @@ class Tool:
                 raise _invalid(self.name, f"argument {name!r} is too long (at most {spec['maxLength']})")
             if "pattern" in spec and not re.search(str(spec["pattern"]), value):
                 raise _invalid(self.name, f"argument {name!r} does not match {spec['pattern']}")
-        elif kind in ("integer", "number"):
-            if "minimum" in spec and value < spec["minimum"] or "maximum" in spec and value > spec["maximum"]:
-                raise _invalid(self.name, f"argument {name!r} is out of range")
+        elif kind in ("integer", "number") and (
+            ("minimum" in spec and value < spec["minimum"]) or ("maximum" in spec and value > spec["maximum"])
+        ):
+            raise _invalid(self.name, f"argument {name!r} is out of range")
         return value
 
     def argv(self, args: Mapping[str, Any]) -> tuple[str, ...]:

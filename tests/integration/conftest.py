@@ -33,7 +33,7 @@ class Run:
 
 def sbx(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 120) -> Run:
     proc = subprocess.run(
-        [*SBX, *args], cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True, text=True,
+        [*SBX, *args], check=False, cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True, text=True,
         stdin=subprocess.DEVNULL, timeout=timeout,
     )
     return Run(proc.returncode, proc.stdout, proc.stderr)
@@ -83,6 +83,8 @@ def leftovers(runtime_runs: Path | None = None) -> dict[str, list[str]]:
         ["podman", "ps", "-a", "--filter", "label=io.sbx.action", "--format", "{{.ID}}"],
         capture_output=True, text=True, check=False,
     ).stdout.split()
-    mounts = [line for line in Path("/proc/self/mounts").read_text().splitlines() if "/sbx" in line and "overlay" in line]
+    mounts = [
+        line for line in Path("/proc/self/mounts").read_text().splitlines() if "/sbx" in line and "overlay" in line
+    ]
     runs = [str(p) for p in runtime_runs.iterdir()] if runtime_runs and runtime_runs.is_dir() else []
     return {"containers": containers, "mounts": mounts, "runs": runs}

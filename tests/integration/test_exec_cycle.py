@@ -16,8 +16,8 @@ RUNS = Settings.from_env().runtime_dir / "runs"
 
 def test_exec_leaves_host_untouched_until_apply_then_undo_restores(workspace: Path) -> None:
     before = snapshot(workspace)
-    run = sbx("exec", "-w", str(workspace), "--json", "--",
-              "sh", "-c", "echo more >> hello.txt; rm src/main.py; mkdir out; echo new > out/n.txt; chmod 700 hello.txt")
+    script = "echo more >> hello.txt; rm src/main.py; mkdir out; echo new > out/n.txt; chmod 700 hello.txt"
+    run = sbx("exec", "-w", str(workspace), "--json", "--", "sh", "-c", script)
     assert run.code == 0, run.stderr
     result = run.json["result"]
     cs = result["changeset"]
@@ -57,7 +57,8 @@ def test_without_terminal_or_yes_nothing_is_applied(workspace: Path) -> None:
 
 
 def test_exec_yes_applies_at_once_and_tool_failure_is_data(workspace: Path) -> None:
-    run = sbx("exec", "-w", str(workspace), "--yes", "--json", "--", "sh", "-c", "echo x > y.txt; echo oops >&2; exit 3")
+    script = "echo x > y.txt; echo oops >&2; exit 3"
+    run = sbx("exec", "-w", str(workspace), "--yes", "--json", "--", "sh", "-c", script)
     assert run.code == 0
     result = run.json["result"]
     assert result["steps"][0]["exit_code"] == 3
@@ -68,7 +69,8 @@ def test_exec_yes_applies_at_once_and_tool_failure_is_data(workspace: Path) -> N
 
 def test_pending_actions_stack_and_keep_their_own_diffs(workspace: Path) -> None:
     first = sbx("exec", "-w", str(workspace), "--json", "--", "sh", "-c", "echo one > a.txt").json["result"]
-    second = sbx("exec", "-w", str(workspace), "--json", "--", "sh", "-c", "cat a.txt; echo two >> a.txt").json["result"]
+    second = sbx("exec", "-w", str(workspace), "--json", "--", "sh", "-c", "cat a.txt; echo two >> a.txt")
+    second = second.json["result"]
     assert second["steps"][0]["stdout"] == "one\n", "the second action must see the first's pending effect"
     assert [c["kind"] for c in first["changeset"]["changes"]] == ["added"]
     assert [c["kind"] for c in second["changeset"]["changes"]] == ["modified"]

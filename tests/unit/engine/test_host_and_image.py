@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from sandbox.engine import host
+from sandbox.engine.capture import Capture, start_error
 from sandbox.engine.image import parse_containerfile
-from sandbox.engine.podman import _Capture, _start_error
 from sandbox.errors import CommandNotRunnableError, ImageBuildError
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -69,7 +69,7 @@ def _frame(stream: int, data: bytes) -> bytes:
 
 def test_capture_demultiplexes_split_frames_and_caps_each_stream() -> None:
     payload = _frame(1, b"out-1 ") + _frame(2, b"err") + _frame(1, b"out-2 " * 10)
-    capture = _Capture(cap=20)
+    capture = Capture(cap=20)
     for index in range(0, len(payload), 3):  # frames arrive cut at arbitrary points
         capture.feed(payload[index : index + 3])
     assert bytes(capture.streams[2]) == b"err" and not capture.truncated[2]
@@ -78,6 +78,6 @@ def test_capture_demultiplexes_split_frames_and_caps_each_stream() -> None:
 
 
 def test_start_errors_are_said_in_the_users_terms() -> None:
-    error = _start_error('runc create failed: exec: "nope": executable file not found in $PATH: OCI')
+    error = start_error('runc create failed: exec: "nope": executable file not found in $PATH: OCI')
     assert isinstance(error, CommandNotRunnableError)
     assert error.message == "command not found in the image: nope"
