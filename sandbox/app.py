@@ -85,19 +85,30 @@ def _launcher_report(outcome: ContainerOutcome) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+_DENIAL = re.compile(
+    r"(?:['\"]?(?P<before>[^\s:'\"]+)['\"]?: )?(?P<reason>Permission denied|Operation not permitted|Read-only file system)"
+    r"(?:: '(?P<after>[^']+)')?"
+)
+
+
 def denials(stderr: str, exit_code: int | None) -> tuple[str, ...]:
-    """What the sandbox refused, as far as the tool's own error output tells (best effort: the
-    kernel does not report Landlock or seccomp denials to the caller, only their errno)."""
+    """What the sandbox refused, as far as the tool's own error output tells: the kernel reports a
+    Landlock or seccomp denial to the tool as an errno only, so this reads the errno messages
+    (`cannot create /etc/hosts: Read-only file system`) and the launcher's own refusals. Best
+    effort, for people; it decides nothing."""
     found: list[str] = []
     for line in stderr.splitlines():
         if line.startswith("sbx-launcher:") and exit_code == 125:
             found.append(line.removeprefix("sbx-launcher:").strip())
             continue
-        reason = next((m for m in _DENIAL_MARKERS if m in line), None)
-        if reason is None:
+        match = _DENIAL.search(line)
+        if match is None:
             continue
-        path = re.search(r"(/[^\s:'\"]+|[\w.-]+/[^\s:'\"]*)", line)
-        found.append(f"{reason.lower()}: {path.group(1)}" if path else f"{reason.lower()}: {line.strip()[:160]}")
+        target = match.group("after") or match.group("before")
+        if target and not target.isdigit() and ("/" in target or "." in target):
+            found.append(f"{match.group('reason').lower()}: {target}")
+        else:
+            found.append(f"{match.group('reason').lower()} ({line.strip()[:120]})")
     return tuple(dict.fromkeys(found))[:20]
 
 
