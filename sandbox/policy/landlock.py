@@ -72,7 +72,7 @@ DEVICE: frozenset[str] = frozenset({"read_file", "write_file"})  # no ioctl_dev:
 # Sensible container defaults a base profile can use (missing ones are skipped by the launcher).
 SYSTEM_EXEC_ROOTS: tuple[str, ...] = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32")
 SYSTEM_READ_ROOTS: tuple[str, ...] = ("/etc", "/proc", "/sys/devices/system/cpu", "/dev/urandom", "/dev/random")
-SCRATCH_ROOTS: tuple[str, ...] = ("/tmp", "/var/tmp", "/dev/shm")  # noqa: S108 - container paths
+SCRATCH_ROOTS: tuple[str, ...] = ("/tmp", "/var/tmp", "/dev/shm")
 DEVICE_PATHS: tuple[str, ...] = ("/dev/null", "/dev/zero", "/dev/full")
 
 _IF_MISSING_STRENGTH = {"skip": 0, "fail": 1, "create_dir": 2, "create_file": 2}
