@@ -33,8 +33,10 @@ import errno
 import json
 import os
 import signal
+import socket
 import stat
 import sys
+import threading
 from typing import Any, NoReturn
 
 POLICY_VERSION = 1
@@ -247,14 +249,77 @@ def parse_policy(raw: bytes) -> dict[str, Any]:
     version = doc.get("version")
     if version != POLICY_VERSION or isinstance(version, bool):
         _fail(f"unsupported policy version {version!r} (this launcher reads version {POLICY_VERSION})")
-    _keys(doc, "policy", ("version", "no_new_privs", "require_landlock", "landlock"), ("report_path",))
+    _keys(doc, "policy", ("version", "no_new_privs", "require_landlock", "landlock"), ("report_path", "egress_relay"))
     _bool(doc["no_new_privs"], "no_new_privs")
     _bool(doc["require_landlock"], "require_landlock")
     doc["report_path"] = doc.get("report_path")
     if doc["report_path"] is not None:
         _abs_path(doc["report_path"], "report_path")
     doc["landlock"] = _parse_landlock(doc["landlock"])
+    relay = doc.get("egress_relay")
+    if relay is not None:
+        relay = _keys(relay, "egress_relay", ("port", "socket"))
+        _int(relay["port"], "egress_relay.port", 1, 65535)
+        _abs_path(relay["socket"], "egress_relay.socket")
+    doc["egress_relay"] = relay
     return doc
+
+
+# --- egress relay ----------------------------------------------------------------------------------
+# With network access through sbx's proxy, the container has no network at all (loopback only): the
+# launcher listens on 127.0.0.1:PORT before it restricts itself and forks a relay that carries each
+# connection to the proxy's unix socket on the host, which enforces the host allowlist. The tool may
+# only connect to that port (Landlock TCP rule) and never reaches the socket itself (no rule for it).
+
+
+def _pump(source: socket.socket, sink: socket.socket) -> None:
+    try:
+        while True:
+            data = source.recv(65536)
+            if not data:
+                break
+            sink.sendall(data)
+    except OSError:
+        pass
+    finally:
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+
+def _relay_connection(client: socket.socket, path: str) -> None:
+    upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        upstream.connect(path)
+    except OSError:
+        client.close()
+        upstream.close()
+        return
+    back = threading.Thread(target=_pump, args=(upstream, client), daemon=True)
+    back.start()
+    _pump(client, upstream)
+    back.join()
+    client.close()
+    upstream.close()
+
+
+def start_egress_relay(relay: dict[str, Any]) -> None:
+    """Listen now (so the tool can connect as soon as it runs), serve from a forked child."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind(("127.0.0.1", relay["port"]))
+        listener.listen(64)
+    except OSError as exc:
+        _fail(f"cannot listen on 127.0.0.1:{relay['port']} for the egress relay: {exc.strerror or exc}")
+    if os.fork() != 0:
+        listener.close()
+        return
+    try:  # the child: serve until the tool (the container's init) exits and the kernel ends us
+        while True:
+            client, _addr = listener.accept()
+            threading.Thread(target=_relay_connection, args=(client, relay["socket"]), daemon=True).start()
+    finally:
+        os._exit(0)
 
 
 # --- Landlock --------------------------------------------------------------------------------------
@@ -525,6 +590,8 @@ def run(policy_path: str, argv: list[str]) -> NoReturn:
             except OSError as exc:
                 _fail(f"cannot open report {policy['report_path']}: {exc.strerror or exc}")
         preflight(policy)
+        if policy["egress_relay"] is not None:
+            start_egress_relay(policy["egress_relay"])
         if policy["no_new_privs"]:
             try:
                 _prctl(PR_SET_NO_NEW_PRIVS, 1)

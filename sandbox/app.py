@@ -20,7 +20,7 @@ from sandbox.config import Settings
 from sandbox.engine import ContainerSpec, WorkspaceOverlay
 from sandbox.engine.spec import ContainerOutcome, InlineFile
 from sandbox.errors import PolicyError, UsageError
-from sandbox.policy.compile import CompiledCall, compile_call
+from sandbox.policy.compile import PROXY_PORT, CompiledCall, compile_call
 from sandbox.policy.profiles import Profiles, load_profiles
 from sandbox.types import ActionResult, Changeset, ChangesetStatus, CommitResult, Protections, StepResult
 
@@ -72,6 +72,14 @@ def _protections(call: CompiledCall, outcome: ContainerOutcome, report: Mapping[
         runtime=outcome.runtime,
         degraded=degraded,
     )
+
+
+def _environment(call: CompiledCall) -> dict[str, str]:
+    env = {"HOME": "/tmp", "PATH": "/usr/local/bin:/usr/bin:/usr/sbin:/bin:/sbin", "LANG": "C.UTF-8"}
+    if call.proxy_hosts:  # the launcher's relay to sbx's egress proxy; the only way out
+        proxy = f"http://127.0.0.1:{PROXY_PORT}"
+        env.update(http_proxy=proxy, https_proxy=proxy, HTTP_PROXY=proxy, HTTPS_PROXY=proxy, no_proxy="")
+    return env
 
 
 def _launcher_report(outcome: ContainerOutcome) -> dict[str, Any] | None:
@@ -195,7 +203,7 @@ class Workspace:
             argv=(*LAUNCHER_ARGV, *call.argv),
             workspace=WorkspaceOverlay(lowers=tuple(lowers), upper=layer.upper, work=layer.work),
             limits=call.limits,
-            env={"HOME": "/tmp", "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"},
+            env=_environment(call),
             labels={"io.sbx.changeset": layer.id, "io.sbx.tool": call.tool},
             files=(
                 InlineFile("/sbx/launcher.py", LAUNCHER.read_text()),
@@ -206,6 +214,7 @@ class Workspace:
             capabilities=call.capabilities,
             read_only_root=call.read_only_root,
             tmpfs_bytes=call.tmpfs_bytes,
+            egress_hosts=call.proxy_hosts,
         )
         try:
             outcome = engine.run(spec)
@@ -223,7 +232,7 @@ class Workspace:
             timed_out=outcome.timed_out,
             protections=_protections(call, outcome, _launcher_report(outcome), degraded),
             duration_s=outcome.duration_s,
-            denied=denials(stderr, outcome.exit_code),
+            denied=(*denials(stderr, outcome.exit_code), *outcome.egress_refused),
             stdout_truncated=outcome.stdout_truncated,
             stderr_truncated=outcome.stderr_truncated,
             oom_killed=outcome.oom_killed,

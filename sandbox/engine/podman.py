@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sandbox.engine import overlay
+from sandbox.engine import egress, overlay
 from sandbox.engine.capture import Capture, read_reports, start_error
 from sandbox.engine.host import HostFacts
 from sandbox.engine.libpod import API_PREFIX, LibpodClient, error_message
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 LABEL = "io.sbx.action"
+EGRESS_SOCKET = "egress.sock"  # in the report folder, where the launcher's relay finds it
 
 
 def _call(what: str, fn: Callable[[], T]) -> T:
@@ -119,7 +120,7 @@ class PodmanEngine:
             source.write_text(inline.content)
             mounts.append({"destination": inline.target, "source": str(source), "type": "bind",
                            "options": ["rbind", "ro"]})
-        if spec.report_dir is not None:
+        if spec.report_dir is not None or spec.egress_hosts:
             (run_dir / "report").mkdir()
             mounts.append({"destination": spec.report_dir, "source": str(run_dir / "report"), "type": "bind",
                            "options": ["rbind", "rw", "nosuid", "nodev", "noexec"]})
@@ -259,16 +260,24 @@ class PodmanEngine:
         run_dir = self.runs_root / uuid.uuid4().hex[:12]
         started = time.monotonic()
         capture = Capture(spec.limits.output_bytes)
-        with contextlib.closing(self._libpod), overlay.mounted(spec.workspace, run_dir) as merged:
-            with self._container(self._create_body(spec, merged, run_dir)) as container_id:
-                stream, early = self._attach(container_id)
-                with contextlib.closing(stream):
-                    capture.feed(early)
-                    self._start(container_id)
-                    timed_out = self._collect(stream, container_id, capture, spec.limits.timeout_s)
-                state = self._wait_exit(container_id)
-                exit_code, oom = int(state.get("ExitCode", -1)), bool(state.get("OOMKilled", False))
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(contextlib.closing(self._libpod))
+            merged = stack.enter_context(overlay.mounted(spec.workspace, run_dir))
+            body = self._create_body(spec, merged, run_dir)
+            refused: list[str] = []
+            if spec.egress_hosts:
+                proxy = stack.enter_context(egress.serving(run_dir / "report" / EGRESS_SOCKET, spec.egress_hosts))
+                refused = proxy.refused
+            container_id = stack.enter_context(self._container(body))
+            stream, early = self._attach(container_id)
+            with contextlib.closing(stream):
+                capture.feed(early)
+                self._start(container_id)
+                timed_out = self._collect(stream, container_id, capture, spec.limits.timeout_s)
+            state = self._wait_exit(container_id)
+            exit_code, oom = int(state.get("ExitCode", -1)), bool(state.get("OOMKilled", False))
             reports = read_reports(run_dir / "report") if spec.report_dir is not None else {}
+            egress_refused = tuple(dict.fromkeys(refused))
         return ContainerOutcome(
             exit_code=None if timed_out else exit_code,
             stdout=bytes(capture.streams[1]),
@@ -282,6 +291,7 @@ class PodmanEngine:
             seccomp="custom" if spec.seccomp_profile else "podman-default",
             user_namespace="host",
             reports=reports,
+            egress_refused=egress_refused,
         )
 
     def _inspect_state(self, container_id: str) -> dict[str, Any]:

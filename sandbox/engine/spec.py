@@ -55,6 +55,7 @@ class ContainerSpec:
     report_dir: str | None = None  # a writable host-backed folder at this path; its files come back
     capabilities: tuple[str, ...] = ()  # kept; every other capability is dropped
     read_only_root: bool = True
+    egress_hosts: tuple[str, ...] = ()  # served by sbx's proxy at report_dir/egress.sock; () = no network
 
 
 @dataclass(frozen=True)
@@ -71,3 +72,4 @@ class ContainerOutcome:
     seccomp: str | None
     user_namespace: str
     reports: Mapping[str, bytes] = field(default_factory=dict)  # files left in report_dir
+    egress_refused: tuple[str, ...] = ()  # "network: host:port" the proxy refused

@@ -74,11 +74,17 @@ class CompiledCall:
         }
 
 
-def _url_host(tool: str, arg: str, value: Any) -> str:
-    host = urlsplit(str(value)).hostname
-    if not host:
-        raise PolicyError(f"tool {tool}: argument {arg!r} has no host", code="tool.invalid_args")
-    return host
+def _url_endpoint(tool: str, arg: str, value: Any) -> str:
+    """"host:port" of a URL argument: the one place that call may reach."""
+    url = urlsplit(str(value))
+    try:
+        port = url.port or {"http": 80, "https": 443}.get(url.scheme)
+    except ValueError:
+        port = None
+    if not url.hostname or port is None:
+        raise PolicyError(f"tool {tool}: argument {arg!r} is not an http(s) URL with a host", code="tool.invalid_args")
+    host = f"[{url.hostname}]" if ":" in url.hostname else url.hostname
+    return f"{host}:{port}"
 
 
 def compile_call(profile: ToolProfile, args: Mapping[str, Any], *, timeout_s: float | None = None) -> CompiledCall:
@@ -90,7 +96,7 @@ def compile_call(profile: ToolProfile, args: Mapping[str, Any], *, timeout_s: fl
     for name, access in tool.path_access().items():
         target = {"read": reads, "write": writes, "write_dir": write_dirs}[access]
         target.append(str(checked[name]))
-    hosts = [*needs.hosts, *(_url_host(tool.name, a, checked[a]) for a in needs.hosts_from_args)]
+    hosts = [*needs.hosts, *(_url_endpoint(tool.name, a, checked[a]) for a in needs.hosts_from_args)]
     proxy_hosts = tuple(dict.fromkeys(hosts)) if needs.network == "proxy" else ()
     landlock = build_policy(
         LandlockSpec(
@@ -104,6 +110,7 @@ def compile_call(profile: ToolProfile, args: Mapping[str, Any], *, timeout_s: fl
             write_paths=tuple(writes),
             write_dir_paths=tuple(write_dirs),
             connect_tcp=(PROXY_PORT,) if proxy_hosts else (),
+            egress_relay_port=PROXY_PORT if proxy_hosts else None,
             require=needs.landlock == "required",
         )
     )

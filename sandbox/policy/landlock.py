@@ -101,6 +101,8 @@ class LandlockSpec:
     max_abi: int | None = None  # cap the ABI used (tests, compatibility pinning); None: best
     no_new_privs: bool = True
     report_path: str | None = "/sbx-run/applied.json"  # where the launcher writes what it enforced
+    egress_relay_port: int | None = None  # relay 127.0.0.1:PORT to egress_socket (sbx's proxy); None: none
+    egress_socket: str = "/sbx-run/egress.sock"
 
 
 @dataclass
@@ -253,13 +255,20 @@ def build_policy(spec: LandlockSpec) -> JsonDict:
         "net": _net_rules(spec),
         "scope": scope,
     }
-    return {
+    document: JsonDict = {
         "version": POLICY_VERSION,
         "no_new_privs": spec.no_new_privs,
         "require_landlock": spec.require,
         "landlock": landlock,
         "report_path": report_path,
     }
+    if spec.egress_relay_port is not None:
+        if spec.connect_tcp is None or spec.egress_relay_port not in spec.connect_tcp:
+            raise PolicyError("the egress relay's port must be the one TCP port the tool may connect to",
+                              code="policy.contradiction")
+        document["egress_relay"] = {"port": _check_port(spec.egress_relay_port),
+                                    "socket": _clean_absolute(spec.egress_socket, "egress socket")}
+    return document
 
 
 def policy_digest(document: Mapping[str, Any]) -> str:
