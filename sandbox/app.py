@@ -94,7 +94,8 @@ def _launcher_report(outcome: ContainerOutcome) -> dict[str, Any] | None:
 
 
 _DENIAL = re.compile(
-    r"(?:['\"]?(?P<before>[^\s:'\"]+)['\"]?: )?(?P<reason>Permission denied|Operation not permitted|Read-only file system)"
+    r"(?:['\"]?(?P<before>[^\s:'\"]+)['\"]?: )?"
+    r"(?P<reason>Permission denied|Operation not permitted|Read-only file system)"
     r"(?:: '(?P<after>[^']+)')?"
 )
 

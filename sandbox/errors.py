@@ -99,3 +99,20 @@ class PolicyError(SbxError):
     """
 
     code = "policy.invalid"
+
+
+class ModelError(SbxError):
+    """A model is unknown, missing, fails its checksum, or cannot be built or loaded.
+
+    Sub-codes used by `sandbox.planner`: `model.not_found`, `model.checksum_mismatch`,
+    `model.source_unavailable`, `model.build_failed`, `model.load_failed`,
+    `model.provider_unavailable`.
+    """
+
+    code = "model.error"
+
+
+class PlannerError(SbxError):
+    """Planning failed: generation error, or output that does not parse as its guidance says."""
+
+    code = "planner.error"

@@ -134,24 +134,31 @@ workspace = "read"
 def test_call_arguments_narrow_writes_to_one_file(ws: Workspace, workspace: Path) -> None:
     result = ws.call_tool("write_file", {"path": "notes/todo.txt", "content": "milk\n"})
     assert result.steps[0].exit_code == 0, result.steps[0].stderr
-    assert [(c.path, str(c.kind)) for c in result.changeset.changes] == [("notes", "added"), ("notes/todo.txt", "added")]
+    changes = [(c.path, str(c.kind)) for c in result.changeset.changes]
+    assert changes == [("notes", "added"), ("notes/todo.txt", "added")]
     listing = ws.call_tool("read_file", {"path": "hello.txt"})
     assert listing.steps[0].stdout == "hello\n"
     denied = ws.call_tool("read_file", {"path": "src"})  # a directory: the grant is for a file read only
     assert denied.steps[0].exit_code != 0
 
 
+READ_OTHER = (
+    "import errno, sys\ntry:\n    print(open(sys.argv[2]).read().strip())\n"
+    "except OSError as e:\n    print(errno.errorcode[e.errno])"
+)
+
+
 def test_landlock_narrowing_blocks_other_workspace_files(workspace: Path, tmp_path: Path) -> None:
     settings = _probe_profiles(tmp_path, """
 name = "probe"
 description = "python that may read one path argument"
-argv = ["/usr/bin/python3", "-c", "import errno, sys\\ntry:\\n    print(open(sys.argv[2]).read().strip())\\nexcept OSError as e:\\n    print(errno.errorcode[e.errno])", "{path}", "{other}"]
+argv = ["/usr/bin/python3", "-c", '''{READ_OTHER}''', "{path}", "{other}"]
 [args.path]
 type = "string"
 access = "read"
 [args.other]
 type = "string"
-""")
+""".replace("{READ_OTHER}", READ_OTHER))
     ws = Workspace(workspace, settings)
     granted = ws.call_tool("probe", {"path": "hello.txt", "other": "/workspace/hello.txt"})
     assert granted.steps[0].stdout.strip() == "hello"

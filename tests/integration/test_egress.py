@@ -65,7 +65,8 @@ groups = ["network"]
         f"try:\n    urllib.request.urlopen('http://127.0.0.1:{server}/x', timeout=10)\n"
         "except urllib.error.HTTPError as e:\n    print('proxy', e.code)\n"
         "s = socket.socket()\n"
-        f"try:\n    s.connect(('127.0.0.1', {server}))\nexcept OSError as e:\n    print('direct', errno.errorcode[e.errno])\n"
+        f"try:\n    s.connect(('127.0.0.1', {server}))\n"
+        "except OSError as e:\n    print('direct', errno.errorcode[e.errno])\n"
     )
     step = ws.call_tool("probe", {"code": code}).steps[0]
     # the proxy refuses the host; a direct connection is stopped by Landlock's TCP rule (ABI >= 4),
