@@ -33,11 +33,13 @@ import errno
 import json
 import os
 import signal
-import socket
 import stat
 import sys
-import threading
-from typing import Any, NoReturn
+TYPE_CHECKING = False  # typing itself costs an import; mypy reads this name the same way
+
+if TYPE_CHECKING:  # the launcher runs before every tool call: import nothing it does not need
+    import socket
+    from typing import Any, NoReturn
 
 POLICY_VERSION = 1
 REPORT_VERSION = 1
@@ -273,6 +275,8 @@ def parse_policy(raw: bytes) -> dict[str, Any]:
 
 
 def _pump(source: socket.socket, sink: socket.socket) -> None:
+    import socket
+
     try:
         while True:
             data = source.recv(65536)
@@ -287,6 +291,9 @@ def _pump(source: socket.socket, sink: socket.socket) -> None:
 
 
 def _relay_connection(client: socket.socket, path: str) -> None:
+    import socket
+    import threading
+
     upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         upstream.connect(path)
@@ -304,6 +311,9 @@ def _relay_connection(client: socket.socket, path: str) -> None:
 
 def start_egress_relay(relay: dict[str, Any]) -> None:
     """Listen now (so the tool can connect as soon as it runs), serve from a forked child."""
+    import socket
+    import threading
+
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:

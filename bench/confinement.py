@@ -1,0 +1,119 @@
+"""What per-call confinement costs: compiling it, and applying it, measured in one run.
+
+    .venv/bin/python bench/confinement.py [--rounds N]
+
+1. compile: `compile_call` for each shipped tool (seccomp via libseccomp + Landlock document +
+   options), warm, median per call. Goal: < 5 ms.
+2. apply: the same action (`sh -c true` in the workspace) through the same engine, interleaved:
+     confined  sbx's launcher (no_new_privs + Landlock) + compiled seccomp allowlist
+     defaults  the same container with Podman's default seccomp profile and no launcher
+   Both have sbx's overlay, dropped capabilities, read-only root and limits: the difference is what
+   per-call confinement adds. Prints medians and the overhead as a share of the action's wall time.
+   Goal: < 5%.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from sandbox.app import LAUNCHER, LAUNCHER_ARGV, _environment
+from sandbox.config import Settings
+from sandbox.engine import ContainerSpec, WorkspaceOverlay, connect
+from sandbox.engine.spec import InlineFile
+from sandbox.policy.compile import compile_call
+from sandbox.policy.profiles import load_profiles
+
+SAMPLE_ARGS = {
+    "run_shell": {"command": "true"},
+    "read_file": {"path": "a.txt"},
+    "write_file": {"path": "src/a.py", "content": "x"},
+    "list_dir": {"path": "."},
+    "search_text": {"pattern": "x", "path": "."},
+    "http_get": {"url": "https://deb.debian.org/debian/"},
+    "install_package": {"name": "hello"},
+}
+
+
+def bench_compile(settings: Settings, repeat: int) -> dict[str, float]:
+    profiles = load_profiles(settings.profiles_dir)
+    out = {}
+    for name, args in SAMPLE_ARGS.items():
+        profile = profiles.get(name)
+        compile_call(profile, args)  # warm libseccomp's resolution caches
+        times = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            compile_call(profile, args)
+            times.append(time.perf_counter() - started)
+        out[name] = statistics.median(times) * 1000
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=15)
+    rounds = parser.parse_args().rounds
+    settings = Settings.from_env()
+    compile_ms = bench_compile(settings, 200)
+
+    engine = connect(settings)
+    call = compile_call(load_profiles(settings.profiles_dir).get("run_shell"), SAMPLE_ARGS["run_shell"])
+    with tempfile.TemporaryDirectory() as tmp:
+        ws, state = Path(tmp) / "ws", Path(tmp) / "state"
+        ws.mkdir()
+        (ws / "a.txt").write_text("x\n")
+
+        def overlay(index: int) -> WorkspaceOverlay:
+            upper, work = state / f"u{index}", state / f"w{index}"
+            upper.mkdir(parents=True)
+            work.mkdir(parents=True)
+            return WorkspaceOverlay(lowers=(ws,), upper=upper, work=work)
+
+        base = ContainerSpec(image=settings.image, argv=call.argv, workspace=overlay(0), limits=call.limits,
+                             env=_environment(call))
+        confined = replace(
+            base,
+            argv=(*LAUNCHER_ARGV, *call.argv),
+            files=(InlineFile("/sbx/launcher.py", LAUNCHER.read_text()),
+                   InlineFile("/sbx/policy.json", call.landlock_json)),
+            report_dir="/sbx-run",
+            seccomp_profile=call.seccomp_json,
+        )
+        times: dict[str, list[float]] = {"confined": [], "defaults": []}
+        counter = 1
+        for spec in (confined, base):  # warm-up
+            engine.run(replace(spec, workspace=overlay(counter)))
+            counter += 1
+        for _ in range(rounds):
+            for name, spec in (("confined", confined), ("defaults", base)):
+                spec = replace(spec, workspace=overlay(counter))
+                counter += 1
+                started = time.perf_counter()
+                outcome = engine.run(spec)
+                times[name].append(time.perf_counter() - started)
+                assert outcome.exit_code == 0, outcome.stderr
+    med = {name: statistics.median(values) for name, values in times.items()}
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, kernel {platform.release()}, rounds {rounds}")
+    for name, ms in compile_ms.items():
+        print(f"compile {name:<16} {ms:6.2f} ms")
+    print(f"compile max: {max(compile_ms.values()):.2f} ms per call  (goal < 5 ms)")
+    for name in ("confined", "defaults"):
+        print(f"{name:>9}: median {med[name] * 1000:7.1f} ms")
+    overhead = (med["confined"] - med["defaults"]) / med["confined"]
+    total = (med["confined"] - med["defaults"] + max(compile_ms.values()) / 1000) / med["confined"]
+    print(f"ratio confined/defaults: {med['confined'] / med['defaults']:.3f}x")
+    print(f"confinement share of the action's wall time: {overhead * 100:.1f}% apply, "
+          f"{total * 100:.1f}% with compile  (goal < 5%)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
