@@ -93,8 +93,8 @@ def main() -> int:
             engine.run(replace(spec, workspace=overlay(counter)))
             counter += 1
         for _ in range(rounds):
-            for name, spec in (("confined", confined), ("defaults", base)):
-                spec = replace(spec, workspace=overlay(counter))
+            for name, template in (("confined", confined), ("defaults", base)):
+                spec = replace(template, workspace=overlay(counter))
                 counter += 1
                 started = time.perf_counter()
                 outcome = engine.run(spec)

@@ -67,7 +67,8 @@ def main() -> int:
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, kernel {platform.release()}, rounds {rounds}")
     for name in ("bare", "cli", "api"):
         values = sorted(times[name])
-        print(f"{name:>5}: median {med[name] * 1000:7.1f} ms  (min {values[0] * 1000:.1f}, max {values[-1] * 1000:.1f})")
+        low, high = values[0] * 1000, values[-1] * 1000
+        print(f"{name:>5}: median {med[name] * 1000:7.1f} ms  (min {low:.1f}, max {high:.1f})")
     print(f"ratio cli/bare: {med['cli'] / med['bare']:.2f}x  (goal <= 1.50x)")
     print(f"ratio api/bare: {med['api'] / med['bare']:.2f}x  (goal < 1.00x)")
     return 0

@@ -35,6 +35,7 @@ import os
 import signal
 import stat
 import sys
+
 TYPE_CHECKING = False  # typing itself costs an import; mypy reads this name the same way
 
 if TYPE_CHECKING:  # the launcher runs before every tool call: import nothing it does not need
