@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import socket
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -257,7 +257,7 @@ class PodmanEngine:
         """Run one action in a throwaway container; the overlay and the container never outlive it."""
         self.runs_root.mkdir(parents=True, exist_ok=True, mode=0o700)
         overlay.sweep_stale(self.runs_root)
-        run_dir = self.runs_root / uuid.uuid4().hex[:12]
+        run_dir = self.runs_root / os.urandom(6).hex()
         started = time.monotonic()
         capture = Capture(spec.limits.output_bytes)
         with contextlib.ExitStack() as stack:
