@@ -177,7 +177,9 @@ class Workspace:
         """`sbx exec -- COMMAND...`: the command through run_shell under the default profile."""
         if not command:
             raise UsageError("nothing to run: give a command after `--`", code="usage.no_command")
-        return self.call_tool("run_shell", {"command": shlex.join(command)}, **kwargs)
+        # `sbx exec -- sh -c "X"` is X for run_shell, which is `/bin/sh -c` itself: no double quoting
+        script = command[2] if len(command) == 3 and command[:2] == ["sh", "-c"] else shlex.join(command)
+        return self.call_tool("run_shell", {"command": script}, **kwargs)
 
     def _degraded(self, call: CompiledCall, allow_degraded: bool) -> tuple[CompiledCall, tuple[str, ...]]:
         """Refuse, or with --allow-degraded run and record, when the host lacks a required protection."""
