@@ -1,0 +1,34 @@
+"""Making many writes durable at once.
+
+A commit writes thousands of files; one fsync each would cost a journal commit each. Instead
+every file is written under a temporary name first, then one `syncfs` makes all of them durable
+before any of them replaces its target, and one more makes the renames durable. The guarantee
+per file is the same as write-fsync-rename: a target is never replaced by data that is not on
+disk yet.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_syncfs = getattr(_libc, "syncfs", None)
+
+
+def sync_filesystem(fd: int) -> None:
+    """Flush everything written to the filesystem holding `fd` (syncfs(2); sync(2) without it)."""
+    if _syncfs is None:
+        os.sync()
+        return
+    if _syncfs(fd) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, os.strerror(errno))
+
+
+def sync_filesystem_of(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        sync_filesystem(fd)
+    finally:
+        os.close(fd)

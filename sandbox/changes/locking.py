@@ -1,0 +1,59 @@
+"""The per-workspace lock: one sbx process (and one thread in it) changes a workspace at a time.
+
+An exclusive, non-blocking flock on a file in the workspace's state folder. It is re-entrant
+within one thread, so the app can hold it around a whole command while the store's own methods
+take it again. Another process (or thread) gets `state.locked` at once instead of waiting.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sandbox.errors import StateError
+
+_held: dict[tuple[str, int], tuple[int, int]] = {}  # (lock file, thread) -> (fd, depth)
+_guard = threading.Lock()
+
+
+@contextmanager
+def exclusive(lock_file: Path, what: str) -> Iterator[None]:
+    key = (str(lock_file), threading.get_ident())
+    with _guard:
+        fd, depth = _held.get(key, (-1, 0))
+        if depth == 0:
+            fd = _acquire(lock_file, what)
+        _held[key] = (fd, depth + 1)
+    try:
+        yield
+    finally:
+        with _guard:
+            fd, depth = _held.pop(key)
+            if depth > 1:
+                _held[key] = (fd, depth - 1)
+            else:
+                os.close(fd)  # closing the last descriptor releases the flock
+
+
+def _acquire(lock_file: Path, what: str) -> int:
+    fd = os.open(lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+        os.close(fd)
+        by = f" (pid {holder})" if holder.isdigit() else ""
+        raise StateError(
+            f"another sbx command is working on {what}{by}; try again when it has finished",
+            code="state.locked",
+        ) from None
+    except BaseException:
+        os.close(fd)
+        raise
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    return fd
