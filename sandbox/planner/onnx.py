@@ -1,0 +1,296 @@
+"""Generation with onnxruntime-genai, under guidance. The only module that imports onnxruntime_genai.
+
+    model = OnnxModel.load(path, ep="cpu")
+    result = model.generate(messages, guidance=Guidance("lark_grammar", grammar), max_tokens=200)
+
+Guidance is llguidance through `GeneratorParams.set_guidance(kind, text)` with kind one of
+`json_schema`, `lark_grammar`, `regex`: the decoder can only emit text that the grammar accepts,
+and it stops (EOS) as soon as the grammar is complete. With JSON schemas, give every string a
+`maxLength` and set `"x-guidance": {"whitespace_flexible": false}`, or small models may never stop.
+
+Execution providers: `cpu` (default), `cuda`, `dml`, `qnn`, `openvino`, `webgpu`. Whether the
+installed onnxruntime-genai build has one is only certain once a model loads with it; a missing
+one becomes `model.provider_unavailable`, naming what to install.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, cast
+
+from sandbox.errors import ModelError, PlannerError
+
+GuidanceKind = Literal["json_schema", "lark_grammar", "regex"]
+GUIDANCE_KINDS: tuple[GuidanceKind, ...] = ("json_schema", "lark_grammar", "regex")
+
+# sbx name -> (name onnxruntime-genai's Config.append_provider takes, what provides it)
+EXECUTION_PROVIDERS: dict[str, tuple[str | None, str]] = {
+    "cpu": (None, "onnxruntime-genai"),
+    "cuda": ("cuda", "onnxruntime-genai-cuda (NVIDIA GPU with CUDA 12)"),
+    "dml": ("dml", "onnxruntime-genai-directml (Windows, DirectX 12 GPU)"),
+    "qnn": ("qnn", "an onnxruntime-genai build with QNN (Qualcomm NPU; Windows on Snapdragon)"),
+    "openvino": ("OpenVINO", "an onnxruntime-genai build with OpenVINO (Intel CPU/GPU/NPU)"),
+    "webgpu": ("WebGPU", "an onnxruntime-genai build with WebGPU"),
+}
+
+
+@dataclass(frozen=True)
+class Guidance:
+    kind: GuidanceKind
+    text: str
+
+    def __post_init__(self) -> None:
+        if self.kind not in GUIDANCE_KINDS:
+            raise PlannerError(
+                f"unknown guidance kind {self.kind!r} (known: {', '.join(GUIDANCE_KINDS)})",
+                code="planner.invalid_guidance",
+            )
+
+    @classmethod
+    def json_schema(cls, schema: Mapping[str, Any]) -> Guidance:
+        return cls("json_schema", json.dumps(schema))
+
+    @classmethod
+    def lark(cls, grammar: str) -> Guidance:
+        return cls("lark_grammar", grammar)
+
+    @classmethod
+    def regex(cls, pattern: str) -> Guidance:
+        return cls("regex", pattern)
+
+
+Message = Mapping[str, str]  # {"role": "system" | "user" | "assistant", "content": "..."}
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    prefill_seconds: float  # appending the prompt (one forward pass over it)
+    decode_seconds: float  # every later token
+    finish_reason: Literal["stop", "length"]
+
+    @property
+    def prefill_tokens_per_second(self) -> float:
+        return self.prompt_tokens / self.prefill_seconds if self.prefill_seconds > 0 else 0.0
+
+    @property
+    def decode_tokens_per_second(self) -> float:
+        return self.completion_tokens / self.decode_seconds if self.decode_seconds > 0 else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "prefill_seconds": round(self.prefill_seconds, 4),
+            "decode_seconds": round(self.decode_seconds, 4),
+            "prefill_tokens_per_second": round(self.prefill_tokens_per_second, 1),
+            "decode_tokens_per_second": round(self.decode_tokens_per_second, 1),
+            "finish_reason": self.finish_reason,
+        }
+
+
+def _og() -> Any:
+    try:
+        import onnxruntime_genai  # type: ignore[import-untyped, unused-ignore]
+    except ImportError as exc:
+        raise ModelError(
+            f"onnxruntime-genai is not installed ({exc})",
+            code="model.load_failed",
+            hint="pip install onnxruntime-genai",
+        ) from None
+    return onnxruntime_genai
+
+
+def runtime_version() -> str | None:
+    try:
+        return str(_og().__version__)
+    except ModelError:
+        return None
+
+
+def provider_flags() -> dict[str, bool]:
+    """What the installed onnxruntime-genai reports through its `is_*_available()` functions.
+
+    A hint only: some builds report a provider that then fails to load. `OnnxModel.load` is the test.
+    """
+    og = _og()
+    flags = {"cpu": True}
+    for name in ("cuda", "dml", "qnn", "openvino", "webgpu"):
+        probe = getattr(og, f"is_{name}_available", None)
+        flags[name] = bool(probe()) if callable(probe) else False
+    return flags
+
+
+def _provider_error(ep: str, detail: str) -> ModelError:
+    _, needs = EXECUTION_PROVIDERS[ep]
+    return ModelError(
+        f"execution provider {ep!r} is not available in the installed onnxruntime-genai "
+        f"{runtime_version() or ''}: {detail.strip().splitlines()[0] if detail.strip() else 'not built in'}",
+        code="model.provider_unavailable",
+        hint=f"it needs {needs}; or use --ep cpu",
+    )
+
+
+def _looks_like_provider_error(message: str) -> bool:
+    lowered = message.lower()
+    return any(
+        marker in lowered
+        for marker in ("not supported in this build", "provider requested", "interface not available",
+                       "execution provider", "failed to load library")
+    )
+
+
+class OnnxModel:
+    """A loaded onnxruntime-genai model and its tokenizer."""
+
+    def __init__(self, path: Path, model: Any, tokenizer: Any, *, ep: str, load_seconds: float) -> None:
+        self.path = path
+        self.execution_provider = ep
+        self.load_seconds = load_seconds
+        self._model = model
+        self._tokenizer = tokenizer
+        self._chat_template = self._read_chat_template(path)
+
+    @classmethod
+    def load(cls, path: Path, *, ep: str = "cpu") -> OnnxModel:
+        ep = ep.lower()
+        if ep not in EXECUTION_PROVIDERS:
+            raise ModelError(
+                f"unknown execution provider {ep!r} (known: {', '.join(EXECUTION_PROVIDERS)})",
+                code="model.provider_unavailable",
+            )
+        if not (path / "genai_config.json").is_file():
+            raise ModelError(f"{path} is not an onnxruntime-genai model (no genai_config.json)", code="model.not_found")
+        og = _og()
+        started = time.monotonic()
+        og_name, _ = EXECUTION_PROVIDERS[ep]
+        try:
+            config = og.Config(str(path))
+            config.clear_providers()
+            if og_name is not None:
+                config.append_provider(og_name)
+            model = og.Model(config)
+            tokenizer = og.Tokenizer(model)
+        except RuntimeError as exc:  # onnxruntime-genai raises RuntimeError for everything
+            message = str(exc)
+            if ep != "cpu" and _looks_like_provider_error(message):
+                raise _provider_error(ep, message) from None
+            raise ModelError(f"cannot load the model in {path}: {message}", code="model.load_failed") from None
+        return cls(path, model, tokenizer, ep=ep, load_seconds=time.monotonic() - started)
+
+    # prompt ---------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _read_chat_template(path: Path) -> str | None:
+        jinja = path / "chat_template.jinja"
+        if jinja.is_file():
+            return jinja.read_text(encoding="utf-8")
+        return None
+
+    def format_prompt(self, messages: Sequence[Message]) -> str:
+        """The chat template of the model (its tokenizer's, or `chat_template.jinja`); ChatML if neither."""
+        payload = json.dumps([dict(m) for m in messages])
+        try:
+            if self._chat_template is not None:
+                text = self._tokenizer.apply_chat_template(
+                    payload, template_str=self._chat_template, add_generation_prompt=True
+                )
+            else:
+                text = self._tokenizer.apply_chat_template(payload, add_generation_prompt=True)
+            return str(text)
+        except RuntimeError:  # no template in this model: ChatML, which Qwen and many others use
+            parts = [f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages]
+            return "".join(parts) + "<|im_start|>assistant\n"
+
+    def encode(self, text: str) -> list[int]:
+        return [int(t) for t in self._tokenizer.encode(text)]
+
+    def decode(self, tokens: Sequence[int]) -> str:
+        return str(self._tokenizer.decode(list(tokens)))
+
+    # generation -----------------------------------------------------------------------------------
+
+    def generate(
+        self,
+        prompt: Sequence[Message] | str,
+        *,
+        guidance: Guidance | tuple[str, str] | None = None,
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        top_k: int = 50,
+        fast_forward: bool = False,
+        on_text: Callable[[str], None] | None = None,
+    ) -> GenerationResult:
+        """Generate a completion. `prompt` is chat messages (the chat template is applied) or raw text.
+
+        `temperature` 0 is greedy decoding. `fast_forward` lets llguidance append tokens the grammar
+        forces without sampling them (faster on fixed JSON keys). `on_text` receives text as it is
+        decoded (progress display).
+        """
+        og = _og()
+        text = prompt if isinstance(prompt, str) else self.format_prompt(prompt)
+        if isinstance(guidance, tuple):
+            guidance = Guidance(cast(GuidanceKind, guidance[0]), guidance[1])
+        tokens = self._tokenizer.encode(text)
+        prompt_tokens = len(tokens)
+        params = og.GeneratorParams(self._model)
+        search: dict[str, Any] = {"max_length": prompt_tokens + max_tokens, "batch_size": 1}
+        if temperature > 0:
+            search.update(do_sample=True, temperature=temperature, top_p=top_p, top_k=top_k)
+        else:
+            search.update(do_sample=False)
+        params.set_search_options(**search)
+        try:
+            if guidance is not None:
+                # The grammar is compiled when the Generator is created: errors surface there.
+                params.set_guidance(guidance.kind, guidance.text, fast_forward)
+            generator = og.Generator(self._model, params)
+        except RuntimeError as exc:
+            if guidance is not None:
+                raise PlannerError(
+                    f"invalid {guidance.kind} guidance: {exc}", code="planner.invalid_guidance"
+                ) from None
+            raise PlannerError(f"cannot start generation: {exc}") from None
+        try:
+            started = time.monotonic()
+            generator.append_tokens(tokens)
+            prefilled = time.monotonic()
+            stream = self._tokenizer.create_stream() if on_text is not None else None
+            while not generator.is_done():
+                generator.generate_next_token()
+                if stream is not None and on_text is not None:
+                    for token in generator.get_next_tokens():
+                        piece = stream.decode(int(token))
+                        if piece:
+                            on_text(piece)
+            finished = time.monotonic()
+            sequence = list(generator.get_sequence(0))
+        except RuntimeError as exc:
+            raise PlannerError(f"generation failed: {exc}") from None
+        completion = [int(t) for t in sequence[prompt_tokens:]]
+        eos = set(self._eos_ids())
+        stopped = bool(completion) and completion[-1] in eos
+        text_out = self.decode([t for t in completion if t not in eos])
+        return GenerationResult(
+            text=text_out,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=len(completion),
+            prefill_seconds=prefilled - started,
+            decode_seconds=finished - prefilled,
+            finish_reason="stop" if stopped or len(completion) < max_tokens else "length",
+        )
+
+    def _eos_ids(self) -> list[int]:
+        try:
+            ids = self._tokenizer.eos_token_ids
+            return [int(i) for i in (ids() if callable(ids) else ids)]
+        except (AttributeError, TypeError, ValueError, RuntimeError):
+            return []
