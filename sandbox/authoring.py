@@ -25,16 +25,6 @@ SCRATCH_FILES = {
 }
 
 
-def _one_line(profile: ToolProfile) -> str:
-    needs = profile.needs
-    paths = ", ".join(f"{access} {name}" for name, access in profile.tool.path_access().items())
-    workspace = {"none": paths or "no workspace", "read": "read workspace", "write": "read+write workspace"}[
-        needs.workspace
-    ] if needs.workspace != "none" or paths else "no workspace"
-    net = "no network" if needs.network == "none" else "egress via proxy"
-    return f"{workspace}; {net}"
-
-
 def list_profiles(settings: Settings, *, fmt: str = "text") -> tuple[dict[str, Any], str]:
     profiles = load_profiles(settings.profiles_dir)
     tools = [p.tool for p in profiles.tools.values()]
@@ -45,7 +35,7 @@ def list_profiles(settings: Settings, *, fmt: str = "text") -> tuple[dict[str, A
     if fmt == "mcp":
         defs = [{"name": t.name, "description": t.description, "inputSchema": t.schema()} for t in tools]
         return {"tools": defs}, json.dumps(defs, indent=2)
-    rows = [{"name": p.tool.name, "description": p.tool.description, "confinement": _one_line(p),
+    rows = [{"name": p.tool.name, "description": p.tool.description, "confinement": p.summary(),
              "source": str(p.source), "warnings": list(p.warnings)} for p in profiles.tools.values()]
     width = max((len(r["name"]) for r in rows), default=4)
     text = "\n".join(f"{r['name']:<{width}}  {r['confinement']:<40}  {r['description']}" for r in rows)

@@ -80,6 +80,13 @@ class ToolProfile:
     examples: tuple[Example, ...] = ()
     warnings: tuple[str, ...] = field(default=())
 
+    def summary(self) -> str:
+        """One line: what a call of this tool may touch."""
+        paths = ", ".join(f"{access} {arg}" for arg, access in self.tool.path_access().items())
+        where = {"write": "read+write workspace", "read": "read workspace"}.get(self.needs.workspace)
+        net = "no network" if self.needs.network == "none" else "egress via proxy"
+        return f"{where or paths or 'no workspace'}; {net}"
+
 
 def _line_of(text: str, table: str | None, key: str) -> int:
     """Best-effort line number of `key` under `[table]` (1-based; 0 when not found)."""

@@ -22,6 +22,8 @@ ALLOWED = {
     "planner": {"types", "errors", "tools"},
     "app": {"types", "errors", "config", "tools", "changes", "engine", "policy", "planner"},
     "cli": {"types", "errors", "config", "tools", "app", "changes", "authoring"},
+    "api": {"types", "errors", "config", "app"},
+    "mcp_server": {"types", "errors", "config", "api"},
     "authoring": {"types", "errors", "config", "tools", "app", "policy", "engine"},
 }
 # third-party top-level module -> the one file allowed to import it
