@@ -15,6 +15,7 @@ import os
 import sys
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from sandbox.config import Settings
@@ -221,6 +222,16 @@ def cmd_image_build(ns: argparse.Namespace) -> Output:
     return Output(result, f"built {result['image']} ({result['route']})")
 
 
+def cmd_serve(ns: argparse.Namespace) -> Output:
+    if not ns.mcp:
+        raise UsageError("say which protocol: sbx serve --mcp", code="usage.invalid")
+    from sandbox.app import resolve_workspace
+    from sandbox.mcp_server import serve
+
+    serve(Path(resolve_workspace(ns.workspace)), Settings.from_env())
+    return Output({})
+
+
 def cmd_profile(ns: argparse.Namespace) -> Output:
     from sandbox import authoring
 
@@ -255,6 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_review_commands(sub)
     _add_host_commands(sub)
     _add_profile_commands(sub)
+    _add_serve_command(sub)
     return parser
 
 
@@ -310,6 +322,13 @@ def _add_host_commands(sub: Any) -> None:
     route.add_argument("--offline", action="store_true", help="always bootstrap with mmdebstrap")
     route.add_argument("--online", action="store_true", help="always use podman build")
     p.set_defaults(handler=cmd_image_build)
+
+
+def _add_serve_command(sub: Any) -> None:
+    p = sub.add_parser("serve", help="serve sbx to other agents (MCP over stdio)")
+    p.add_argument("--mcp", action="store_true", help="speak the Model Context Protocol on stdin/stdout")
+    p.add_argument("-w", "--workspace", metavar="DIR", help="workspace folder (default: current)")
+    p.set_defaults(handler=cmd_serve, json=False)
 
 
 def _add_profile_commands(sub: Any) -> None:
