@@ -13,19 +13,17 @@ as it streams); its end means the process is gone, and the exit code is then rea
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import socket
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sandbox.engine import egress, overlay
-from sandbox.engine.capture import Capture, read_reports, start_error
+from sandbox.engine import runner
+from sandbox.engine.capture import start_error
 from sandbox.engine.host import HostFacts
 from sandbox.engine.libpod import API_PREFIX, LibpodClient, error_message
+from sandbox.engine.runner import LABEL, RunFiles
 from sandbox.engine.spec import ContainerOutcome, ContainerSpec
 from sandbox.errors import EngineError, EngineUnavailableError, ImageNotFoundError
 
@@ -33,8 +31,6 @@ if TYPE_CHECKING:
     import podman
 
 T = TypeVar("T")
-LABEL = "io.sbx.action"
-EGRESS_SOCKET = "egress.sock"  # in the report folder, where the launcher's relay finds it
 
 
 def _call(what: str, fn: Callable[[], T]) -> T:
@@ -103,36 +99,31 @@ class PodmanEngine:
             "seccomp_enabled": host.get("security", {}).get("seccompEnabled"),
         }
 
-    # -- containers ---------------------------------------------------------------------------
-    def _create_body(self, spec: ContainerSpec, merged: Path, run_dir: Path) -> dict[str, Any]:
+    # -- the runner's primitives (runner.Backend) ---------------------------------------------------
+    @property
+    def runtime(self) -> str:
+        return self.facts.runtime or ""
+
+    user_namespace = "host"
+
+    def run(self, spec: ContainerSpec) -> ContainerOutcome:
+        return runner.run(self, spec, self.runs_root)
+
+    def create(self, spec: ContainerSpec, files: RunFiles) -> str:
         limits = spec.limits
         mounts: list[dict[str, Any]] = [
-            {"destination": spec.workspace.target, "source": str(merged), "type": "bind", "options": ["rbind", "rw"]},
             {
-                "destination": "/tmp",
+                "destination": "/tmp",  # the container's own /tmp, a private tmpfs
                 "source": "tmpfs",
                 "type": "tmpfs",
                 "options": ["rw", "nosuid", "nodev", f"size={spec.tmpfs_bytes}"],
             },
+            *(
+                {"destination": m.target, "source": str(m.source), "type": "bind",
+                 "options": ["rbind", "ro" if m.read_only else "rw", *m.options]}
+                for m in files.mounts
+            ),
         ]
-        for index, inline in enumerate(spec.files):
-            source = run_dir / f"file{index}"
-            source.write_text(inline.content)
-            mounts.append({"destination": inline.target, "source": str(source), "type": "bind",
-                           "options": ["rbind", "ro"]})
-        if spec.report_dir is not None or spec.egress_hosts:
-            (run_dir / "report").mkdir()
-            mounts.append({"destination": spec.report_dir, "source": str(run_dir / "report"), "type": "bind",
-                           "options": ["rbind", "rw", "nosuid", "nodev", "noexec"]})
-        for bind in spec.binds:
-            mounts.append(
-                {
-                    "destination": bind.target,
-                    "source": str(bind.source),
-                    "type": "bind",
-                    "options": ["rbind", "ro" if bind.read_only else "rw"],
-                }
-            )
         body: dict[str, Any] = {
             "image": spec.image,
             "command": list(spec.argv),
@@ -158,36 +149,21 @@ class PodmanEngine:
         }
         if self.facts.runtime:
             body["oci_runtime"] = self.facts.runtime
-        if spec.seccomp_profile is not None:
-            seccomp_path = run_dir / "seccomp.json"
-            seccomp_path.write_text(spec.seccomp_profile)
-            body["seccomp_profile_path"] = str(seccomp_path)
-        return body
-
-    @contextlib.contextmanager
-    def _container(self, body: dict[str, Any]) -> Iterator[str]:
+        if files.seccomp_path is not None:
+            body["seccomp_profile_path"] = str(files.seccomp_path)
         created = self._libpod.json("POST", "/containers/create", what="create the container", body=body)
-        container_id = str(created["Id"])
-        try:
-            yield container_id
-        finally:
-            # Removal must happen even on Ctrl-C: retry once if the first attempt is interrupted.
-            for _ in range(2):
-                try:
-                    self._libpod.request("DELETE", f"/containers/{container_id}", what="remove the container",
-                                         params={"force": "true", "v": "true", "timeout": 0})
-                    break
-                except KeyboardInterrupt:
-                    continue
-                except Exception:  # noqa: BLE001 -- cleanup must not mask the original error
-                    break
+        return str(created["Id"])
 
-    def _start(self, container_id: str) -> None:
+    def remove(self, container_id: str) -> None:
+        self._libpod.request("DELETE", f"/containers/{container_id}", what="remove the container",
+                             params={"force": "true", "v": "true", "timeout": 0})
+
+    def start(self, container_id: str) -> None:
         status, body = self._libpod.request("POST", f"/containers/{container_id}/start", what="start the container")
         if status >= 400:
             raise start_error(error_message(body, status))
 
-    def _attach(self, container_id: str) -> tuple[socket.socket, bytes]:
+    def attach(self, container_id: str) -> tuple[socket.socket, bytes]:
         """Attach before start (nothing can be missed); the connection then carries raw frames.
         podman-py has no attach, so this one request is made by hand on the same socket."""
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -215,89 +191,20 @@ class PodmanEngine:
                 message = str(json.loads(early.decode(errors="replace")).get("message", status))
             except ValueError:
                 message = status
-            raise start_error(message)
+            raise start_error(message)  # attaching initialises the container: start errors show here
         return sock, early
 
-    def _collect(self, sock: socket.socket, container_id: str, capture: Capture, timeout_s: float) -> bool:
-        """Read output until the container closes it; kill it at the deadline. True if it timed out."""
-        deadline = time.monotonic() + timeout_s
-        timed_out = False
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 and not timed_out:
-                timed_out = True
-                self._kill(container_id)
-            sock.settimeout(10.0 if timed_out else max(remaining, 0.001))
-            try:
-                chunk = sock.recv(1 << 16)
-            except TimeoutError:
-                if timed_out:
-                    return True  # killed, but the stream did not close: give up on the rest
-                continue
-            if not chunk:
-                return timed_out
-            capture.feed(chunk)
-
-    def _kill(self, container_id: str) -> None:
+    def kill(self, container_id: str) -> None:
         self._libpod.request("POST", f"/containers/{container_id}/kill", what="kill the container",
                              params={"signal": "KILL"})
 
-    def _wait_exit(self, container_id: str) -> dict[str, Any]:
-        """The container's final state. Its output has closed by now; polling inspect returns in
-        ~10 ms, while Podman 4.3's `wait` endpoint takes 100-200 ms here whatever `interval` says
-        (measured: bench/overhead.py and docs/engine.md)."""
-        deadline = time.monotonic() + 60
-        while True:
-            state = self._inspect_state(container_id)
-            if state.get("Status") in ("exited", "stopped") or time.monotonic() > deadline:
-                return state
-            time.sleep(0.005)
-
-    def run(self, spec: ContainerSpec) -> ContainerOutcome:
-        """Run one action in a throwaway container; the overlay and the container never outlive it."""
-        self.runs_root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        overlay.sweep_stale(self.runs_root)
-        run_dir = self.runs_root / os.urandom(6).hex()
-        started = time.monotonic()
-        capture = Capture(spec.limits.output_bytes)
-        with contextlib.ExitStack() as stack:
-            stack.enter_context(contextlib.closing(self._libpod))
-            merged = stack.enter_context(overlay.mounted(spec.workspace, run_dir))
-            body = self._create_body(spec, merged, run_dir)
-            refused: list[str] = []
-            if spec.egress_hosts:
-                proxy = stack.enter_context(egress.serving(run_dir / "report" / EGRESS_SOCKET, spec.egress_hosts))
-                refused = proxy.refused
-            container_id = stack.enter_context(self._container(body))
-            stream, early = self._attach(container_id)
-            with contextlib.closing(stream):
-                capture.feed(early)
-                self._start(container_id)
-                timed_out = self._collect(stream, container_id, capture, spec.limits.timeout_s)
-            state = self._wait_exit(container_id)
-            exit_code, oom = int(state.get("ExitCode", -1)), bool(state.get("OOMKilled", False))
-            reports = read_reports(run_dir / "report") if spec.report_dir is not None else {}
-            egress_refused = tuple(dict.fromkeys(refused))
-        return ContainerOutcome(
-            exit_code=None if timed_out else exit_code,
-            stdout=bytes(capture.streams[1]),
-            stderr=bytes(capture.streams[2]),
-            stdout_truncated=capture.truncated[1],
-            stderr_truncated=capture.truncated[2],
-            timed_out=timed_out,
-            oom_killed=oom,
-            duration_s=time.monotonic() - started,
-            runtime=self.facts.runtime or "",
-            seccomp="custom" if spec.seccomp_profile else "podman-default",
-            user_namespace="host",
-            reports=reports,
-            egress_refused=egress_refused,
-        )
-
-    def _inspect_state(self, container_id: str) -> dict[str, Any]:
+    def state(self, container_id: str) -> dict[str, Any]:
         data = self._libpod.json("GET", f"/containers/{container_id}/json", what="inspect the container")
         state: dict[str, Any] = data.get("State", {})
         return state
+
+    def close(self) -> None:
+        self._libpod.close()
 
     def leftover_containers(self) -> list[str]:
         """Containers sbx created that still exist (for leak checks and `sbx doctor`)."""
