@@ -1,34 +1,49 @@
 """Containers: the engine runs a `ContainerSpec` and reports a `ContainerOutcome`.
 
-`connect` picks the Podman socket (the user's, or sbx's private service) after detecting the host's
-quirks; the podman-py import happens only here, lazily, so commands that need no container stay fast.
+`connect` picks the engine (SBX_ENGINE: podman, the default, or docker) after detecting the host's
+quirks. podman-py and docker-py are imported only when an engine needs them, so commands that run
+no container stay fast.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import os
+from pathlib import Path
+from typing import Any, Protocol
 
 from sandbox.config import Settings
 from sandbox.engine import host, service
 from sandbox.engine.spec import BindMount, ContainerOutcome, ContainerSpec, WorkspaceOverlay
 from sandbox.errors import EngineUnavailableError
 
-if TYPE_CHECKING:
-    from sandbox.engine.podman import PodmanEngine
-
-__all__ = ["BindMount", "ContainerOutcome", "ContainerSpec", "WorkspaceOverlay", "connect"]
+__all__ = ["BindMount", "ContainerOutcome", "ContainerSpec", "Engine", "WorkspaceOverlay", "connect"]
 
 
-def connect(settings: Settings) -> PodmanEngine:
-    if settings.engine != "podman":
-        raise EngineUnavailableError(
-            f"unknown engine {settings.engine!r}", hint="SBX_ENGINE=podman (docker support is planned)"
-        )
+class Engine(Protocol):
+    socket_path: Path
+
+    def run(self, spec: ContainerSpec) -> ContainerOutcome: ...
+    def image_labels(self, name: str) -> dict[str, str] | None: ...
+    def info(self) -> dict[str, Any]: ...
+    def leftover_containers(self) -> list[str]: ...
+
+
+def connect(settings: Settings) -> Engine:
     facts = host.detect()
-    fatal = [p for p in facts.problems() if p.fatal]
+    # With Docker, podman and the OCI runtime are the daemon's business, not this host's.
+    engine_own = ("podman", "OCI runtime")
+    fatal = [p for p in facts.problems()
+             if p.fatal and (settings.engine == "podman" or not any(word in p.what for word in engine_own))]
     if fatal:
         raise EngineUnavailableError(fatal[0].what, hint=fatal[0].fix, code="engine.host_unsupported")
+    runs = settings.runtime_dir / "runs"
+    if settings.engine == "docker":
+        from sandbox.engine.docker import DEFAULT_HOST, DockerEngine
+
+        return DockerEngine(os.environ.get("DOCKER_HOST", DEFAULT_HOST), facts, runs)
+    if settings.engine != "podman":
+        raise EngineUnavailableError(f"unknown engine {settings.engine!r}", hint="SBX_ENGINE=podman or docker")
     socket_path, _private = service.find_socket(settings.runtime_dir, facts)
     from sandbox.engine.podman import PodmanEngine
 
-    return PodmanEngine(socket_path, facts, settings.runtime_dir / "runs")
+    return PodmanEngine(socket_path, facts, runs)

@@ -50,6 +50,22 @@ def podman_ready() -> None:
         pytest.skip(message)
 
 
+@pytest.fixture(params=["podman", "docker"])
+def engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, podman_ready: None) -> str:
+    """Run the test once per engine: Podman's libpod API, and the Docker engine against Podman's
+    Docker-compatible API (no Docker daemon runs on the test machines)."""
+    from sandbox.config import Settings
+    from sandbox.engine import host, service
+
+    name = str(request.param)
+    if name == "docker":
+        settings = Settings.from_env()
+        socket_path, _ = service.find_socket(settings.runtime_dir, host.detect())
+        monkeypatch.setenv("DOCKER_HOST", f"unix://{socket_path}")
+    monkeypatch.setenv("SBX_ENGINE", name)
+    return name
+
+
 @pytest.fixture
 def workspace(tmp_path: Path, podman_ready: None) -> Iterator[Path]:
     ws = tmp_path / "ws"

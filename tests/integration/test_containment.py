@@ -14,6 +14,8 @@ from sandbox.app import Workspace
 from sandbox.config import Settings
 from sandbox.types import StepResult
 
+pytestmark = pytest.mark.usefixtures("engine")  # every test here runs on both engines
+
 ROOT = Path(__file__).resolve().parents[2]
 
 # Each probe prints "errno N" (or "ok") for one attempt, from inside the container.

@@ -13,6 +13,8 @@ from sandbox.app import Workspace
 from sandbox.config import Settings
 from tests.integration.test_containment import _probe_profiles
 
+pytestmark = pytest.mark.usefixtures("engine")  # every test here runs on both engines
+
 
 class _Hello(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:

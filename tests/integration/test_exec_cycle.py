@@ -8,8 +8,12 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from sandbox.config import Settings
 from tests.integration.conftest import SBX, leftovers, sbx, snapshot
+
+pytestmark = pytest.mark.usefixtures("engine")  # every test here runs on both engines
 
 RUNS = Settings.from_env().runtime_dir / "runs"
 
@@ -144,12 +148,14 @@ def test_bad_input_is_one_line_and_changes_nothing(workspace: Path, tmp_path: Pa
     assert leftovers(RUNS) == {"containers": [], "mounts": [], "runs": []}
 
 
-def test_podman_unreachable_is_a_clear_error(workspace: Path, tmp_path: Path) -> None:
-    env = {"PATH": "/nonexistent", "SBX_RUNTIME_DIR": str(tmp_path / "rt"), "SBX_PODMAN": "private"}
+def test_engine_unreachable_is_a_clear_error(workspace: Path, tmp_path: Path, engine: str) -> None:
+    env = {"PATH": "/nonexistent", "SBX_RUNTIME_DIR": str(tmp_path / "rt"), "SBX_PODMAN": "private",
+           "DOCKER_HOST": f"unix://{tmp_path / 'no-daemon.sock'}"}
     run = sbx("exec", "-w", str(workspace), "--json", "--", "true", env=env)
     assert run.code != 0
     assert run.json["error"]["code"].startswith("engine.")
-    assert "podman" in run.json["error"]["message"]
+    assert ("podman" if engine == "podman" else "Docker API") in run.json["error"]["message"]
+    assert sbx("list", "-w", str(workspace), "--json").json["result"]["changesets"] == []
 
 
 def test_doctor_reports_what_it_found_and_configured(podman_ready: None) -> None:
