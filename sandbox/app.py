@@ -25,7 +25,7 @@ from sandbox.policy.profiles import Profiles, load_profiles
 from sandbox.types import ActionResult, Changeset, ChangesetStatus, CommitResult, Protections, StepResult
 
 if TYPE_CHECKING:
-    from sandbox.engine.podman import PodmanEngine
+    from sandbox.engine import Engine
 
 
 @dataclass(frozen=True)
@@ -128,11 +128,11 @@ class Workspace:
         self.settings = settings or Settings.from_env()
         self.store = ChangesetStore(self.settings.state_dir, Path(path))
         self.path = self.store.workspace
-        self._engine: PodmanEngine | None = None
+        self._engine: Engine | None = None
         self._profiles: Profiles | None = None
 
     @property
-    def engine(self) -> PodmanEngine:
+    def engine(self) -> Engine:
         if self._engine is None:
             from sandbox.engine import connect
 
