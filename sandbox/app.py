@@ -149,7 +149,7 @@ class Workspace:
     def compile(self, tool_name: str, args: Mapping[str, Any], *, timeout_s: float | None = None) -> CompiledCall:
         if timeout_s is not None and not 0 < timeout_s <= MAX_TIMEOUT_S:
             raise UsageError(f"--timeout must be between 0 and {MAX_TIMEOUT_S} seconds", code="usage.invalid_timeout")
-        return compile_call(self.profiles.get(tool_name), args, timeout_s=timeout_s)
+        return compile_call(self.profiles.get(tool_name), args, timeout_s=timeout_s, cache_dir=self.settings.cache_dir)
 
     def call_tool(
         self,

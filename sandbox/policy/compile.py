@@ -7,9 +7,13 @@ the workspace; `write_file(path="src/a.py")` may write that one file.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import platform
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -87,7 +91,48 @@ def _url_endpoint(tool: str, arg: str, value: Any) -> str:
     return f"{host}:{port}"
 
 
-def compile_call(profile: ToolProfile, args: Mapping[str, Any], *, timeout_s: float | None = None) -> CompiledCall:
+_POLICY_SOURCES = ("seccomp.py", "syscall_groups.py", "syscalls.py")
+
+
+SeccompArtefact = tuple[str, str, tuple[str, ...]]
+
+
+def _cached_seccomp(groups: tuple[str, ...], extra: tuple[str, ...], cache_dir: Path | None) -> SeccompArtefact:
+    """(profile JSON, digest, effective groups). Compiling validates every name with libseccomp,
+    which costs ~25 ms in a fresh process (most of a cold CLI call's policy work); the result
+    depends only on the groups, the extra names, the architecture and the compiler's own code,
+    so it is kept in sbx's cache keyed by all of those."""
+    hasher = hashlib.sha256(json.dumps([groups, extra, platform.machine()]).encode())
+    for name in _POLICY_SOURCES:
+        hasher.update((Path(__file__).parent / name).read_bytes())
+    key = hasher.hexdigest()[:32]
+    path = cache_dir / "seccomp" / f"{key}.json" if cache_dir else None
+    if path is not None and path.is_file():
+        try:
+            cached = json.loads(path.read_text())
+            return str(cached["profile"]), str(cached["digest"]), tuple(cached["groups"])
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # a damaged cache entry is recompiled and rewritten
+    seccomp = compile_seccomp(groups, extra_syscalls=extra)
+    result = (seccomp.to_json(), seccomp.digest, tuple(seccomp.groups))
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temp = path.with_suffix(f".{os.getpid()}.tmp")
+            temp.write_text(json.dumps({"profile": result[0], "digest": result[1], "groups": list(result[2])}))
+            temp.replace(path)
+        except OSError:
+            pass  # no cache: compile again next time
+    return result
+
+
+def compile_call(
+    profile: ToolProfile,
+    args: Mapping[str, Any],
+    *,
+    timeout_s: float | None = None,
+    cache_dir: Path | None = None,
+) -> CompiledCall:
     tool, needs = profile.tool, profile.needs
     checked = tool.validate(args)
     reads: list[str] = []
@@ -115,7 +160,9 @@ def compile_call(profile: ToolProfile, args: Mapping[str, Any], *, timeout_s: fl
         )
     )
     groups = needs.groups if proxy_hosts else tuple(g for g in needs.groups if g != "network")
-    seccomp = compile_seccomp(groups, extra_syscalls=needs.extra_syscalls)
+    seccomp_json, seccomp_digest, effective_groups = _cached_seccomp(
+        tuple(groups), tuple(needs.extra_syscalls), cache_dir
+    )
     limits = Limits(
         memory_bytes=needs.memory,
         pids=needs.pids,
@@ -128,8 +175,8 @@ def compile_call(profile: ToolProfile, args: Mapping[str, Any], *, timeout_s: fl
         args=checked,
         argv=tool.argv(checked),
         image=tool.image,
-        seccomp_json=seccomp.to_json(),
-        seccomp_digest=seccomp.digest,
+        seccomp_json=seccomp_json,
+        seccomp_digest=seccomp_digest,
         landlock=landlock,
         landlock_digest=policy_digest(landlock),
         limits=limits,
@@ -137,7 +184,7 @@ def compile_call(profile: ToolProfile, args: Mapping[str, Any], *, timeout_s: fl
         tmpfs_bytes=needs.tmpfs,
         capabilities=needs.capabilities,
         proxy_hosts=proxy_hosts,
-        groups=tuple(seccomp.groups),
+        groups=effective_groups,
     )
 
 

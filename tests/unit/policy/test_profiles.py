@@ -142,3 +142,18 @@ def test_argv_elements_are_whole_arguments_never_spliced() -> None:
     profiles = load_profiles(PROFILES)
     call = compile_call(profiles.get("search_text"), {"pattern": "$(reboot)", "path": "a b; c"})
     assert call.argv == ("/bin/grep", "-rnI", "-e", "$(reboot)", "--", "a b; c")
+
+
+def test_seccomp_cache_gives_the_same_artefacts_and_survives_damage(tmp_path: Path) -> None:
+    profiles = load_profiles(PROFILES)
+    fresh = compile_call(profiles.get("run_shell"), {"command": "true"})
+    first = compile_call(profiles.get("run_shell"), {"command": "true"}, cache_dir=tmp_path)
+    entries = list((tmp_path / "seccomp").glob("*.json"))
+    assert len(entries) == 1
+    cached = compile_call(profiles.get("run_shell"), {"command": "true"}, cache_dir=tmp_path)
+    assert (first.seccomp_json, first.seccomp_digest) == (cached.seccomp_json, cached.seccomp_digest)
+    assert cached.seccomp_json == fresh.seccomp_json and cached.groups == fresh.groups
+    entries[0].write_text("{not json")
+    again = compile_call(profiles.get("run_shell"), {"command": "true"}, cache_dir=tmp_path)
+    assert again.seccomp_digest == fresh.seccomp_digest
+    assert json.loads(entries[0].read_text())["digest"] == fresh.seccomp_digest
