@@ -157,3 +157,17 @@ def test_seccomp_cache_gives_the_same_artefacts_and_survives_damage(tmp_path: Pa
     again = compile_call(profiles.get("run_shell"), {"command": "true"}, cache_dir=tmp_path)
     assert again.seccomp_digest == fresh.seccomp_digest
     assert json.loads(entries[0].read_text())["digest"] == fresh.seccomp_digest
+
+
+def test_tools_export_as_function_calling_definitions() -> None:
+    from sandbox.authoring import list_profiles
+
+    openai, _text = list_profiles(_settings(PROFILES), fmt="openai")
+    by_name = {d["function"]["name"]: d for d in openai["tools"]}
+    assert by_name["write_file"]["type"] == "function"
+    params = by_name["write_file"]["function"]["parameters"]
+    assert params["required"] == ["path", "content"] and params["additionalProperties"] is False
+    assert "access" not in params["properties"]["path"], "sbx's own keys stay out of published schemas"
+    mcp, _text = list_profiles(_settings(PROFILES), fmt="mcp")
+    assert {d["name"] for d in mcp["tools"]} == set(by_name)
+    assert all("inputSchema" in d for d in mcp["tools"])
