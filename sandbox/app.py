@@ -235,7 +235,12 @@ class Workspace:
             timed_out=outcome.timed_out,
             protections=_protections(call, outcome, _launcher_report(outcome), degraded),
             duration_s=outcome.duration_s,
-            denied=(*denials(stderr, outcome.exit_code), *outcome.egress_refused),
+            denied=(
+                *denials(stderr, outcome.exit_code),
+                *outcome.egress_refused,
+                *((f"disk: the change layer reached its cap of {call.limits.changes_bytes >> 20} MiB",)
+                  if outcome.layer_full else ()),
+            ),
             stdout_truncated=outcome.stdout_truncated,
             stderr_truncated=outcome.stderr_truncated,
             oom_killed=outcome.oom_killed,

@@ -57,6 +57,7 @@ class Change:
     diff: str | None = None  # unified diff for text files that fit the display limit
     refused: str | None = None  # why this change can never reach the host, if it cannot
     notes: tuple[str, ...] = ()  # what a commit will do differently from the layer (e.g. strip setuid)
+    risks: tuple[str, ...] = ()  # review flags, e.g. "risk.git_hook" (sandbox/changes/risk.py)
 
     def to_json(self) -> JsonDict:
         out: JsonDict = {"path": self.path, "kind": str(self.kind)}
@@ -84,6 +85,8 @@ class Change:
             out["refused"] = self.refused
         if self.notes:
             out["notes"] = list(self.notes)
+        if self.risks:
+            out["risks"] = list(self.risks)
         return out
 
 
@@ -138,6 +141,7 @@ class Limits:
     cpus: float = 1.0
     timeout_s: float = 60.0
     output_bytes: int = 1024 * 1024  # per stream
+    changes_bytes: int = 1 << 30  # the change layer's size cap
 
     def to_json(self) -> JsonDict:
         return {
@@ -146,6 +150,7 @@ class Limits:
             "cpus": self.cpus,
             "timeout_s": self.timeout_s,
             "output_bytes": self.output_bytes,
+            "changes_bytes": self.changes_bytes,
         }
 
 

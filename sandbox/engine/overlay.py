@@ -16,14 +16,19 @@ import ctypes
 import errno
 import os
 import shutil
+import stat
+import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from sandbox.engine.spec import WorkspaceOverlay
 from sandbox.errors import EngineError
 
 MNT_DETACH = 2
+MS_NOSUID = 2
+MS_NODEV = 4
 _OPTIONS = "redirect_dir=off,index=off,metacopy=off,xino=off"
 _FORBIDDEN = frozenset(",:\\\n")
 
@@ -66,22 +71,66 @@ def _lowerdir(run_dir: Path, lowers: tuple[Path, ...]) -> str:
     return ":".join(parts)
 
 
+@dataclass(frozen=True)
+class Mounted:
+    merged: Path
+    scratch: Path | None  # the size-capped tmpfs the change layer is written to, if capped
+
+    def full(self) -> bool:
+        """True when the change layer reached its cap (less than 1 MiB left)."""
+        if self.scratch is None:
+            return False
+        stats = os.statvfs(self.scratch)
+        return stats.f_bavail * stats.f_frsize < (1 << 20)
+
+
+def _capped_layer(overlay: WorkspaceOverlay, run_dir: Path, cap_bytes: int) -> tuple[Path, Path, Path]:
+    """A tmpfs of `cap_bytes` holding this action's upper and work dirs: a write past the cap gets
+    ENOSPC in the container, and the host's disk never sees more than the cap."""
+    scratch = run_dir / "layer"
+    scratch.mkdir()
+    _mount("tmpfs", str(scratch), "tmpfs", MS_NOSUID | MS_NODEV, f"size={cap_bytes},mode=0700")
+    upper, work = scratch / "upper", scratch / "work"
+    upper.mkdir()
+    work.mkdir()
+    os.chmod(upper, stat.S_IMODE(os.stat(overlay.upper).st_mode))
+    return scratch, upper, work
+
+
+def _keep_layer(upper: Path, destination: Path) -> None:
+    """Copy the capped layer to sbx's state: whiteouts (char devices), opaque xattrs, modes, links."""
+    result = subprocess.run(["cp", "-a", "--", f"{upper}/.", str(destination)], capture_output=True, text=True,
+                            check=False)
+    if result.returncode != 0:
+        raise EngineError(f"cannot keep the change layer: {result.stderr.strip()}", code="engine.overlay_failed")
+
+
 @contextlib.contextmanager
-def mounted(overlay: WorkspaceOverlay, run_dir: Path) -> Iterator[Path]:
-    """Mount the overlay under `run_dir/merged` for the duration of the block; always unmounts."""
+def mounted(overlay: WorkspaceOverlay, run_dir: Path, *, cap_bytes: int | None = None) -> Iterator[Mounted]:
+    """Mount the overlay under `run_dir/merged` for the duration of the block; always unmounts.
+    With `cap_bytes`, the change layer is written to a capped tmpfs and copied to `overlay.upper`
+    when the block ends."""
     run_dir.mkdir(parents=True, exist_ok=False)
     (run_dir / "owner.pid").write_text(str(os.getpid()))
     merged = run_dir / "merged"
     merged.mkdir()
+    scratch = None
     try:
+        upper, work = overlay.upper, overlay.work
+        if cap_bytes is not None:
+            scratch, upper, work = _capped_layer(overlay, run_dir, cap_bytes)
         lowerdir = _lowerdir(run_dir, overlay.lowers)
-        data = f"lowerdir={lowerdir},upperdir={overlay.upper},workdir={overlay.work},{_OPTIONS}"
+        data = f"lowerdir={lowerdir},upperdir={upper},workdir={work},{_OPTIONS}"
         _mount("overlay", str(merged), "overlay", 0, data)
         try:
-            yield merged
+            yield Mounted(merged, scratch)
         finally:
             _umount(str(merged))
+            if scratch is not None:
+                _keep_layer(upper, overlay.upper)
     finally:
+        if scratch is not None:
+            _umount(str(scratch))
         shutil.rmtree(run_dir, ignore_errors=True)
 
 
@@ -116,9 +165,9 @@ def sweep_stale(runs_root: Path) -> list[Path]:
             continue
         if not pid and _younger_than(run_dir, 60.0):  # being created right now by another sbx
             continue
-        merged = run_dir / "merged"
-        if merged.exists():
-            _umount(str(merged))
+        for mount_point in (run_dir / "merged", run_dir / "layer"):
+            if mount_point.exists():
+                _umount(str(mount_point))
         shutil.rmtree(run_dir, ignore_errors=True)
         swept.append(run_dir)
     return swept

@@ -136,8 +136,8 @@ def run(backend: Backend, spec: ContainerSpec, runs_root: Path) -> ContainerOutc
     refused: list[str] = []
     with contextlib.ExitStack() as stack:
         stack.callback(backend.close)
-        merged = stack.enter_context(overlay.mounted(spec.workspace, run_dir))
-        files = prepare(spec, merged, run_dir)
+        mounted = stack.enter_context(overlay.mounted(spec.workspace, run_dir, cap_bytes=spec.limits.changes_bytes))
+        files = prepare(spec, mounted.merged, run_dir)
         if spec.egress_hosts and files.report_dir is not None:
             proxy = stack.enter_context(egress.serving(files.report_dir / EGRESS_SOCKET, spec.egress_hosts))
             refused = proxy.refused
@@ -149,6 +149,7 @@ def run(backend: Backend, spec: ContainerSpec, runs_root: Path) -> ContainerOutc
             timed_out = _collect(backend, stream, container_id, capture, spec.limits.timeout_s)
         state = _final_state(backend, container_id)
         reports = read_reports(files.report_dir) if files.report_dir is not None else {}
+        layer_full = mounted.full()
     return ContainerOutcome(
         exit_code=None if timed_out else int(state.get("ExitCode", -1)),
         stdout=bytes(capture.streams[1]),
@@ -163,4 +164,5 @@ def run(backend: Backend, spec: ContainerSpec, runs_root: Path) -> ContainerOutc
         user_namespace=backend.user_namespace,
         reports=reports,
         egress_refused=tuple(dict.fromkeys(refused)),
+        layer_full=layer_full,
     )

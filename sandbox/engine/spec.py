@@ -73,3 +73,4 @@ class ContainerOutcome:
     user_namespace: str
     reports: Mapping[str, bytes] = field(default_factory=dict)  # files left in report_dir
     egress_refused: tuple[str, ...] = ()  # "network: host:port" the proxy refused
+    layer_full: bool = False  # the change layer reached its size cap (writes got ENOSPC)

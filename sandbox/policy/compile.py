@@ -169,6 +169,7 @@ def compile_call(
         cpus=needs.cpus,
         timeout_s=timeout_s if timeout_s is not None else needs.timeout,
         output_bytes=needs.output,
+        changes_bytes=needs.changes,
     )
     return CompiledCall(
         tool=tool.name,

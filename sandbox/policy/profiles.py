@@ -22,7 +22,7 @@ UNITS = {"": 1, "B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "K": 1 <
 # table -> key -> expected python type(s). `None` table = top level.
 SECTIONS: dict[str, dict[str, tuple[type, ...]]] = {
     "limits": {"memory": (str, int), "pids": (int,), "cpus": (float, int), "timeout": (int, float),
-               "output": (str, int)},
+               "output": (str, int), "changes": (str, int)},
     "filesystem": {"exec": (list,), "read": (list,), "write": (list,), "scratch": (list,), "devices": (list,),
                    "workspace": (str,)},
     "syscalls": {"groups": (list,), "extra": (list,)},
@@ -49,6 +49,7 @@ class Needs:
     cpus: float = 1.0
     timeout: float = 60.0
     output: int = 1 << 20
+    changes: int = 1 << 30
     exec_roots: tuple[str, ...] = ()
     read_roots: tuple[str, ...] = ()
     write_roots: tuple[str, ...] = ()
@@ -183,6 +184,7 @@ def _needs(reader: _Reader, merged: Mapping[str, Mapping[str, Any]]) -> Needs:
         cpus=float(lim.get("cpus", 1.0)),
         timeout=float(lim.get("timeout", 60)),
         output=parse_size(lim.get("output", "1MiB"), f"{reader.path}: [limits] output"),
+        changes=parse_size(lim.get("changes", "1GiB"), f"{reader.path}: [limits] changes"),
         exec_roots=_uniq(fs.get("exec", [])),
         read_roots=_uniq(fs.get("read", [])),
         write_roots=_uniq(fs.get("write", [])),
