@@ -27,6 +27,7 @@ from sandbox.engine.spec import WorkspaceOverlay
 from sandbox.errors import EngineError
 
 MNT_DETACH = 2
+MOUNT_DATA_MAX = 4096  # mount(2) copies at most one page of options
 MS_NOSUID = 2
 MS_NODEV = 4
 _OPTIONS = "redirect_dir=off,index=off,metacopy=off,xino=off"
@@ -121,6 +122,12 @@ def mounted(overlay: WorkspaceOverlay, run_dir: Path, *, cap_bytes: int | None =
             scratch, upper, work = _capped_layer(overlay, run_dir, cap_bytes)
         lowerdir = _lowerdir(run_dir, overlay.lowers)
         data = f"lowerdir={lowerdir},upperdir={upper},workdir={work},{_OPTIONS}"
+        if len(data) >= MOUNT_DATA_MAX:
+            raise EngineError(
+                f"too many pending changesets stacked on this workspace ({len(overlay.lowers) - 1})",
+                code="engine.too_many_layers",
+                hint="apply or discard some pending changesets (`sbx list`)",
+            )
         _mount("overlay", str(merged), "overlay", 0, data)
         try:
             yield Mounted(merged, scratch)
