@@ -170,6 +170,27 @@ def _uniq(items: Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys(str(item) for item in items))
 
 
+# Sane bounds for limits: a value outside them is a mistake, not a policy (name -> (low, high)).
+LIMIT_BOUNDS: dict[str, tuple[float, float]] = {
+    "memory": (16 << 20, 64 << 30),
+    "pids": (8, 1 << 20),
+    "cpus": (0.01, 1024),
+    "timeout": (0.1, 24 * 3600),
+    "output": (1 << 10, 1 << 30),
+    "changes": (1 << 20, 1 << 40),
+    "tmpfs": (1 << 20, 16 << 30),
+}
+
+
+def _check_limits(reader: _Reader, needs: Needs) -> None:
+    for name, (low, high) in LIMIT_BOUNDS.items():
+        value = needs.tmpfs if name == "tmpfs" else getattr(needs, name)
+        if not low <= value <= high:
+            table = "container" if name == "tmpfs" else "limits"
+            raise reader.error(table, name, f"{value:g} is out of range ({low:g} to {high:g})",
+                               "policy.invalid_value")
+
+
 def _needs(reader: _Reader, merged: Mapping[str, Mapping[str, Any]]) -> Needs:
     lim, fs, sc = merged["limits"], merged["filesystem"], merged["syscalls"]
     net, ctr = merged["network"], merged["container"]
@@ -293,6 +314,7 @@ def load_profile(path: Path, base: _Reader) -> ToolProfile:
     reader.check_shape(is_base=False)
     tool = _tool(reader)
     needs = _needs(reader, _merge(base.data, reader.data))
+    _check_limits(reader, needs)
     _validate_hosts(reader, tool, needs)
     return ToolProfile(tool=tool, needs=needs, source=path, examples=_examples(reader, tool),
                        warnings=_warnings(tool, needs))

@@ -171,3 +171,14 @@ def test_tools_export_as_function_calling_definitions() -> None:
     mcp, _text = list_profiles(_settings(PROFILES), fmt="mcp")
     assert {d["name"] for d in mcp["tools"]} == set(by_name)
     assert all("inputSchema" in d for d in mcp["tools"])
+
+
+@pytest.mark.parametrize(("key", "value"), [("memory", '"1KiB"'), ("pids", "0"), ("timeout", "999999999"),
+                                            ("changes", '"1B"'), ("cpus", "0")])
+def test_absurd_limits_are_refused(tmp_path: Path, key: str, value: str) -> None:
+    folder = _author(tmp_path, "probe", f'name = "probe"\ndescription = "x"\nargv = ["/bin/true"]\n'
+                     f"[limits]\n{key} = {value}\n")
+    with pytest.raises(PolicyError) as caught:
+        load_profiles(folder)
+    assert caught.value.code == "policy.invalid_value"
+    assert f"probe.toml:5: [limits] {key}" in caught.value.message and "out of range" in caught.value.message
