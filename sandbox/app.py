@@ -199,7 +199,7 @@ class Workspace:
     def _run_step(self, call: CompiledCall, *, allow_degraded: bool) -> tuple[StepResult, Changeset]:
         engine = self.engine  # connect before allocating state, so a missing podman leaves nothing
         call, degraded = self._degraded(call, allow_degraded)
-        layer = self.store.new_layer(f"{call.tool} {json.dumps(dict(call.args))[:200]}")
+        layer = self.store.new_layer(f"{call.tool} {json.dumps(dict(call.args))}")  # rebase re-reads it
         lowers = (*self.store.lower_layers(before=layer.id), self.path)
         spec = ContainerSpec(
             image=self.settings.image if call.image == "default" else call.image,
@@ -277,6 +277,24 @@ class Workspace:
         with self.store.lock():
             self.store.recover()
             return self.store.discard(self.store.get(ref).id)
+
+    def rebase(self, ref: str | None = None, *, timeout_s: float | None = None) -> ActionResult:
+        """Re-run a pending changeset's call on the workspace as it is now (after a conflict): the old
+        changeset is discarded and the new one waits for review like any other."""
+        with self.store.lock():
+            self.store.recover()
+            old = self.store.get(ref)
+            if old.status is not ChangesetStatus.PENDING:
+                raise UsageError(f"changeset {old.id} is {old.status}; only a pending one can be rebased",
+                                 code="usage.invalid")
+            tool, _, raw_args = old.source.partition(" ")
+            try:
+                args = json.loads(raw_args)
+            except ValueError:
+                raise UsageError(f"changeset {old.id} does not record its call", code="usage.invalid") from None
+            call = self.compile(tool, args, timeout_s=timeout_s)  # refuse before discarding anything
+            self.store.discard(old.id)
+            return self.call_tool(call.tool, call.args, timeout_s=timeout_s)
 
     def undo(self) -> CommitResult:
         with self.store.lock():

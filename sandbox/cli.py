@@ -185,6 +185,10 @@ def cmd_apply(ns: argparse.Namespace) -> Output:
     return Output(commit.to_json(), _commit_text(commit))
 
 
+def cmd_rebase(ns: argparse.Namespace) -> Output:
+    return _action_output(_workspace(ns.workspace).rebase(ns.changeset, timeout_s=ns.timeout))
+
+
 def cmd_discard(ns: argparse.Namespace) -> Output:
     cs = _workspace(ns.workspace).discard(ns.changeset)
     return Output({"changeset": cs.to_json()}, f"discarded changeset {cs.id}")
@@ -198,7 +202,7 @@ def cmd_undo(ns: argparse.Namespace) -> Output:
 
 def cmd_list(ns: argparse.Namespace) -> Output:
     sets = _workspace(ns.workspace).changesets()
-    text = "\n".join(f"{cs.id}  {cs.status:<9}  {len(cs.changes):>4} change(s)  {cs.source}" for cs in sets)
+    text = "\n".join(f"{cs.id}  {cs.status:<9}  {len(cs.changes):>4} change(s)  {cs.source[:100]}" for cs in sets)
     return Output({"changesets": [cs.to_json() for cs in sets]}, text or "no changesets")
 
 
@@ -299,6 +303,12 @@ def _add_review_commands(sub: Any) -> None:
     p.add_argument("--sha256", help="refuse unless the changeset still has this hash")
     p.add_argument("--skip-conflicts", action="store_true", help="apply what does not conflict, report the rest")
     p.set_defaults(handler=cmd_apply)
+
+    p = sub.add_parser("rebase", help="re-run a pending changeset's call on the workspace as it is now")
+    p.add_argument("changeset", nargs="?", help="changeset id or prefix (default: the newest pending)")
+    p.add_argument("--timeout", type=float, metavar="S", help="wall-clock limit in seconds")
+    _common(p)
+    p.set_defaults(handler=cmd_rebase)
 
     p = sub.add_parser("undo", help="restore exactly what the last commit replaced")
     _common(p)

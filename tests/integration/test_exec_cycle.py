@@ -165,3 +165,18 @@ def test_doctor_reports_what_it_found_and_configured(podman_ready: None) -> None
     assert report["podman"]["server_version"]
     if os.path.exists("/sys/fs/cgroup/unified/cgroup.controllers"):
         assert report["host"]["cgroups"] == "hybrid" and report["host"]["runtime"] == "runc"
+
+
+def test_a_conflict_is_reported_and_rebase_reruns_on_the_new_state(workspace: Path) -> None:
+    cs = sbx("exec", "-w", str(workspace), "--json", "--", "sh", "-c", "echo more >> hello.txt").json["result"]
+    (workspace / "hello.txt").write_text("changed on the host\n")
+    conflict = sbx("apply", cs["changeset"]["id"], "-w", str(workspace), "--yes", "--json")
+    assert conflict.code != 0 and conflict.json["error"]["code"] == "changeset.conflict"
+    assert conflict.json["error"]["paths"] == ["hello.txt"]
+    assert (workspace / "hello.txt").read_text() == "changed on the host\n", "a conflict is never overwritten"
+    rebased = sbx("rebase", cs["changeset"]["id"], "-w", str(workspace), "--json")
+    assert rebased.code == 0, rebased.stdout
+    new = rebased.json["result"]["changeset"]
+    assert new["id"] != cs["changeset"]["id"] and new["status"] == "pending"
+    assert sbx("apply", new["id"], "-w", str(workspace), "--yes").code == 0
+    assert (workspace / "hello.txt").read_text() == "changed on the host\nmore\n"
