@@ -21,7 +21,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import replace
 
-from sandbox.changes import overlay
+from sandbox.changes import overlay, risk
 from sandbox.changes.digest import hash_file, listing_digest
 from sandbox.changes.nodes import SAFE_PERMISSION_BITS, Node, entry_type_of, special_kind
 from sandbox.changes.paths import display, is_below, is_utf8, join
@@ -95,6 +95,7 @@ class _Reader:
         change = _change(path, kind, old_node, new_node)
         if kind in (ChangeKind.ADDED, ChangeKind.MODIFIED, ChangeKind.DELETED):
             change = _with_diff(change, old, new)
+        change = _with_risks(change, old, new)
         after = None if new_node is None else replace(new_node, mode=new_node.mode & SAFE_PERMISSION_BITS)
         return ChangeRecord(change, base, after)
 
@@ -151,6 +152,17 @@ def _with_diff(change: Change, old: Found | None, new: Found | None) -> Change:
         return change
     result = diff_files(change.path, old_file, new_file)
     return replace(change, binary=result.binary, diff=result.diff)
+
+
+def _with_risks(change: Change, old: Found | None, new: Found | None) -> Change:
+    risks = risk.assess(change, old=_reader(old), new=_reader(new))
+    return replace(change, risks=risks) if risks else change
+
+
+def _reader(found: Found | None) -> risk.Reader | None:
+    if found is None or entry_type_of(found.st.st_mode) != EntryType.FILE:
+        return None
+    return risk.file_reader(found.real)
 
 
 def _node(found: Found) -> Node:

@@ -53,6 +53,7 @@ class ChangeRecord:
             "diff": c.diff,
             "refused": c.refused,
             "notes": list(c.notes),
+            "risks": list(c.risks),
             "base": optional_node_to_json(self.base),
             "after": optional_node_to_json(self.after),
         }
@@ -77,6 +78,7 @@ class ChangeRecord:
                 diff=_opt(data["diff"], str),
                 refused=_opt(data["refused"], str),
                 notes=tuple(_str(n) for n in data["notes"]),
+                risks=tuple(_str(r) for r in data.get("risks", ())),  # absent in files written before risks
             )
         except (KeyError, ValueError, TypeError) as exc:
             raise corrupt(source, f"bad change {data.get('path')!r:.80}") from exc

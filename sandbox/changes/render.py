@@ -50,6 +50,8 @@ def _summary_line(change: Change, paint: _Paint) -> str:
         text += "  " + paint(_RED + _BOLD, f"REFUSED: {change.refused}")
     for note in change.notes:
         text += "  " + paint(_YELLOW, f"note: {note}")
+    if change.risks:
+        text += "  " + paint(_MAGENTA + _BOLD, f"RISK: {', '.join(change.risks)}")
     return text
 
 

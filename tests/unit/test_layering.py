@@ -17,6 +17,7 @@ ALLOWED = {
     "config": set(),
     "tools": {"types", "errors"},
     "changes": {"types", "errors"},
+    "audit": {"types", "errors", "config"},
     "engine": {"types", "errors", "config"},
     "policy": {"types", "errors", "tools"},
     "planner": {"types", "errors", "tools"},

@@ -1,0 +1,159 @@
+"""Commit throughput: `ChangesetStore.apply` against `cp -a` of the same files, in one run.
+
+    .venv/bin/python bench/commit.py [--rounds N] [--small-files N] [--large-files N] [--large-mib N] [--dir DIR]
+
+Two sets: many small files (10,000 x 1 KiB) and a few large ones (4 x 64 MiB). For each, the
+files are written into a change layer as an overlay upper holds new files (`new_layer`, write
+into `layer.upper`, `finalize`), then each round times, interleaved:
+
+  cp       `cp -a SRC DST` of the same files (page cache warm, nothing flushed)
+  cp+sync  `cp -a SRC DST && sync` (apply flushes its files before it renames them)
+  apply    `store.apply(id, sha256=...)`: digest check, journal, backups, staged writes, syncfs
+  undo     `store.undo()`: the workspace is empty again and the changeset pending, for the next round
+
+Everything lives in a temporary folder inside sbx's state folder (or `--dir`, e.g. /dev/shm to
+see the CPU cost alone), so that the state, the workspace and the copies share one filesystem.
+Prints medians, files/s, MB/s and the ratios apply/cp and apply/cp+sync. Goal: apply within 2x
+of `cp -a`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+from sandbox.changes import ChangesetStore
+from sandbox.config import Settings
+
+KIB = 1024
+MIB = 1024 * KIB
+
+
+def _timed(fn: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+def _sync() -> None:
+    subprocess.run(["sync"], check=True)
+
+
+def _cp(source: Path, target: Path, *, sync: bool = False) -> None:
+    subprocess.run(["cp", "-a", str(source), str(target)], check=True)
+    if sync:
+        _sync()
+
+
+def _write_tree(root: Path, count: int, size: int, *, per_dir: int = 500) -> None:
+    """`count` files of `size` random bytes, `per_dir` to a folder (like a source tree)."""
+    for i in range(count):
+        directory = root / f"d{i // per_dir:03d}"
+        if i % per_dir == 0:
+            directory.mkdir(parents=True, exist_ok=True)
+        with open(directory / f"f{i:05d}.bin", "wb") as f:
+            left = size
+            while left:
+                chunk = os.urandom(min(left, 4 * MIB))
+                f.write(chunk)
+                left -= len(chunk)
+
+
+def _filesystem(path: Path) -> str:
+    best, fstype = "", "?"
+    real = os.path.realpath(path)
+    with open("/proc/mounts") as mounts:
+        for line in mounts:
+            fields = line.split()
+            mountpoint = fields[1]
+            if (real == mountpoint or real.startswith(mountpoint.rstrip("/") + "/")) and len(mountpoint) > len(best):
+                best, fstype = mountpoint, fields[2]
+    return f"{fstype} on {best}"
+
+
+def run_set(base: Path, name: str, count: int, size: int, rounds: int) -> dict[str, list[float]]:
+    root = base / name
+    workspace = root / "ws"
+    workspace.mkdir(parents=True)
+    store = ChangesetStore(root / "state", workspace)
+    source = root / "src"
+    _write_tree(source, count, size)
+
+    layer = store.new_layer(f"bench {name}")
+    for entry in source.iterdir():  # the upper holds the new files exactly as the source does
+        shutil.copytree(entry, layer.upper / entry.name)
+    _sync()
+    times: dict[str, list[float]] = {"finalize": [_timed(lambda: store.finalize(layer.id))]}
+    cs = store.get(layer.id)
+    assert len(cs.changes) == count + len(list(source.iterdir())), "every file is a change"
+
+    copies = root / "copies"
+    copies.mkdir()
+    for r in range(rounds):
+        plain, flushed = copies / f"cp{r}", copies / f"cps{r}"
+        _sync()
+        times.setdefault("cp", []).append(_timed(partial(_cp, source, plain)))
+        _sync()
+        times.setdefault("cp+sync", []).append(_timed(partial(_cp, source, flushed, sync=True)))
+        _sync()
+        started = time.perf_counter()
+        result = store.apply(cs.id, sha256=cs.sha256)
+        times.setdefault("apply", []).append(time.perf_counter() - started)
+        assert len(result.applied) == len(cs.changes)
+        _sync()
+        times.setdefault("undo", []).append(_timed(store.undo))
+        shutil.rmtree(plain)
+        shutil.rmtree(flushed)
+    return times
+
+
+def report(name: str, count: int, size: int, times: dict[str, list[float]]) -> None:
+    total_mb = count * size / 1e6
+    med = {k: statistics.median(v) for k, v in times.items()}
+    print(f"{name}: {count} files x {size // KIB} KiB = {total_mb:.1f} MB")
+    for key in ("cp", "cp+sync", "finalize", "apply", "undo"):
+        values = sorted(times[key])
+        rate = f"{count / med[key]:9.0f} files/s {total_mb / med[key]:7.1f} MB/s" if key != "finalize" else ""
+        spread = f"(min {values[0]:.2f}, max {values[-1]:.2f})" if len(values) > 1 else ""
+        print(f"  {key:>8}: median {med[key]:6.2f} s  {rate}  {spread}")
+    print(f"  ratio apply/cp:      {med['apply'] / med['cp']:.2f}x  (goal <= 2.00x)")
+    print(f"  ratio apply/cp+sync: {med['apply'] / med['cp+sync']:.2f}x")
+    print(f"  ratio undo/cp+sync:  {med['undo'] / med['cp+sync']:.2f}x")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--small-files", type=int, default=10_000)
+    parser.add_argument("--large-files", type=int, default=4)
+    parser.add_argument("--large-mib", type=int, default=64)
+    parser.add_argument("--dir", type=Path, default=None, help="where to work (default: sbx's state folder)")
+    args = parser.parse_args()
+    state_dir = args.dir or Settings.from_env().state_dir
+    state_dir.mkdir(parents=True, exist_ok=True)
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, kernel {platform.release()}, "
+        f"{_filesystem(state_dir)}, rounds {args.rounds}"
+    )
+    sets = (("small", args.small_files, KIB), ("large", args.large_files, args.large_mib * MIB))
+    with tempfile.TemporaryDirectory(prefix="bench-commit-", dir=state_dir) as tmp:
+        for name, count, size in sets:
+            times = run_set(Path(tmp), name, count, size, args.rounds)
+            report(name, count, size, times)
+            shutil.rmtree(Path(tmp) / name)
+            sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
