@@ -37,8 +37,8 @@ class ToolInfo:
 class Sandbox:
     """One workspace under sbx's control."""
 
-    def __init__(self, workspace: str | Path = ".", *, settings: Settings | None = None) -> None:
-        self._workspace = Workspace(workspace, settings)
+    def __init__(self, workspace: str | Path = ".", *, settings: Settings | None = None, via: str = "api") -> None:
+        self._workspace = Workspace(workspace, settings, via=via)
         self._lock = threading.RLock()  # threads queue instead of failing on the workspace lock
 
     @property

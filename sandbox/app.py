@@ -15,11 +15,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sandbox.audit import AuditLog, Entry, default_path, new_action_id
 from sandbox.changes import ChangesetStore
 from sandbox.config import Settings
 from sandbox.engine import ContainerSpec, WorkspaceOverlay
 from sandbox.engine.spec import ContainerOutcome, InlineFile
-from sandbox.errors import PolicyError, UsageError
+from sandbox.errors import PolicyError, SbxError, UsageError
 from sandbox.policy.compile import PROXY_PORT, CompiledCall, compile_call
 from sandbox.policy.profiles import Profiles, load_profiles
 from sandbox.types import ActionResult, Changeset, ChangesetStatus, CommitResult, Protections, StepResult
@@ -34,14 +35,15 @@ class Approval:
 
     approve: bool
     paths: Collection[str] | None = None  # None with approve=True means every path
+    how: str = ""  # for the audit trail: "--yes", "terminal all", "terminal per-file", ...
 
     @classmethod
-    def all(cls) -> Approval:
-        return cls(True)
+    def all(cls, how: str = "") -> Approval:
+        return cls(True, None, how)
 
     @classmethod
-    def none(cls) -> Approval:
-        return cls(False)
+    def none(cls, how: str = "") -> Approval:
+        return cls(False, None, how)
 
 
 Approver = Callable[[Changeset], Approval]
@@ -124,10 +126,12 @@ def denials(stderr: str, exit_code: int | None) -> tuple[str, ...]:
 class Workspace:
     """One host folder under sbx's control. Engine connection is made on first use."""
 
-    def __init__(self, path: str | Path, settings: Settings | None = None) -> None:
+    def __init__(self, path: str | Path, settings: Settings | None = None, *, via: str = "api") -> None:
         self.settings = settings or Settings.from_env()
         self.store = ChangesetStore(self.settings.state_dir, Path(path))
         self.path = self.store.workspace
+        self.via = via  # the front end, for the audit trail: "cli", "api", "mcp"
+        self._audit: AuditLog | None = None
         self._engine: Engine | None = None
         self._profiles: Profiles | None = None
 
@@ -140,6 +144,12 @@ class Workspace:
         return self._engine
 
     # -- actions ----------------------------------------------------------------------------------
+    @property
+    def audit(self) -> AuditLog:
+        if self._audit is None:
+            self._audit = AuditLog(default_path(self.settings))
+        return self._audit
+
     @property
     def profiles(self) -> Profiles:
         if self._profiles is None:
@@ -164,14 +174,34 @@ class Workspace:
         call = self.compile(tool_name, args, timeout_s=timeout_s)
         with self.store.lock():
             self.store.recover()
-            step, changeset = self._run_step(call, allow_degraded=allow_degraded)
+            action = new_action_id()
+            self.audit.action(self.path, tool=call.tool, args=dict(call.args), via=self.via, action_id=action)
+            try:
+                step, changeset = self._run_step(call, allow_degraded=allow_degraded)
+            except SbxError as exc:
+                self.audit.failure(self.path, error=exc, action_id=action)
+                raise
+            self.audit.step(self.path, action_id=action, index=0, step=step, landlock_digest=call.landlock_digest)
+            self.audit.changeset(self.path, action_id=action, changeset=changeset)
             commit = None
             if changeset.status is ChangesetStatus.PENDING and approve is not None:
                 decision = approve(changeset)
+                self.audit.approval(self.path, changeset_id=changeset.id, sha256=changeset.sha256,
+                                    via=decision.how or self.via, approved=decision.approve, paths=decision.paths)
                 if decision.approve:
-                    commit = self.store.apply(changeset.id, sha256=changeset.sha256, paths=decision.paths)
+                    commit = self._commit(changeset.id, changeset.sha256, decision.paths, skip_conflicts=False)
                     changeset = self.store.get(changeset.id)
         return ActionResult(steps=(step,), changeset=changeset, commit=commit)
+
+    def _commit(self, changeset_id: str, sha256: str | None, paths: Collection[str] | None, *,
+                skip_conflicts: bool) -> CommitResult:
+        try:
+            result = self.store.apply(changeset_id, sha256=sha256, paths=paths, skip_conflicts=skip_conflicts)
+        except SbxError as exc:
+            self.audit.commit(self.path, changeset_id=changeset_id, sha256=sha256, error=exc)
+            raise
+        self.audit.commit(self.path, changeset_id=changeset_id, sha256=sha256, result=result)
+        return result
 
     def exec(self, command: list[str], **kwargs: Any) -> ActionResult:
         """`sbx exec -- COMMAND...`: the command through run_shell under the default profile."""
@@ -267,16 +297,21 @@ class Workspace:
         sha256: str | None = None,
         paths: Collection[str] | None = None,
         skip_conflicts: bool = False,
+        how: str = "",
     ) -> CommitResult:
         with self.store.lock():
             self.store.recover()
             changeset = self.store.get(ref)
-            return self.store.apply(changeset.id, sha256=sha256, paths=paths, skip_conflicts=skip_conflicts)
+            self.audit.approval(self.path, changeset_id=changeset.id, sha256=sha256 or changeset.sha256,
+                                via=how or self.via, approved=True, paths=paths)
+            return self._commit(changeset.id, sha256, paths, skip_conflicts=skip_conflicts)
 
     def discard(self, ref: str | None = None) -> Changeset:
         with self.store.lock():
             self.store.recover()
-            return self.store.discard(self.store.get(ref).id)
+            changeset = self.store.discard(self.store.get(ref).id)
+            self.audit.discard(self.path, changeset=changeset)
+            return changeset
 
     def rebase(self, ref: str | None = None, *, timeout_s: float | None = None) -> ActionResult:
         """Re-run a pending changeset's call on the workspace as it is now (after a conflict): the old
@@ -299,7 +334,12 @@ class Workspace:
     def undo(self) -> CommitResult:
         with self.store.lock():
             self.store.recover()
-            return self.store.undo()
+            result = self.store.undo()
+            self.audit.undo(self.path, result=result)
+            return result
+
+    def log(self, *, limit: int | None = 50) -> list[Entry]:
+        return self.audit.entries(self.path, limit=limit)
 
 
 def resolve_workspace(path: str | None) -> str:

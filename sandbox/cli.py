@@ -45,7 +45,7 @@ class _Parser(argparse.ArgumentParser):
 def _workspace(path: str | None) -> Workspace:
     from sandbox.app import Workspace, resolve_workspace
 
-    return Workspace(resolve_workspace(path), Settings.from_env())
+    return Workspace(resolve_workspace(path), Settings.from_env(), via="cli")
 
 
 def _color() -> bool:
@@ -74,23 +74,32 @@ def _ask_approval(changeset: Changeset) -> Approval:
     from sandbox.app import Approval
 
     sys.stdout.write(_render(changeset) + "\n")
+    risky = [c for c in changeset.changes if c.risks]
+    if risky:
+        sys.stdout.write("RISK: these changes can run code or leak secrets on the host:\n")
+        for change in risky:
+            sys.stdout.write(f"  {change.path}: {', '.join(change.risks)}\n")
     answer = _ask("Apply these changes? [a]ll / [p]er file / [N]one: ")
     if answer in ("a", "all", "y", "yes"):
-        return Approval.all()
+        if risky and _ask("Type 'yes' to apply the flagged changes too: ") != "yes":
+            safe = [c.path for c in changeset.changes if not c.risks and c.refused is None]
+            return Approval(bool(safe), safe, "terminal all, flagged ones declined")
+        return Approval.all("terminal all")
     if answer in ("p", "per file"):
         chosen = [
             c.path for c in changeset.changes
-            if c.refused is None and _ask(f"  apply {c.kind} {c.path}? [y/N] ") in ("y", "yes")
+            if c.refused is None and _ask(f"  apply {c.kind} {c.path}{' [RISK]' if c.risks else ''}? [y/N] ")
+            in ("y", "yes")
         ]
-        return Approval(bool(chosen), chosen)
-    return Approval.none()
+        return Approval(bool(chosen), chosen, "terminal per-file")
+    return Approval.none("terminal none")
 
 
 def _approver(yes: bool, as_json: bool) -> Callable[[Changeset], Approval] | None:
     from sandbox.app import Approval
 
     if yes:
-        return lambda _cs: Approval.all()
+        return lambda _cs: Approval.all("--yes")
     if not _interactive(as_json):
         return None  # no terminal and no --yes: the changeset stays pending
     return _ask_approval
@@ -120,6 +129,7 @@ def _action_output(result: ActionResult) -> Output:
         lines += [f"sbx: denied: {denial}" for denial in step.denied]
         lines.append(f"sbx: [{step.tool}: {status}, {step.duration_s:.2f}s]")
     cs = result.changeset
+    lines += [f"sbx: RISK {c.path}: {', '.join(c.risks)}" for c in cs.changes if c.risks]
     if cs.status is ChangesetStatus.EMPTY:
         lines.append("sbx: no changes to the workspace")
     elif result.commit is not None:
@@ -181,7 +191,8 @@ def cmd_apply(ns: argparse.Namespace) -> Output:
         if not decision.approve:
             return Output({"changeset": cs.to_json(), "applied": False}, "nothing applied")
         paths = decision.paths
-    commit = ws.apply(cs.id, sha256=ns.sha256 or cs.sha256, paths=paths, skip_conflicts=ns.skip_conflicts)
+    how = "--yes" if ns.yes else "terminal"
+    commit = ws.apply(cs.id, sha256=ns.sha256 or cs.sha256, paths=paths, skip_conflicts=ns.skip_conflicts, how=how)
     return Output(commit.to_json(), _commit_text(commit))
 
 
@@ -204,6 +215,17 @@ def cmd_list(ns: argparse.Namespace) -> Output:
     sets = _workspace(ns.workspace).changesets()
     text = "\n".join(f"{cs.id}  {cs.status:<9}  {len(cs.changes):>4} change(s)  {cs.source[:100]}" for cs in sets)
     return Output({"changesets": [cs.to_json() for cs in sets]}, text or "no changesets")
+
+
+def cmd_log(ns: argparse.Namespace) -> Output:
+    from sandbox.audit import AuditLog, default_path, render_log, render_verification
+
+    if ns.verify:
+        verification = AuditLog(default_path(Settings.from_env())).verify()
+        return Output(verification.to_json(), render_verification(verification),
+                      exit_code=0 if verification.ok else 1)
+    entries = _workspace(ns.workspace).log(limit=ns.limit)
+    return Output({"entries": [e.to_json() for e in entries]}, render_log(entries) or "no entries")
 
 
 def cmd_doctor(ns: argparse.Namespace) -> Output:
@@ -271,6 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_host_commands(sub)
     _add_profile_commands(sub)
     _add_serve_command(sub)
+    _add_log_command(sub)
     return parser
 
 
@@ -317,6 +340,14 @@ def _add_review_commands(sub: Any) -> None:
     p = sub.add_parser("list", help="list the workspace's changesets")
     _common(p)
     p.set_defaults(handler=cmd_list)
+
+
+def _add_log_command(sub: Any) -> None:
+    p = sub.add_parser("log", help="the audit trail: intents, steps, changesets, approvals, commits")
+    p.add_argument("verify", nargs="?", choices=("verify",), help="check the hash chain for tampering")
+    p.add_argument("--limit", type=int, default=50, help="newest N entries (default 50)")
+    _common(p)
+    p.set_defaults(handler=cmd_log)
 
 
 def _add_host_commands(sub: Any) -> None:
@@ -368,7 +399,7 @@ def _add_profile_commands(sub: Any) -> None:
 
 def _command_name(ns: argparse.Namespace | None, argv: list[str]) -> str:
     if ns is not None and getattr(ns, "command", None):
-        sub = getattr(ns, "image_command", None) or getattr(ns, "profile_command", None)
+        sub = getattr(ns, "image_command", None) or getattr(ns, "profile_command", None) or getattr(ns, "verify", None)
         return f"{ns.command} {sub}" if sub else str(ns.command)
     words = [a for a in argv if not a.startswith("-")]
     return words[0] if words else ""

@@ -162,6 +162,6 @@ async def _serve(box: Sandbox) -> None:
 
 def serve(workspace: Path, settings: Settings) -> None:
     """Serve MCP on stdin/stdout until the client closes it."""
-    box = Sandbox(workspace, settings=settings)
+    box = Sandbox(workspace, settings=settings, via="mcp")
     box.tools()  # load the profiles now: a broken profile is an error before the first request
     asyncio.run(_serve(box))
