@@ -180,3 +180,17 @@ def test_a_conflict_is_reported_and_rebase_reruns_on_the_new_state(workspace: Pa
     assert new["id"] != cs["changeset"]["id"] and new["status"] == "pending"
     assert sbx("apply", new["id"], "-w", str(workspace), "--yes").code == 0
     assert (workspace / "hello.txt").read_text() == "changed on the host\nmore\n"
+
+
+def test_the_audit_trail_links_each_action_to_its_commit(workspace: Path) -> None:
+    run = sbx("exec", "-w", str(workspace), "--yes", "--json", "--", "sh", "-c", "echo x > audited.txt")
+    assert run.code == 0
+    entries = sbx("log", "-w", str(workspace), "--json").json["result"]["entries"]
+    kinds = [e["kind"] for e in entries]
+    assert kinds[-5:] == ["action", "step", "changeset", "approval", "commit"]
+    step = entries[-4]["payload"]
+    assert step["seccomp"].startswith("sha256:") and step["landlock"].startswith("sha256:")
+    assert entries[-3]["payload"]["sha256"] == run.json["result"]["changeset"]["sha256"]
+    assert entries[-2]["payload"]["via"] == "--yes"
+    verified = sbx("log", "verify", "--json")
+    assert verified.code == 0 and verified.json["result"]["ok"] is True
