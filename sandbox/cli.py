@@ -174,6 +174,87 @@ def cmd_exec(ns: argparse.Namespace) -> Output:
     return _action_output(result)
 
 
+def _show_plan(plan: Any, planned: Any) -> None:
+    sys.stderr.write(f"plan for: {plan.intent}\n")
+    for item in planned:
+        args = json.dumps(dict(item.step.args))
+        sys.stderr.write(f"  {item.index + 1}. {item.step.tool} {args[:300]}\n     confinement: {item.confinement}\n")
+
+
+def cmd_run(ns: argparse.Namespace) -> Output:
+    from sandbox import intent
+
+    ws = _workspace(ns.workspace)
+    interactive = _interactive(ns.json)
+    planner = intent.make_planner(ns.model, ep=ns.ep)
+
+    def progress(event: Any) -> None:
+        if not ns.json:
+            sys.stderr.write(f"sbx: {event.message}\n")
+
+    def confirm(plan: Any, planned: Any) -> bool:
+        _show_plan(plan, planned)
+        return _ask("Run this plan? [Y/n] ") in ("", "y", "yes")
+
+    def approve(run: Any) -> bool:
+        if ns.yes:
+            return True
+        for changeset in run.pending:
+            sys.stdout.write(_render(changeset) + "\n")
+        risky = [c for cs in run.pending for c in cs.changes if c.risks]
+        question = "Apply these changes? [y/N] "
+        if risky:
+            sys.stdout.write("RISK: " + "; ".join(f"{c.path}: {', '.join(c.risks)}" for c in risky) + "\n")
+            question = "These changes are flagged. Type 'yes' to apply them: "
+        return _ask(question) == "yes" if risky else _ask(question) in ("y", "yes")
+
+    result = intent.run_intent(
+        ws, ns.intent, planner=planner, max_steps=ns.max_steps, dry_run=ns.dry_run,
+        approve=approve if (ns.yes or interactive) else None,
+        on_progress=progress, confirm=confirm if (interactive and not ns.yes) else None,
+        timeout_s=ns.timeout, allow_degraded=ns.allow_degraded,
+    )
+    lines = []
+    if ns.dry_run or result.status in ("planned", "refused"):
+        _show_plan(result.plan, result.planned)
+    if result.status == "refused":
+        lines.append(f"sbx: nothing to do: {result.plan.explanation}")
+    for attempt in result.attempts:
+        ran = f"exit {attempt.result.exit_code}" if attempt.result else "did not run"
+        outcome = "ok" if attempt.ok else f"failed: {attempt.error}"
+        lines.append(f"sbx: [step {attempt.step + 1} attempt {attempt.attempt} {attempt.call.tool}: {ran}, {outcome}]")
+        if attempt.result is not None:
+            lines += [f"sbx: denied: {denial}" for denial in attempt.result.denied]
+    if result.error:
+        lines.append(f"sbx: the run stopped: {result.error}")
+    pending = result.pending
+    if pending and not result.approved:
+        ids = " ".join(cs.id for cs in pending)
+        lines.append(f"sbx: {len(pending)} changeset(s) pending: {ids}; review with `sbx diff ID`, "
+                     f"commit with `sbx apply ID --yes` (in this order)")
+    if result.commits:
+        lines += ["sbx: " + _commit_text(commit) for commit in result.commits]
+    return Output(result.to_json(), result.stdout(), "\n".join(lines), exit_code=0 if result.error is None else 1)
+
+
+def cmd_model(ns: argparse.Namespace) -> Output:
+    from sandbox import intent
+
+    if ns.model_command == "list":
+        result, text = intent.model_list()
+    elif ns.model_command == "info":
+        result, text = intent.model_info(ns.name, verify=ns.verify)
+    elif ns.model_command == "pull":
+        def log(line: str) -> None:
+            if not ns.json:
+                sys.stderr.write(f"sbx: {line}\n")
+
+        result, text = intent.model_pull(ns.name, force=ns.force, log=log)
+    else:
+        result, text = intent.model_bench(ns.name, ep=ns.ep)
+    return Output(result, text)
+
+
 def cmd_diff(ns: argparse.Namespace) -> Output:
     cs = _workspace(ns.workspace).changeset(ns.changeset)
     return Output({"changeset": cs.to_json()}, _render(cs))
@@ -289,6 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     _add_action_commands(sub)
+    _add_run_commands(sub)
     _add_review_commands(sub)
     _add_host_commands(sub)
     _add_profile_commands(sub)
@@ -309,6 +391,40 @@ def _add_action_commands(sub: Any) -> None:
                    help="run even if a required protection (Landlock) is unavailable; recorded in the result")
     p.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND ...", help="the command to run")
     p.set_defaults(handler=cmd_exec)
+
+
+def _add_run_commands(sub: Any) -> None:
+    p = sub.add_parser("run", help="plan an intent with the local model, run each step confined, review, commit")
+    p.add_argument("intent", help='what to do, e.g. "find all Python files modified in the last week"')
+    _common(p)
+    p.add_argument("-y", "--yes", action="store_true", help="run the plan and apply its changes without asking")
+    p.add_argument("--dry-run", action="store_true", help="plan only: show the steps and their confinement")
+    p.add_argument("--model", help="model name (see `sbx model list`)")
+    p.add_argument("--ep", default="cpu", choices=("cpu", "dml", "cuda", "qnn", "openvino"),
+                   help="onnxruntime-genai execution provider (default cpu)")
+    p.add_argument("--max-steps", type=int, default=5, metavar="N", help="at most N steps (default 5)")
+    p.add_argument("--timeout", type=float, metavar="S", help="wall-clock limit per step, seconds")
+    p.add_argument("--allow-degraded", action="store_true", help="run even if Landlock is unavailable")
+    p.set_defaults(handler=cmd_run)
+
+    model = sub.add_parser("model", help="local planning models: list, pull, info, bench").add_subparsers(
+        dest="model_command", metavar="SUBCOMMAND", parser_class=_Parser, required=True)
+    p = model.add_parser("list", help="the catalog, and which models are prepared")
+    _common(p, workspace=False)
+    p.set_defaults(handler=cmd_model)
+    for name, text in (("pull", "prepare a model (offline sources first; verified by sha256)"),
+                       ("info", "a model's sources, files and digests"),
+                       ("bench", "load time, tokens/s and plan latency")):
+        p = model.add_parser(name, help=text)
+        p.add_argument("name", nargs="?" if name == "bench" else None, help="model name")
+        _common(p, workspace=False)
+        if name == "pull":
+            p.add_argument("--force", action="store_true", help="rebuild even if prepared")
+        if name == "info":
+            p.add_argument("--verify", action="store_true", help="re-hash the files against the manifest")
+        if name == "bench":
+            p.add_argument("--ep", default="cpu", help="execution provider")
+        p.set_defaults(handler=cmd_model)
 
 
 def _add_review_commands(sub: Any) -> None:
@@ -399,7 +515,8 @@ def _add_profile_commands(sub: Any) -> None:
 
 def _command_name(ns: argparse.Namespace | None, argv: list[str]) -> str:
     if ns is not None and getattr(ns, "command", None):
-        sub = getattr(ns, "image_command", None) or getattr(ns, "profile_command", None) or getattr(ns, "verify", None)
+        sub = (getattr(ns, "image_command", None) or getattr(ns, "profile_command", None)
+               or getattr(ns, "model_command", None) or getattr(ns, "verify", None))
         return f"{ns.command} {sub}" if sub else str(ns.command)
     words = [a for a in argv if not a.startswith("-")]
     return words[0] if words else ""

@@ -1,0 +1,238 @@
+"""The planner, measured: model speed, plan latency, and success on the accuracy set (bench/intents).
+
+    .venv/bin/python bench/planner.py [--model NAME] [--design NAME ...] [--cases all|dev|heldout]
+                                      [--only NAME,...] [--cold N] [--budget-s S] [--json-out FILE]
+
+For each design: load the model; plan the fixed latency set (sandbox.planner.commands.BENCH_INTENTS,
+planning only); then every case of the accuracy set end to end through `sandbox.intent.run_intent`
+(the `sbx run` use case) with real Podman, in a fresh workspace with its own sbx state: plan, run
+each step confined, repair, approve, apply, then the case's check on the workspace and the output.
+`--cold N` also times N cold processes (interpreter start, imports, model load, plan: what `sbx run
+--dry-run` costs). Each run is bounded by `--budget-s`; cases not reached are reported as skipped.
+
+Prints one machine line per design (`RESULT ...`), then the figures. Plan latency is the model call
+(prompt, generation, parsing) with the model loaded; cold latency is from process start to plan.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.intents import Case, all_cases  # noqa: E402
+from sandbox.app import Workspace  # noqa: E402
+from sandbox.config import Settings  # noqa: E402
+from sandbox.errors import SbxError  # noqa: E402
+from sandbox.intent import RunResult, make_planner, run_intent  # noqa: E402
+from sandbox.planner.catalog import DEFAULT_MODEL  # noqa: E402
+from sandbox.planner.commands import BENCH_INTENTS, BENCH_WORKSPACE  # noqa: E402
+from sandbox.planner.designs import DEFAULT_DESIGN  # noqa: E402
+from sandbox.planner.plan import Planner, Usage  # noqa: E402
+from sandbox.policy.profiles import load_profiles  # noqa: E402
+
+COLD_SCRIPT = r"""
+import sys, time, json, tempfile, pathlib
+from sandbox.app import Workspace
+from sandbox.intent import make_planner, run_intent
+ws = pathlib.Path(tempfile.mkdtemp())
+(ws / "src").mkdir(); (ws / "src" / "app.py").write_text("print(1)\n"); (ws / "notes.txt").write_text("n\n")
+result = run_intent(Workspace(ws), sys.argv[3], planner=make_planner(sys.argv[1], design=sys.argv[2]), dry_run=True)
+print(json.dumps({"ready": time.time(), "load": result.load_seconds, "plan": result.plan.usage.to_json(),
+                  "raw": result.plan.raw}), flush=True)
+"""
+
+
+@dataclasses.dataclass
+class Outcome:
+    case: str
+    heldout: bool
+    refusal: bool
+    passed: bool
+    reason: str
+    status: str = ""
+    plan_seconds: float = 0.0
+    usage: dict[str, Any] = dataclasses.field(default_factory=dict)
+    raw: str = ""
+    calls: list[str] = dataclasses.field(default_factory=list)
+    attempts: int = 0
+    seconds: float = 0.0
+
+
+def _calls(result: RunResult) -> list[str]:
+    out = []
+    for attempt in result.attempts:
+        call = attempt.call
+        text = call.source or json.dumps({"tool": call.tool, "args": dict(call.args)})
+        out.append(f"[{attempt.step}.{attempt.attempt} {call.tool} {'ok' if attempt.ok else attempt.error}] {text}")
+    if not result.attempts:
+        out = [f"[plan {s.tool}] {s.source or json.dumps(dict(s.args))}" for s in result.plan.steps]
+    return out
+
+
+def run_case(case: Case, planner: Planner, settings: Settings, scratch: Path) -> Outcome:
+    root = Path(tempfile.mkdtemp(prefix=f"{case.name}-", dir=scratch))
+    ws, state = root / "ws", root / "state"
+    ws.mkdir()
+    state.mkdir()
+    case.prepare(ws)
+    started = time.monotonic()
+    outcome = Outcome(case.name, case.heldout, case.refusal, False, "")
+    try:
+        workspace = Workspace(ws, dataclasses.replace(settings, state_dir=state))
+        result = run_intent(workspace, case.intent, planner=planner, approve=lambda _: True)
+        outcome.status = result.status
+        outcome.plan_seconds = result.plan.usage.seconds
+        outcome.usage = result.plan.usage.to_json()
+        outcome.raw = result.plan.raw
+        outcome.calls = _calls(result)
+        outcome.attempts = len(result.attempts)
+        if case.refusal or result.status in {"applied", "done"}:
+            case.check(ws, result)
+            outcome.passed, outcome.reason = True, ""
+        else:
+            outcome.reason = f"{result.status}: {result.error or result.plan.explanation}"
+    except AssertionError as exc:
+        outcome.reason = f"check: {exc}"
+    except SbxError as exc:
+        outcome.reason = f"{exc.code}: {exc.message}"
+    except Exception as exc:  # noqa: BLE001 - a benchmark reports, it does not stop
+        outcome.reason = f"crash: {type(exc).__name__}: {exc}\n{traceback.format_exc()[-600:]}"
+    outcome.seconds = time.monotonic() - started
+    return outcome
+
+
+def cold_latency(model: str, design: str, runs: int) -> list[dict[str, Any]]:
+    samples = []
+    for i in range(runs):
+        intent = BENCH_INTENTS[i % len(BENCH_INTENTS)]
+        spawned = time.time()
+        proc = subprocess.run([sys.executable, "-c", COLD_SCRIPT, model, design, intent], capture_output=True,
+                              text=True, timeout=120, check=False, cwd=ROOT)
+        if proc.returncode != 0:
+            samples.append({"error": proc.stderr.strip().splitlines()[-1:] or ["?"]})
+            continue
+        data = json.loads(proc.stdout.strip().splitlines()[-1])
+        samples.append({"seconds": round(data["ready"] - spawned, 3), "load": data["load"], "plan": data["plan"],
+                        "raw": data["raw"]})
+    return samples
+
+
+def _rate(outcomes: list[Outcome]) -> str:
+    if not outcomes:
+        return "-"
+    passed = sum(o.passed for o in outcomes)
+    return f"{passed / len(outcomes):.0%} ({passed}/{len(outcomes)})"
+
+
+def bench_design(args: argparse.Namespace, design: str, cases: list[Case], settings: Settings,
+                 deadline: float) -> dict[str, Any]:
+    tools = [p.tool for _, p in sorted(load_profiles(settings.profiles_dir).tools.items())]
+    planner = make_planner(args.model, design=design)
+    load = planner.load()
+    latency = [planner.plan(intent, tools, BENCH_WORKSPACE, 3).usage for intent in BENCH_INTENTS]
+    outcomes: list[Outcome] = []
+    skipped = 0
+    with tempfile.TemporaryDirectory(prefix="sbx-bench-planner-") as scratch:
+        for case in cases:
+            if time.monotonic() > deadline:
+                skipped += 1
+                continue
+            outcome = run_case(case, planner, settings, Path(scratch))
+            outcomes.append(outcome)
+            mark = "PASS" if outcome.passed else "FAIL"
+            print(f"  {mark} {case.name:<16} {outcome.plan_seconds:5.2f}s {outcome.reason[:110]}", file=sys.stderr)
+            for call in outcome.calls:
+                print(f"         {call[:150]!r}", file=sys.stderr)
+    usages: list[Usage] = latency + [Usage(**{k: v for k, v in o.usage.items() if k in Usage.__dataclass_fields__})
+                                     for o in outcomes if o.usage]
+    prefill = sum(u.prompt_tokens for u in usages) / max(sum(u.prefill_seconds for u in usages), 1e-9)
+    decode = sum(u.completion_tokens for u in usages) / max(sum(u.decode_seconds for u in usages), 1e-9)
+    cold = cold_latency(args.model, design, args.cold) if args.cold else []
+    cold_ok = [s["seconds"] for s in cold if "seconds" in s]
+    return {
+        "model": planner.model.to_json(),
+        "design": design,
+        "load_seconds": round(load, 2),
+        "prefill_tokens_per_second": round(prefill, 1),
+        "decode_tokens_per_second": round(decode, 1),
+        "plan_p50_seconds": round(statistics.median(u.seconds for u in latency), 2),
+        "plan_p50_seconds_cases": round(statistics.median(o.plan_seconds for o in outcomes), 2) if outcomes else None,
+        "prompt_tokens_p50": statistics.median(u.prompt_tokens for u in latency),
+        "cold_p50_seconds": round(statistics.median(cold_ok), 2) if cold_ok else None,
+        "cold": cold,
+        "success": _rate(outcomes),
+        "success_dev": _rate([o for o in outcomes if not o.heldout]),
+        "success_heldout": _rate([o for o in outcomes if o.heldout]),
+        "success_refusal": _rate([o for o in outcomes if o.refusal]),
+        "passed": sum(o.passed for o in outcomes),
+        "ran": len(outcomes),
+        "skipped": skipped,
+        "outcomes": [dataclasses.asdict(o) for o in outcomes],
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default=DEFAULT_MODEL)
+    parser.add_argument("--design", action="append", help=f"repeatable (default: {DEFAULT_DESIGN})")
+    parser.add_argument("--cases", choices=("all", "dev", "heldout"), default="all")
+    parser.add_argument("--only", default="", help="comma-separated case names")
+    parser.add_argument("--cold", type=int, default=0, help="cold-process plan timings per design")
+    parser.add_argument("--budget-s", type=float, default=1800.0, help="wall-clock bound of the whole run")
+    parser.add_argument("--json-out", type=Path)
+    args = parser.parse_args()
+    cases = all_cases()
+    if args.cases != "all":
+        cases = [c for c in cases if c.heldout == (args.cases == "heldout")]
+    if args.only:
+        wanted = set(args.only.split(","))
+        cases = [c for c in cases if c.name in wanted]
+    settings = Settings.from_env()
+    os.environ.setdefault("SBX_STATE_DIR", tempfile.mkdtemp(prefix="sbx-bench-state-"))
+    deadline = time.monotonic() + args.budget_s
+    reports = []
+    for design in args.design or [DEFAULT_DESIGN]:
+        print(f"== {args.model} / {design}", file=sys.stderr)
+        report = bench_design(args, design, cases, settings, deadline)
+        reports.append(report)
+        print(
+            f"RESULT model={args.model} design={design} success={report['passed']}/{report['ran']} "
+            f"dev={report['success_dev'].split()[0]} heldout={report['success_heldout'].split()[0]} "
+            f"refusal={report['success_refusal'].split()[0]} plan_p50_s={report['plan_p50_seconds']} "
+            f"cold_p50_s={report['cold_p50_seconds']} load_s={report['load_seconds']} "
+            f"prefill_tps={report['prefill_tokens_per_second']} decode_tps={report['decode_tokens_per_second']} "
+            f"skipped={report['skipped']}",
+            flush=True,
+        )
+    for report in reports:
+        print(f"\n{report['model']['name']} / {report['design']}")
+        print(f"  load                 {report['load_seconds']:6.2f} s")
+        print(f"  prefill              {report['prefill_tokens_per_second']:6.1f} tokens/s")
+        print(f"  decode               {report['decode_tokens_per_second']:6.1f} tokens/s")
+        print(f"  plan latency p50     {report['plan_p50_seconds']:6.2f} s  (fixed set, model loaded; "
+              f"{report['prompt_tokens_p50']:.0f} prompt tokens)  goal <= 3 s")
+        if report["cold_p50_seconds"] is not None:
+            print(f"  cold plan p50        {report['cold_p50_seconds']:6.2f} s  (new process to plan)")
+        print(f"  success              {report['success']}  goal >= 80%")
+        print(f"    dev {report['success_dev']}, held-out {report['success_heldout']}, "
+              f"refusals {report['success_refusal']}")
+    if args.json_out:
+        args.json_out.write_text(json.dumps(reports, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,404 @@
+"""`sbx run "INTENT"`: a local model plans tool calls, each runs in its own confined container, the
+combined effect is reviewed, and reaches the host only on approval. A peer of `sandbox.app`.
+
+    planner = make_planner("qwen2.5-coder-0.5b")
+    result = run_intent(Workspace("."), "find all Python files modified in the last week",
+                        planner=planner, approve=lambda run: ask_the_user(run))
+    print(json.dumps(result.to_json()))
+
+The flow: load the model; describe the workspace in a line (top-level entries and counts, no
+contents); plan; compile every step's confinement *before anything runs* (a step that cannot be
+confined stops the run with `planner.unsafe_plan`: invalid or unsafe output never starts a
+container); optionally `confirm` the plan; run the steps in order, each its own container and its
+own pending changeset (a later step sees the earlier ones' pending effects); a failed step (non-zero
+exit, denial, timeout) goes back to the model with its result for a corrected step, at most
+`max_repairs` times, the failed attempt's changeset discarded; then `approve` sees the whole result
+and, if it says yes, every pending changeset is applied in order, each by its sha256. Nothing here
+prints or asks: the front end passes `on_progress`, `confirm` and `approve`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from sandbox.app import Workspace
+from sandbox.config import Settings
+from sandbox.errors import PlannerError, SbxError
+from sandbox.planner.commands import Output, bench_planner, make_planner, model_info, model_list, model_pull
+from sandbox.planner.plan import Plan, Planner, PlanStep, Usage
+from sandbox.planner.prompt import clip, summarize_workspace
+from sandbox.policy.profiles import load_profiles
+from sandbox.types import Changeset, ChangesetStatus, CommitResult, StepResult
+
+__all__ = [
+    "Attempt", "PlannedStep", "Progress", "RunResult", "make_planner", "model_bench", "model_info", "model_list",
+    "model_pull", "run_intent",
+]
+
+DEFAULT_MAX_STEPS = 5
+MAX_REPAIRS = 2
+
+
+@dataclass(frozen=True)
+class Progress:
+    """An event for a front end's progress display.
+
+    kind: `load` (model loading), `loaded` {seconds}, `planning`, `planned` {steps, prompt_tokens,
+    completion_tokens, seconds}, `step` {step, attempt, tool}, `step.done` {step, attempt, ok,
+    exit_code, seconds}, `repair` {step, attempt, reason}, `commit` {changeset}.
+    """
+
+    kind: str
+    message: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    """A plan step with the one-line summary of the confinement compiled for it."""
+
+    index: int
+    step: PlanStep
+    confinement: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"index": self.index, **self.step.to_json(), "confinement": self.confinement}
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One try at one plan step: the call, what it did, and what became of its changeset."""
+
+    step: int  # index of the plan step
+    attempt: int  # 1 as planned, 2.. repairs
+    call: PlanStep
+    confinement: str | None  # None when the call could not be confined (then nothing ran)
+    result: StepResult | None  # None when no container started
+    changeset: Changeset | None
+    ok: bool
+    error: str | None = None  # why it failed
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "attempt": self.attempt,
+            **self.call.to_json(),
+            "confinement": self.confinement,
+            "ran": self.result is not None,
+            "ok": self.ok,
+            "error": self.error,
+            "exit_code": self.result.exit_code if self.result else None,
+            "changeset": {"id": self.changeset.id, "status": str(self.changeset.status)} if self.changeset else None,
+        }
+
+
+def combined_changeset(changesets: Sequence[Changeset], workspace: str) -> dict[str, Any]:
+    """Several changesets as one `changeset` object of the CLI contract: `id` joins the ids with
+    `+` (`ids` lists them), `sha256` is that of the changeset when there is one, else of the
+    `ID SHA256` lines; every change carries its `changeset`."""
+    kept = [cs for cs in changesets if cs.status is not ChangesetStatus.EMPTY]
+    statuses = {cs.status for cs in kept}
+    if not kept:
+        status = ChangesetStatus.EMPTY
+    elif ChangesetStatus.PENDING in statuses:
+        status = ChangesetStatus.PENDING
+    elif statuses == {ChangesetStatus.DISCARDED}:
+        status = ChangesetStatus.DISCARDED
+    else:
+        status = ChangesetStatus.APPLIED
+    if len(kept) == 1:
+        sha256: str | None = kept[0].sha256
+    elif kept:
+        sha256 = hashlib.sha256("".join(f"{cs.id} {cs.sha256}\n" for cs in kept).encode()).hexdigest()
+    else:
+        sha256 = None
+    return {
+        "id": "+".join(cs.id for cs in kept) or None,
+        "ids": [cs.id for cs in kept],
+        "workspace": workspace,
+        "status": str(status),
+        "sha256": sha256,
+        "changes": [{**change.to_json(), "changeset": cs.id} for cs in kept for change in cs.changes],
+    }
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Everything `sbx run` did.
+
+    status: `planned` (dry run), `refused` (the plan is empty: see `plan.explanation`), `cancelled`
+    (`confirm` said no), `failed` (a step still failed after its repairs; later steps did not run;
+    earlier steps' changesets stay pending), `done` (every step ran, nothing changed), `pending`
+    (changes wait for approval: `approved` is False when declined, None when nobody was asked),
+    `applied`.
+    """
+
+    intent: str
+    workspace: str
+    status: str
+    plan: Plan
+    planned: tuple[PlannedStep, ...]
+    attempts: tuple[Attempt, ...] = ()
+    changesets: tuple[Changeset, ...] = ()  # one per step that ran to success, in order
+    commits: tuple[CommitResult, ...] = ()
+    approved: bool | None = None
+    error: str | None = None
+    load_seconds: float = 0.0
+    run_seconds: float = 0.0
+    seconds: float = 0.0
+
+    @property
+    def steps(self) -> tuple[StepResult, ...]:
+        """The results of the successful attempts, one per step that ran to success."""
+        return tuple(a.result for a in self.attempts if a.ok and a.result is not None)
+
+    @property
+    def pending(self) -> tuple[Changeset, ...]:
+        return tuple(cs for cs in self.changesets if cs.status is ChangesetStatus.PENDING)
+
+    def stdout(self) -> str:
+        return "".join(step.stdout for step in self.steps)
+
+    def to_json(self) -> dict[str, Any]:
+        plan = self.plan.to_json()
+        plan["steps"] = [p.to_json() for p in self.planned]
+        ran = [a for a in self.attempts if a.result is not None]
+        return {
+            "intent": self.intent,
+            "status": self.status,
+            "approved": self.approved,
+            "error": self.error,
+            "plan": plan,
+            "changeset": combined_changeset(self.changesets, self.workspace),
+            "changesets": [cs.to_json() for cs in self.changesets if cs.status is not ChangesetStatus.EMPTY],
+            "steps": [
+                {**a.result.to_json(), "step": a.step, "attempt": a.attempt, "ok": a.ok,
+                 "changeset": a.changeset.id if a.changeset else None}
+                for a in ran if a.result is not None
+            ],
+            "attempts": [a.to_json() for a in self.attempts],
+            "commits": [c.to_json() for c in self.commits],
+            "timings": {
+                "load_seconds": round(self.load_seconds, 3),
+                "plan_seconds": round(self.plan.usage.seconds, 3),
+                "run_seconds": round(self.run_seconds, 3),
+                "seconds": round(self.seconds, 3),
+            },
+        }
+
+
+Confirm = Callable[[Plan, tuple[PlannedStep, ...]], bool]
+Approve = Callable[[RunResult], bool]
+OnProgress = Callable[[Progress], None]
+
+
+def failure(step: StepResult) -> str | None:
+    """Why a step counts as failed: timeout, non-zero exit, or a denial; None when it did not."""
+    if step.timed_out:
+        return f"timed out after {step.protections.limits.timeout_s:g} s"
+    if step.exit_code != 0:
+        return f"exit {step.exit_code}"
+    if step.denied:
+        return f"denied: {step.denied[0]}"
+    return None
+
+
+def feedback(step: StepResult, reason: str) -> str:
+    """What the model is told about a failed step: short, the end of the error output first."""
+    parts = [reason]
+    if step.stderr.strip():
+        parts.append(f"stderr: {clip(step.stderr, 400)}")
+    elif step.stdout.strip():
+        parts.append(f"output: {clip(step.stdout, 200)}")
+    if step.denied:
+        parts.append("denied by the sandbox: " + "; ".join(step.denied[:3]))
+    return "\n".join(parts)
+
+
+def _confine(workspace: Workspace, step: PlanStep, timeout_s: float | None) -> str:
+    return workspace.compile(step.tool, step.args, timeout_s=timeout_s).summary()
+
+
+def _describe(step: PlanStep) -> str:
+    if step.tool == "run_shell":
+        return str(step.args.get("command", ""))
+    return f"{step.tool} " + " ".join(f"{k}={v!r}" for k, v in step.args.items())
+
+
+class _Runner:
+    def __init__(self, workspace: Workspace, intent: str, plan: Plan, planner: Planner, emit: OnProgress, *,
+                 timeout_s: float | None, allow_degraded: bool, max_repairs: int) -> None:
+        self.workspace = workspace
+        self.intent = intent
+        self.plan = plan
+        self.planner = planner
+        self.emit = emit
+        self.timeout_s = timeout_s
+        self.allow_degraded = allow_degraded
+        self.max_repairs = max_repairs
+        self.attempts: list[Attempt] = []
+        self.kept: list[Changeset] = []
+
+    def run_step(self, planned: PlannedStep, total: int) -> str | None:
+        """Run one plan step with its repairs; None on success, else why it failed in the end."""
+        call, confinement, refusal = planned.step, planned.confinement, None
+        number = 1
+        while True:
+            if refusal is not None:  # a repair the sandbox cannot confine: nothing ran
+                reason = f"refused before running: {refusal}"
+                self.attempts.append(Attempt(planned.index, number, call, None, None, None, False, reason))
+                self.emit(Progress("step.done", f"step {planned.index + 1}: {reason}",
+                                   {"step": planned.index, "attempt": number, "ok": False}))
+                fix_feedback = reason
+            else:
+                failed, fix_feedback = self._run(planned.index, number, call, confinement, total)
+                if failed is None:
+                    return None
+                reason = failed
+            if number > self.max_repairs:
+                return f"step {planned.index + 1} failed ({reason}) after {self.max_repairs} repair(s)"
+            self.emit(Progress("repair", f"step {planned.index + 1} failed ({reason}); asking the model for a fix "
+                               f"({number}/{self.max_repairs})",
+                               {"step": planned.index, "attempt": number, "reason": reason}))
+            try:
+                fixed = self.planner.repair(self.intent, self.plan, call, fix_feedback)
+            except PlannerError as exc:
+                return f"step {planned.index + 1} failed ({reason}); the model's repair was invalid: {exc.message}"
+            if fixed is None:
+                return f"step {planned.index + 1} failed ({reason}); the model found no fix"
+            number += 1
+            call, refusal = fixed, None
+            try:
+                confinement = _confine(self.workspace, call, self.timeout_s)
+            except SbxError as exc:
+                refusal = exc.message
+
+    def _run(self, index: int, number: int, call: PlanStep, confinement: str, total: int) -> tuple[str | None, str]:
+        self.emit(Progress("step", f"step {index + 1}/{total}: {_describe(call)}",
+                           {"step": index, "attempt": number, "tool": call.tool}))
+        action = self.workspace.call_tool(call.tool, call.args, timeout_s=self.timeout_s,
+                                          allow_degraded=self.allow_degraded)
+        result, changeset = action.steps[0], action.changeset
+        reason = failure(result)
+        self.emit(Progress("step.done", f"step {index + 1}: {reason or 'ok'} ({result.duration_s:.2f}s)",
+                           {"step": index, "attempt": number, "ok": reason is None, "exit_code": result.exit_code,
+                            "seconds": result.duration_s}))
+        if reason is None:
+            self.attempts.append(Attempt(index, number, call, confinement, result, changeset, True))
+            self.kept.append(changeset)
+            return None, ""
+        if changeset.status in (ChangesetStatus.PENDING, ChangesetStatus.EMPTY):
+            changeset = self.workspace.discard(changeset.id)
+        self.attempts.append(Attempt(index, number, call, confinement, result, changeset, False, reason))
+        return reason, feedback(result, reason)
+
+
+def run_intent(
+    workspace: Workspace,
+    intent: str,
+    *,
+    planner: Planner,
+    max_steps: int = DEFAULT_MAX_STEPS,
+    dry_run: bool = False,
+    approve: Approve | None = None,
+    on_progress: OnProgress | None = None,
+    confirm: Confirm | None = None,
+    timeout_s: float | None = None,
+    allow_degraded: bool = False,
+    max_repairs: int = MAX_REPAIRS,
+) -> RunResult:
+    """Plan `intent` with `planner`, run it step by step in confined containers, commit on approval.
+
+    `approve` gets the finished result (steps, outputs, pending changesets) and returns True to
+    apply every pending changeset, in order, each by its sha256; None leaves them pending.
+    `dry_run`: plan (and compile every step's confinement) only. Raises `PlannerError`
+    (`planner.invalid_plan`, `planner.unsafe_plan`, ...) before any container starts when the plan
+    is not valid and confinable; engine errors propagate as they are.
+    """
+    emit: OnProgress = on_progress or (lambda _: None)
+    started = time.monotonic()
+    tools = [profile.tool for _, profile in sorted(workspace.profiles.tools.items())]
+    emit(Progress("load", f"loading model {planner.model.name}", {"model": planner.model.name}))
+    load_seconds = planner.load()
+    emit(Progress("loaded", f"model ready ({load_seconds:.1f}s)", {"seconds": load_seconds}))
+    emit(Progress("planning", "planning"))
+    plan = planner.plan(intent, tools, summarize_workspace(workspace.path), max_steps)
+    # The audit trail links the intent to its plan and the model that made it (name and digest);
+    # each step's own entries follow from workspace.call_tool.
+    action = workspace.audit.action(workspace.path, intent=intent, via=workspace.via).action_id or ""
+    workspace.audit.plan(workspace.path, action_id=action, steps=[s.to_json() for s in plan.steps],
+                         model=plan.model.name, model_digest=plan.model.digest,
+                         provider=plan.model.execution_provider)
+    usage: Usage = plan.usage
+    emit(Progress("planned", f"plan: {len(plan.steps)} step(s), {usage.prompt_tokens}+{usage.completion_tokens} "
+                  f"tokens, {usage.seconds:.1f}s",
+                  {"steps": len(plan.steps), "prompt_tokens": usage.prompt_tokens,
+                   "completion_tokens": usage.completion_tokens, "seconds": usage.seconds}))
+    planned = []
+    for index, step in enumerate(plan.steps):
+        try:
+            planned.append(PlannedStep(index, step, _confine(workspace, step, timeout_s)))
+        except SbxError as exc:
+            raise PlannerError(
+                f"step {index + 1} of the plan ({_describe(step)[:200]}) cannot be confined: {exc.message}",
+                code="planner.unsafe_plan", hint="nothing ran; rephrase the intent",
+            ) from None
+    base = RunResult(intent=plan.intent, workspace=str(workspace.path), status="planned", plan=plan,
+                     planned=tuple(planned), load_seconds=load_seconds)
+
+    def finish(result: RunResult) -> RunResult:
+        return replace(result, seconds=time.monotonic() - started)
+
+    if plan.empty:
+        return finish(replace(base, status="refused"))
+    if dry_run:
+        return finish(base)
+    if confirm is not None and not confirm(plan, base.planned):
+        return finish(replace(base, status="cancelled"))
+
+    ran_at = time.monotonic()
+    runner = _Runner(workspace, plan.intent, plan, planner, emit, timeout_s=timeout_s,
+                     allow_degraded=allow_degraded, max_repairs=max_repairs)
+    error = None
+    for item in base.planned:
+        error = runner.run_step(item, len(base.planned))
+        if error is not None:
+            break
+    result = replace(base, attempts=tuple(runner.attempts), changesets=tuple(runner.kept),
+                     run_seconds=time.monotonic() - ran_at)
+    if error is not None:
+        return finish(replace(result, status="failed", error=error))
+    if not result.pending:
+        return finish(replace(result, status="done"))
+    return finish(_review(workspace, replace(result, status="pending"), approve, emit, finish))
+
+
+def _review(workspace: Workspace, result: RunResult, approve: Approve | None, emit: OnProgress,
+            finish: Callable[[RunResult], RunResult]) -> RunResult:
+    """Ask `approve` about the finished run; on yes apply each pending changeset, in order, by sha256."""
+    if approve is None:
+        return result
+    if not approve(finish(result)):
+        return replace(result, approved=False)
+    commits = []
+    for changeset in result.pending:
+        emit(Progress("commit", f"applying changeset {changeset.id}", {"changeset": changeset.id}))
+        commits.append(workspace.apply(changeset.id, sha256=changeset.sha256))
+    fresh = {cs.id: workspace.changeset(cs.id) for cs in result.pending}
+    attempts = tuple(replace(a, changeset=fresh[a.changeset.id]) if a.changeset and a.changeset.id in fresh else a
+                     for a in result.attempts)
+    return replace(result, status="applied", approved=True, commits=tuple(commits), attempts=attempts,
+                   changesets=tuple(fresh.get(cs.id, cs) for cs in result.changesets))
+
+
+def model_bench(name: str | None = None, *, ep: str = "cpu", design: str | None = None,
+                settings: Settings | None = None, runs: int = 1) -> Output:
+    """`sbx model bench NAME`: load time, prefill/decode tokens/s and plan latency (planning only,
+    fixed intents, the tools of `profiles/`); `(json-able dict, human text)`."""
+    settings = settings or Settings.from_env()
+    tools = [profile.tool for _, profile in sorted(load_profiles(settings.profiles_dir).tools.items())]
+    return bench_planner(make_planner(name, ep=ep, design=design), tools, runs=runs)

@@ -1,0 +1,362 @@
+"""How the model is led to a plan: prompt, guidance (constrained decoding), and parsing back.
+
+The structure is always guaranteed by guidance, but the form the model is forced into changes what
+it writes, so there are several designs, compared on the accuracy set (`bench/planner.py`,
+figures in docs/planner.md):
+
+* `fenced`: the model answers as it naturally does, with fenced ```bash blocks (one per step) whose
+  text is raw, unescaped shell; or with one sentence when shell cannot do it. A Lark grammar allows
+  exactly that. Each block becomes a `run_shell` step, narrowed to a smaller tool where the
+  command is exactly what that tool does (`narrow.py`).
+* `fenced-fewshot`: the same, with a few short worked examples (none from the accuracy set).
+* `fenced-line`: one single-line command per block (the grammar of the issue), no examples.
+* `json`: the plan schema itself (each step one of the tools' own argument schemas) as a JSON
+  Schema for guidance, the tools listed with their schemas in the prompt.
+
+Every design's output is mapped onto `PlanStep`s; the planner validates them again.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sandbox.errors import PlannerError
+from sandbox.planner.examples import Example, Retriever
+from sandbox.planner.narrow import SHELL_TOOL, narrow
+from sandbox.planner.onnx import Guidance, Message
+from sandbox.planner.plan import Parsed, Plan, PlanStep, invalid
+from sandbox.planner.prompt import IMAGE_FACTS, clip, tool_schemas
+from sandbox.tools import Tool
+
+GUIDANCE_MAX_STRING = 1200  # longest string argument the model may write under guidance
+EXPLANATION_MAX = 240
+
+
+class Design(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def free_first(self) -> bool:
+        """Whether to try a free (unguided) pass before the guided one."""
+        ...
+
+    def free_done(self, text: str, max_steps: int) -> bool:
+        """Whether a free pass has said all it will usefully say (generation stops there)."""
+        ...
+
+    def parse_free(self, text: str, tools: Sequence[Tool], max_steps: int) -> Parsed | None:
+        """A free pass's output as calls, or None when it is not cleanly what the guidance allows."""
+        ...
+
+    def messages(self, intent: str, tools: Sequence[Tool], workspace: str, max_steps: int) -> list[Message]: ...
+
+    def guidance(self, tools: Sequence[Tool], max_steps: int) -> Guidance: ...
+
+    def parse(self, text: str, tools: Sequence[Tool], max_steps: int) -> Parsed: ...
+
+    def repair_messages(self, intent: str, plan: Plan, failed: PlanStep, feedback: str) -> list[Message]: ...
+
+    def repair_guidance(self, tools: Sequence[Tool]) -> Guidance: ...
+
+
+def _narrowed(step: PlanStep, tools: Sequence[Tool]) -> PlanStep:
+    """A run_shell step as the narrowest tool that does exactly its command (see narrow.py)."""
+    if step.tool != SHELL_TOOL or not isinstance(step.args.get("command"), str):
+        return step
+    name, args = narrow(step.args["command"], {tool.name: tool for tool in tools})
+    if name == SHELL_TOOL:
+        return step
+    return PlanStep(name, args, step.why, step.source or step.args["command"], step.usage)
+
+
+# --------------------------------------------------------------------------------------------------
+# fenced bash blocks
+
+
+_RETRIEVER: list[Retriever] = []
+
+
+def _retriever() -> Retriever:
+    if not _RETRIEVER:
+        _RETRIEVER.append(Retriever())
+    return _RETRIEVER[0]
+
+
+_BLOCK = re.compile(r"```bash\n(.*?)\n```", re.DOTALL)
+# What a free pass may write for a step: a fenced block tagged bash, sh, shell or nothing.
+_FREE_BLOCK = re.compile(r"```(?:bash|sh|shell)?[ \t]*\n(.*?)\n[ \t]*```", re.DOTALL)
+_SORRY = re.compile(r"(?:I'm sorry|I am sorry|Sorry|I cannot|I can't|I can not|Unfortunately)\b")
+_SENTENCE_END = re.compile(r"[.!](?:\s|$)|\n")
+FREE_PROSE_LIMIT = 160  # characters of prose without any block before a free pass is given up
+FREE_TAIL_LIMIT = 60  # characters of prose after the last block before the free pass is ended
+
+
+FEW_SHOT: tuple[Example, ...] = (
+    Example("show the size of each file in logs", "```bash\ndu -ah logs\n```"),
+    Example("make a folder out and move the csv files into it", "```bash\nmkdir -p out && mv *.csv out/\n```"),
+    Example("call my mother", "Sorry, calling someone is not something commands in this folder can do."),
+)
+# Everyday shapes the small model gets wrong without an example: editing in place (instead of
+# deleting the file), JSON with jq, several commands in one block, and saying no.
+FEW_SHOT_EDIT: tuple[Example, ...] = (
+    Example("change every http: to https: in links.md", "```bash\nsed -i 's/http:/https:/g' links.md\n```"),
+    Example("show the port setting in server.json", "```bash\njq .port server.json\n```"),
+    Example("make a folder out and move the csv files into it", "```bash\nmkdir -p out && mv *.csv out/\n```"),
+    Example("call my mother", "Sorry, calling someone is not something commands in this folder can do."),
+)
+
+
+@dataclass(frozen=True)
+class FencedDesign:
+    name: str = "fenced"
+    few_shot: tuple[Example, ...] = ()
+    multi_line: bool = True
+    facts: bool = True
+    narrow: bool = True
+    free_first: bool = False
+    system_template: str = (
+        "You are a Linux shell expert. Write the bash commands that do the user's task in the current "
+        "directory.{facts} Reply with ```bash blocks.\nThe current directory contains: {workspace}"
+    )
+    user_template: str = "{intent}"
+    # The workspace line in the last user message (after the examples) rather than in the system
+    # prompt: the system prompt and examples are then the same for every intent.
+    listing_in_user: bool = False
+    user_listing_template: str = "{intent}\n(Folder: {workspace})"
+    max_blocks: int | None = None  # at most this many blocks (steps) whatever max_steps says
+    retrieve: int = 0  # > 0: the examples are this many nearest the intent from the bank (examples.py)
+    refusals: int = 1  # and this many nearest refusals
+
+    def examples(self, intent: str) -> tuple[Example, ...]:
+        if self.retrieve > 0:
+            return _retriever().nearest(intent, self.retrieve, refusals=self.refusals)
+        return self.few_shot
+
+    def blocks(self, max_steps: int) -> int:
+        return min(max_steps, self.max_blocks) if self.max_blocks else max_steps
+
+    def system(self, workspace: str) -> str:
+        facts = f" {IMAGE_FACTS}" if self.facts else ""
+        return self.system_template.format(facts=facts, workspace=workspace or "(empty)")
+
+    def messages(self, intent: str, tools: Sequence[Tool], workspace: str, max_steps: int) -> list[Message]:
+        out: list[Message] = [{"role": "system", "content": self.system("" if self.listing_in_user else workspace)}]
+        for example in self.examples(intent):
+            out += [{"role": "user", "content": self.user_template.format(intent=example.intent)},
+                    {"role": "assistant", "content": example.answer}]
+        user = self.user_template.format(intent=intent)
+        if self.listing_in_user:
+            user = self.user_listing_template.format(intent=user, workspace=workspace or "(empty)")
+        out.append({"role": "user", "content": user})
+        return out
+
+    def _step_terminal(self) -> str:
+        body = r"[^`\s][^`]{0,%d}" if self.multi_line else r"[^`\s\n][^`\n]{0,%d}"
+        return "/```bash\\n" + body % GUIDANCE_MAX_STRING + "\\n```/"
+
+    def guidance(self, tools: Sequence[Tool], max_steps: int) -> Guidance:
+        # Each block is ONE regex terminal: split into "```bash\n" CMD "\n```", a multi-line CMD
+        # would swallow the newline before the closing fence (llguidance's lexer is greedy).
+        max_steps = self.blocks(max_steps)
+        more = f' ("\\n" STEP){{0,{max_steps - 1}}}' if max_steps > 1 else ""
+        return Guidance.lark(
+            f"start: steps | NOTE\nsteps: STEP{more}\nSTEP: {self._step_terminal()}\n"
+            f"NOTE: /Sorry[^`\\n]{{0,{EXPLANATION_MAX}}}/"
+        )
+
+    def _steps(self, blocks: Sequence[str], tools: Sequence[Tool]) -> tuple[PlanStep, ...]:
+        steps = []
+        for block in blocks:
+            lines = block.strip("\n").split("\n")
+            why = []
+            while lines and lines[0].lstrip().startswith("#"):
+                why.append(lines.pop(0).lstrip("# ").strip())
+            command = "\n".join(lines).strip()
+            if not command:
+                raise invalid(f"the model wrote a ```bash block without a command: {block[:200]!r}")
+            step = PlanStep(SHELL_TOOL, {"command": command}, " ".join(why), command)
+            steps.append(_narrowed(step, tools) if self.narrow else step)
+        return tuple(steps)
+
+    def parse(self, text: str, tools: Sequence[Tool], max_steps: int) -> Parsed:
+        text = text.strip()
+        blocks = _BLOCK.findall(text)
+        if not blocks:
+            if text.startswith("```"):
+                raise invalid(f"the model's answer is not a complete ```bash block: {text[:200]!r}")
+            return Parsed((), text)
+        return Parsed(self._steps(blocks, tools))
+
+    def free_done(self, text: str, max_steps: int) -> bool:
+        max_steps = self.blocks(max_steps)
+        blocks = list(_FREE_BLOCK.finditer(text))
+        if not blocks:
+            stripped = text.lstrip()
+            if _SORRY.match(stripped):
+                return _SENTENCE_END.search(stripped) is not None
+            return "```" not in text and len(stripped) > FREE_PROSE_LIMIT
+        if len(blocks) >= max_steps:
+            return True
+        tail = text[blocks[-1].end():].strip()
+        return "```" not in tail and len(tail) > FREE_TAIL_LIMIT
+
+    def parse_free(self, text: str, tools: Sequence[Tool], max_steps: int) -> Parsed | None:
+        blocks = [m.group(1) for m in _FREE_BLOCK.finditer(text)]
+        if not blocks:
+            stripped = text.strip()
+            if _SORRY.match(stripped) and "```" not in stripped:
+                end = _SENTENCE_END.search(stripped)
+                return Parsed((), stripped[: end.end()].strip() if end else stripped)
+            return None
+        try:
+            return Parsed(self._steps(blocks[: self.blocks(max_steps)], tools))
+        except PlannerError:
+            return None
+
+    def repair_messages(self, intent: str, plan: Plan, failed: PlanStep, feedback: str) -> list[Message]:
+        """The planning conversation (same system prompt and examples), the failed command as the
+        model's answer, and what happened when it ran."""
+        shown = failed.source or failed.args.get("command") or json.dumps(dict(failed.args))
+        return [
+            *self.messages(intent, plan.tools, plan.workspace, 1),
+            {"role": "assistant", "content": f"```bash\n{shown}\n```"},
+            {"role": "user", "content": f"That failed: {clip(feedback, 600)}\nReply with a corrected ```bash block."},
+        ]
+
+    def repair_guidance(self, tools: Sequence[Tool]) -> Guidance:
+        return Guidance.lark(
+            f"start: STEP | NOTE\nSTEP: {self._step_terminal()}\nNOTE: /Sorry[^`\\n]{{0,{EXPLANATION_MAX}}}/"
+        )
+
+
+# --------------------------------------------------------------------------------------------------
+# JSON schema of the plan
+
+
+def _guided_arg_schema(spec: Mapping[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in spec.items() if k in {"type", "enum", "pattern", "minLength", "maxLength",
+                                                    "minimum", "maximum"}}
+    if out.get("type", "string") == "string":
+        out["maxLength"] = min(int(out.get("maxLength", GUIDANCE_MAX_STRING)), GUIDANCE_MAX_STRING)
+    return out
+
+
+def plan_schema(tools: Sequence[Tool], max_steps: int, *, for_guidance: bool = False) -> dict[str, Any]:
+    """The plan as a JSON Schema: `{"steps": [{"tool": NAME, "args": {...}}], "explanation": "..."}`,
+    each step one of the tools, its `args` that tool's own argument schema. `for_guidance` bounds
+    every string (small models need it to terminate) and turns off flexible whitespace."""
+    variants = []
+    for tool in tools:
+        args = tool.schema()
+        if for_guidance:
+            args = {**args, "properties": {k: _guided_arg_schema(v) for k, v in args["properties"].items()}}
+        variants.append({
+            "type": "object",
+            "properties": {"tool": {"const": tool.name}, "args": args},
+            "required": ["tool", "args"],
+            "additionalProperties": False,
+        })
+    schema: dict[str, Any] = {
+        "type": "object",
+        "properties": {
+            "steps": {"type": "array", "maxItems": max_steps, "items": {"anyOf": variants}},
+            "explanation": {"type": "string", "maxLength": EXPLANATION_MAX},
+        },
+        "required": ["steps", "explanation"],
+        "additionalProperties": False,
+    }
+    if for_guidance:
+        schema["x-guidance"] = {"whitespace_flexible": False}
+    return schema
+
+
+@dataclass(frozen=True)
+class JsonDesign:
+    name: str = "json"
+    facts: bool = True
+    narrow: bool = True
+    free_first: bool = False
+
+    def free_done(self, text: str, max_steps: int) -> bool:
+        return False
+
+    def parse_free(self, text: str, tools: Sequence[Tool], max_steps: int) -> Parsed | None:
+        return None
+
+    def system(self, tools: Sequence[Tool], workspace: str) -> str:
+        facts = f" {IMAGE_FACTS}" if self.facts else ""
+        return (
+            f"Plan tool calls for the request, in the folder below. Tools:\n{tool_schemas(tools)}\n"
+            f"Commands run_shell runs:{facts}\n"
+            'Reply with JSON {"steps":[{"tool":...,"args":{...}}],"explanation":""}; if the tools cannot do it, '
+            "no steps and the reason as explanation.\n"
+            f"Folder: {workspace or '(empty)'}"
+        )
+
+    def messages(self, intent: str, tools: Sequence[Tool], workspace: str, max_steps: int) -> list[Message]:
+        return [{"role": "system", "content": self.system(tools, workspace)}, {"role": "user", "content": intent}]
+
+    def guidance(self, tools: Sequence[Tool], max_steps: int) -> Guidance:
+        return Guidance.json_schema(plan_schema(tools, max_steps, for_guidance=True))
+
+    def parse(self, text: str, tools: Sequence[Tool], max_steps: int) -> Parsed:
+        try:
+            value = json.loads(text)
+        except ValueError as exc:
+            raise invalid(f"the model's plan is not JSON ({exc}): {text[:200]!r}") from None
+        if not isinstance(value, dict) or not isinstance(value.get("steps"), list):
+            raise invalid(f"the model's plan has no list of steps: {text[:200]!r}")
+        steps = []
+        for item in value["steps"]:
+            if not isinstance(item, dict) or not isinstance(item.get("tool"), str) or not isinstance(
+                item.get("args"), dict
+            ):
+                raise invalid(f"a step of the model's plan is not {{tool, args}}: {str(item)[:200]!r}")
+            step = PlanStep(item["tool"], item["args"], "", "")
+            steps.append(_narrowed(step, tools) if self.narrow else step)
+        explanation = value.get("explanation")
+        return Parsed(tuple(steps), explanation if isinstance(explanation, str) else "")
+
+    def repair_messages(self, intent: str, plan: Plan, failed: PlanStep, feedback: str) -> list[Message]:
+        call = json.dumps({"steps": [{"tool": failed.tool, "args": dict(failed.args)}], "explanation": ""})
+        return [
+            {"role": "system", "content": self.system(plan.tools, "")},
+            {"role": "user", "content": intent},
+            {"role": "assistant", "content": call},
+            {"role": "user", "content": f"That failed: {clip(feedback, 600)}\nReply with a corrected plan."},
+        ]
+
+    def repair_guidance(self, tools: Sequence[Tool]) -> Guidance:
+        return Guidance.json_schema(plan_schema(tools, 1, for_guidance=True))
+
+
+# --------------------------------------------------------------------------------------------------
+
+DESIGNS: dict[str, Design] = {
+    "fenced": FencedDesign(),
+    "fenced-line": FencedDesign(name="fenced-line", multi_line=False),
+    "fenced-fewshot": FencedDesign(name="fenced-fewshot", few_shot=FEW_SHOT_EDIT, max_blocks=1),
+    "retrieval": FencedDesign(name="retrieval", retrieve=3, max_blocks=1),
+    "free-retrieval": FencedDesign(name="free-retrieval", retrieve=3, max_blocks=1, free_first=True),
+    "free-retrieval-nofacts": FencedDesign(name="free-retrieval-nofacts", retrieve=3, max_blocks=1,
+                                           free_first=True, facts=False),
+    "json": JsonDesign(),
+}
+DEFAULT_DESIGN = "free-retrieval"
+
+
+def get_design(design: str | Design | None) -> Design:
+    if design is None:
+        return DESIGNS[DEFAULT_DESIGN]
+    if not isinstance(design, str):
+        return design
+    try:
+        return DESIGNS[design]
+    except KeyError:
+        raise PlannerError(f"unknown planning design {design!r} (known: {', '.join(DESIGNS)})",
+                           code="planner.invalid_request") from None

@@ -1,0 +1,279 @@
+"""From an intent to a validated plan: the `Planner`, its result types and the backend protocol.
+
+    planner = Planner(OnnxBackend("qwen2.5-coder-0.5b"))          # or any PlannerBackend
+    plan = planner.plan("count the lines of data.csv", tools, summarize_workspace(path), max_steps=4)
+    for step in plan.steps: ...                                    # tool calls, each valid for its tool
+    fixed = planner.repair(intent, plan, failed_step, "exit 127: sh: 1: zip: not found")
+
+How the model is led to the plan (prompt, guidance, parsing) is a `Design` (`designs.py`); the
+planner owns what holds whatever the design: every step names a known tool and its arguments pass
+that tool's own `Tool.validate` (the schema published in `profiles/`), there are at most
+`max_steps` of them, and output that does not map onto that is a `PlannerError`
+(`planner.invalid_plan`), never a half-plan. Confinement (can this call be compiled for this
+workspace?) is checked by the caller before anything runs (`sandbox.intent`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from sandbox.errors import PlannerError, SbxError
+from sandbox.planner.onnx import GenerationResult, Guidance, Message
+from sandbox.tools import Tool
+
+if TYPE_CHECKING:
+    from sandbox.planner.designs import Design
+
+MAX_STEPS_LIMIT = 10
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """Which model planned: the catalog name, the digest of the built files (from its manifest)."""
+
+    name: str
+    digest: str | None = None
+    execution_provider: str = "cpu"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "digest": self.digest, "execution_provider": self.execution_provider}
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What one model call cost."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    prefill_seconds: float = 0.0
+    decode_seconds: float = 0.0
+    setup_seconds: float = 0.0  # generator creation: guidance compilation (and its first-use start-up)
+    seconds: float = 0.0  # wall time of the whole call: prompt building, generation(s), parsing
+    finish_reason: str = "stop"
+    passes: int = 1  # 2 when a free pass did not parse and a guided one followed
+
+    @classmethod
+    def of(cls, results: Sequence[GenerationResult], seconds: float) -> Usage:
+        return cls(
+            sum(r.prompt_tokens for r in results),
+            sum(r.completion_tokens for r in results),
+            sum(r.prefill_seconds for r in results),
+            sum(r.decode_seconds for r in results),
+            sum(r.setup_seconds for r in results),
+            seconds,
+            results[-1].finish_reason if results else "stop",
+            len(results),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "prefill_seconds": round(self.prefill_seconds, 3),
+            "decode_seconds": round(self.decode_seconds, 3),
+            "setup_seconds": round(self.setup_seconds, 3),
+            "seconds": round(self.seconds, 3),
+            "finish_reason": self.finish_reason,
+            "passes": self.passes,
+        }
+
+
+@dataclass(frozen=True)
+class PlanStep:
+    """One tool call of a plan. `source` is what the model wrote for it (e.g. the bash block), when
+    that differs from the call itself; `usage` is set on steps that came from a repair."""
+
+    tool: str
+    args: Mapping[str, Any]
+    why: str = ""
+    source: str = ""
+    usage: Usage | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"tool": self.tool, "args": dict(self.args), "why": self.why}
+        if self.source:
+            out["source"] = self.source
+        if self.usage is not None:
+            out["usage"] = self.usage.to_json()
+        return out
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The model's plan for an intent. Empty `steps` with an `explanation`: the tools cannot do it."""
+
+    intent: str
+    steps: tuple[PlanStep, ...]
+    explanation: str
+    model: ModelRef
+    design: str
+    usage: Usage
+    raw: str  # the model's output, verbatim
+    tools: tuple[Tool, ...] = field(default=(), compare=False, repr=False)  # what the plan was made with
+    workspace: str = field(default="", compare=False, repr=False)  # the workspace line the prompt had
+
+    @property
+    def empty(self) -> bool:
+        return not self.steps
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "intent": self.intent,
+            "steps": [step.to_json() for step in self.steps],
+            "explanation": self.explanation,
+            "model": self.model.to_json(),
+            "design": self.design,
+            "usage": self.usage.to_json(),
+            "raw": self.raw,
+        }
+
+
+class PlannerBackend(Protocol):
+    """What the planner needs from a model: generate under guidance. Tests inject a scripted fake."""
+
+    @property
+    def model(self) -> ModelRef: ...
+
+    def load(self) -> float:
+        """Make the model ready; the seconds it took (0 when it already was)."""
+        ...
+
+    def generate(self, messages: Sequence[Message], *, guidance: Guidance | None, max_tokens: int,
+                 stop: Callable[[str], bool] | None = None, temperature: float = 0.0) -> GenerationResult:
+        """One completion; `guidance` None is free generation, which `stop` may end early.
+        `temperature` 0 is greedy; above, sampled."""
+        ...
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """A design's reading of the model output, before the planner validates it."""
+
+    calls: tuple[PlanStep, ...]
+    explanation: str = ""
+
+
+def invalid(message: str, *, hint: str | None = None) -> PlannerError:
+    return PlannerError(message, code="planner.invalid_plan", hint=hint)
+
+
+def validate_step(step: PlanStep, tools: Mapping[str, Tool]) -> PlanStep:
+    """The step with its arguments checked by its tool's schema (defaults filled in)."""
+    tool = tools.get(step.tool)
+    if tool is None:
+        raise invalid(f"the plan calls an unknown tool {step.tool!r} (known: {', '.join(sorted(tools))})")
+    try:
+        args = tool.validate(step.args)
+    except SbxError as exc:
+        raise invalid(f"the plan's call of {step.tool} is invalid: {exc.message}") from None
+    return PlanStep(step.tool, args, step.why, step.source, step.usage)
+
+
+class Planner:
+    """Plans with a backend under a design; stateless between calls."""
+
+    def __init__(self, backend: PlannerBackend, *, design: str | Design | None = None, max_tokens: int = 360,
+                 free_max_tokens: int = 240, repair_temperature: float = 0.7) -> None:
+        from sandbox.planner.designs import get_design
+
+        self.backend = backend
+        self.design = get_design(design)
+        self.max_tokens = max_tokens
+        self.free_max_tokens = free_max_tokens
+        self.repair_temperature = repair_temperature
+
+    @property
+    def model(self) -> ModelRef:
+        return self.backend.model
+
+    def load(self) -> float:
+        return self.backend.load()
+
+    def _ask(self, messages: list[Message], guidance: Guidance, tools: Sequence[Tool], max_steps: int,
+             temperature: float = 0.0) -> tuple[str, tuple[PlanStep, ...], str, list[GenerationResult]]:
+        """Generate and parse: a free pass first when the design has one (it skips guidance's
+        per-process start-up, ~2.7 s), kept only if it parses cleanly into valid calls; else (or
+        for designs without one) a guided pass, whose output always has the design's structure."""
+        by_name = {tool.name: tool for tool in tools}
+        results: list[GenerationResult] = []
+        if self.design.free_first:
+            free = self.backend.generate(messages, guidance=None, max_tokens=self.free_max_tokens,
+                                         stop=lambda text: self.design.free_done(text, max_steps),
+                                         temperature=temperature)
+            results.append(free)
+            parsed = self.design.parse_free(free.text, tools, max_steps)
+            if parsed is not None and len(parsed.calls) <= max_steps:
+                try:
+                    steps = tuple(validate_step(c, by_name) for c in parsed.calls)
+                    return free.text, steps, parsed.explanation, results
+                except PlannerError:
+                    pass  # not valid calls: the guided pass decides
+        result = self.backend.generate(messages, guidance=guidance, max_tokens=self.max_tokens,
+                                       temperature=temperature)
+        results.append(result)
+        if result.finish_reason == "length":
+            raise invalid(f"the model's answer did not finish within {self.max_tokens} tokens: {result.text[:200]!r}",
+                          hint="rephrase the intent more narrowly")
+        parsed = self.design.parse(result.text, tools, max_steps)
+        if len(parsed.calls) > max_steps:
+            raise invalid(f"the plan has {len(parsed.calls)} steps, more than max_steps {max_steps}")
+        return result.text, tuple(validate_step(c, by_name) for c in parsed.calls), parsed.explanation, results
+
+    def plan(self, intent: str, tools: Sequence[Tool], workspace_summary: str = "", max_steps: int = 5) -> Plan:
+        intent = intent.strip()
+        if not intent:
+            raise PlannerError("the intent is empty: say what should be done", code="planner.empty_intent")
+        if not 1 <= max_steps <= MAX_STEPS_LIMIT:
+            raise PlannerError(f"max_steps must be between 1 and {MAX_STEPS_LIMIT}", code="planner.invalid_request")
+        if not tools:
+            raise PlannerError("no tools to plan with", code="planner.invalid_request")
+        started = time.monotonic()
+        messages = self.design.messages(intent, tools, workspace_summary, max_steps)
+        raw, steps, explanation, results = self._ask(messages, self.design.guidance(tools, max_steps), tools,
+                                                     max_steps)
+        explanation = explanation.strip()
+        if not steps and not explanation:
+            raise invalid(f"the model produced neither steps nor an explanation: {raw[:200]!r}")
+        return Plan(
+            intent=intent,
+            steps=steps,
+            explanation=explanation,
+            model=self.model,
+            design=self.design.name,
+            usage=Usage.of(results, time.monotonic() - started),
+            raw=raw,
+            tools=tuple(tools),
+            workspace=workspace_summary,
+        )
+
+    def repair(self, intent: str, plan: Plan, failed_step: PlanStep, feedback: str) -> PlanStep | None:
+        """A corrected step for `failed_step`, given what happened when it ran (`feedback`); None when
+        the model gives up (answers with prose instead of a call) or can only repeat the failed call.
+        Raises `planner.invalid_plan` when its answer does not map onto a valid call.
+
+        Greedy decoding first; a small model often just repeats the command that failed, and then
+        one sampled answer (temperature `repair_temperature`) gets the chance to differ."""
+        tools = plan.tools
+        if not tools:
+            raise PlannerError("this plan carries no tools to repair with", code="planner.invalid_request")
+        started = time.monotonic()
+        messages = self.design.repair_messages(intent, plan, failed_step, feedback)
+        guidance = self.design.repair_guidance(tools)
+        results: list[GenerationResult] = []
+        step: PlanStep | None = None
+        for temperature in (0.0, self.repair_temperature):
+            _, steps, _, generated = self._ask(messages, guidance, tools, 1, temperature)
+            results += generated
+            if not steps:
+                return None
+            step = steps[0]
+            if (step.tool, dict(step.args)) != (failed_step.tool, dict(failed_step.args)):
+                break
+        else:
+            return None  # nothing new to try
+        assert step is not None
+        return PlanStep(step.tool, step.args, step.why or f"repair of step: {failed_step.why or failed_step.tool}",
+                        step.source, Usage.of(results, time.monotonic() - started))

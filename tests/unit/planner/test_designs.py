@@ -1,0 +1,140 @@
+"""The designs: the grammars and schemas they give the decoder, and how their output is read back."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from sandbox.errors import PlannerError
+from sandbox.planner.designs import (
+    DEFAULT_DESIGN,
+    DESIGNS,
+    FEW_SHOT,
+    GUIDANCE_MAX_STRING,
+    FencedDesign,
+    JsonDesign,
+    get_design,
+    plan_schema,
+)
+from sandbox.tools import Tool
+
+FENCED = FencedDesign()
+
+
+def test_fenced_grammar_allows_blocks_up_to_max_steps_or_one_sorry_sentence(tools: list[Tool]) -> None:
+    guidance = FENCED.guidance(tools, 3)
+    assert guidance.kind == "lark_grammar"
+    assert guidance.text.splitlines() == [
+        "start: steps | NOTE",
+        'steps: STEP ("\\n" STEP){0,2}',
+        f"STEP: /```bash\\n[^`\\s][^`]{{0,{GUIDANCE_MAX_STRING}}}\\n```/",
+        "NOTE: /Sorry[^`\\n]{0,240}/",
+    ]
+    assert "steps: STEP\n" in FENCED.guidance(tools, 1).text
+    line = DESIGNS["fenced-line"].guidance(tools, 1).text
+    assert "[^`\\s\\n][^`\\n]{0," in line  # single-line commands only
+    repair = FENCED.repair_guidance(tools).text
+    assert repair.startswith("start: STEP | NOTE\n")
+
+
+def test_fenced_messages_hold_the_workspace_facts_and_intent(tools: list[Tool]) -> None:
+    messages = FENCED.messages("count lines", tools, "a.txt, src/ (2 files)", 3)
+    assert [m["role"] for m in messages] == ["system", "user"]
+    assert "The current directory contains: a.txt, src/ (2 files)" in messages[0]["content"]
+    assert "python3" in messages[0]["content"] and "```bash" in messages[0]["content"]
+    assert messages[1]["content"] == "count lines"
+    few = FencedDesign(few_shot=FEW_SHOT).messages("count lines", tools, "", 3)
+    assert [m["role"] for m in few] == ["system"] + ["user", "assistant"] * len(FEW_SHOT) + ["user"]
+    assert "contains: (empty)" in few[0]["content"]
+
+
+def test_fenced_parse_maps_blocks_to_steps(tools: list[Tool]) -> None:
+    text = "```bash\n# count them\nwc -l data.csv\n```\n```bash\ncat notes.txt\n```"
+    parsed = FENCED.parse(text, tools, 3)
+    assert parsed.explanation == ""
+    first, second = parsed.calls
+    assert (first.tool, dict(first.args), first.why) == ("run_shell", {"command": "wc -l data.csv"}, "count them")
+    assert (second.tool, dict(second.args), second.source) == ("read_file", {"path": "notes.txt"}, "cat notes.txt")
+    unnarrowed = FencedDesign(narrow=False).parse("```bash\ncat notes.txt\n```", tools, 3)
+    assert unnarrowed.calls[0].tool == "run_shell"
+
+
+def test_fenced_parse_reads_a_refusal_and_rejects_broken_blocks(tools: list[Tool]) -> None:
+    parsed = FENCED.parse("Sorry, ordering food is not something shell commands can do.", tools, 3)
+    assert parsed.calls == () and parsed.explanation.startswith("Sorry, ordering food")
+    for broken in ("```bash\nls", "```bash\n# only a comment\n```"):
+        with pytest.raises(PlannerError) as caught:
+            FENCED.parse(broken, tools, 3)
+        assert caught.value.code == "planner.invalid_plan"
+
+
+def test_free_pass_ends_where_the_answer_does(tools: list[Tool]) -> None:
+    done = FENCED.free_done
+    assert not done("```bash\nfind . -name", 3)
+    assert not done("```bash\nls\n```\n", 3)  # maybe another block comes
+    assert done("```bash\nls\n```\nThis command lists the files of the current directory, one per line.", 3)
+    assert done("```bash\nls\n```", 1)  # max_steps blocks
+    assert done("I'm sorry, but I can't help with that. ", 3)
+    assert not done("I'm sorry, but", 3)
+    assert done("To book a flight you would need a travel agency and a web browser and a credit card, which " * 2, 3)
+
+
+def test_free_pass_parses_only_clean_answers(tools: list[Tool]) -> None:
+    parse = FENCED.parse_free
+    parsed = parse("Here you go:\n```sh\nwc -l a.txt\n```\nThis counts.", tools, 3)
+    assert parsed is not None and [dict(c.args) for c in parsed.calls] == [{"command": "wc -l a.txt"}]
+    two = parse("```bash\nmkdir out\n```\nThen:\n```\nmv *.csv out/\n```", tools, 1)
+    assert two is not None and len(two.calls) == 1  # up to max_steps
+    refusal = parse("I'm sorry, but I cannot order pizza. I am a shell assistant.", tools, 3)
+    assert refusal is not None and refusal.calls == () and refusal.explanation == "I'm sorry, but I cannot order pizza."
+    assert parse("To do this, open a browser.", tools, 3) is None  # prose: the guided pass decides
+    assert parse("```bash\n# nothing\n```", tools, 3) is None
+
+
+def test_plan_schema_steps_are_the_tools_own_schemas(tools: list[Tool]) -> None:
+    schema = plan_schema(tools, 4)
+    assert schema["required"] == ["steps", "explanation"] and schema["additionalProperties"] is False
+    steps = schema["properties"]["steps"]
+    assert steps["maxItems"] == 4
+    variants = {v["properties"]["tool"]["const"]: v for v in steps["items"]["anyOf"]}
+    assert set(variants) == {tool.name for tool in tools}
+    for tool in tools:
+        assert variants[tool.name]["properties"]["args"] == tool.schema()
+    guided = plan_schema(tools, 4, for_guidance=True)
+    assert guided["x-guidance"] == {"whitespace_flexible": False}
+    for variant in guided["properties"]["steps"]["items"]["anyOf"]:
+        for arg in variant["properties"]["args"]["properties"].values():
+            if arg.get("type", "string") == "string":
+                assert 0 < arg["maxLength"] <= GUIDANCE_MAX_STRING
+
+
+def test_json_design_parses_and_narrows(tools: list[Tool]) -> None:
+    design = JsonDesign()
+    assert design.guidance(tools, 2).kind == "json_schema"
+    assert json.loads(design.guidance(tools, 2).text)["properties"]["steps"]["maxItems"] == 2
+    system = design.messages("x", tools, "a.txt", 2)[0]["content"]
+    assert all(f"- {tool.name}: " in system for tool in tools)
+    text = json.dumps({"steps": [{"tool": "run_shell", "args": {"command": "ls -la"}}], "explanation": ""})
+    parsed = design.parse(text, tools, 2)
+    assert [(c.tool, dict(c.args)) for c in parsed.calls] == [("list_dir", {"path": "."})]
+    refusal = design.parse('{"steps":[],"explanation":"no tool can fly"}', tools, 2)
+    assert refusal.calls == () and refusal.explanation == "no tool can fly"
+    for bad in ("not json", '{"steps": 3}', '{"steps": [{"tool": 1}]}'):
+        with pytest.raises(PlannerError):
+            design.parse(bad, tools, 2)
+    assert design.parse_free("anything", tools, 2) is None and not design.free_first
+
+
+def test_designs_by_name() -> None:
+    assert get_design(None).name == DEFAULT_DESIGN
+    assert get_design("json").name == "json"
+    custom = FencedDesign(name="mine")
+    assert get_design(custom) is custom
+    with pytest.raises(PlannerError) as caught:
+        get_design("nope")
+    assert caught.value.code == "planner.invalid_request"
+    for name, design in DESIGNS.items():
+        assert design.name == name
+    assert not re.search(r"\s", DEFAULT_DESIGN)

@@ -1,0 +1,54 @@
+"""The example bank and retrieval of the examples nearest an intent."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from sandbox.planner.designs import FencedDesign
+from sandbox.planner.examples import BANK, Example, Retriever, words
+from sandbox.tools import Tool
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def test_words_fold_stems_and_synonyms() -> None:
+    assert words("Delete all the .log files") == {"remove", "log"}
+    assert words("find files larger than 1 MB") == words("find files bigger than 1 MB")
+    assert "sort" in words("sorted by size") and "total" in words("sum the column")
+
+
+def test_nearest_gives_the_closest_tasks_last_and_a_refusal_first() -> None:
+    retriever = Retriever()
+    chosen = retriever.nearest("remove every .bak file", 2)
+    assert len(chosen) == 3 and chosen[0].refusal and not any(e.refusal for e in chosen[1:])
+    assert chosen[-1].intent == "remove all .tmp files"  # the nearest is the most recent
+    assert retriever.nearest("x", 3, refusals=0)[0].refusal is False
+    tiny = Retriever([Example("a b", "```bash\nab\n```"), Example("no", "Sorry.")])
+    assert [e.intent for e in tiny.nearest("b c", 5)] == ["no", "a b"]
+
+
+def test_the_bank_is_well_formed_and_not_the_accuracy_set() -> None:
+    sys.path.insert(0, str(ROOT))
+    try:
+        from bench.intents import all_cases
+    finally:
+        sys.path.remove(str(ROOT))
+    intents = {case.intent.lower() for case in all_cases()}
+    for example in BANK:
+        assert example.intent.lower() not in intents, example.intent
+        if not example.refusal:
+            assert example.answer.startswith("```bash\n") and example.answer.endswith("\n```")
+            assert "`" not in example.answer[8:-4]  # what the grammar lets the model write
+        else:
+            assert example.answer.startswith("Sorry")
+    assert sum(e.refusal for e in BANK) >= 2
+
+
+def test_a_retrieval_design_puts_the_nearest_examples_in_the_prompt(tools: list[Tool]) -> None:
+    design = FencedDesign(retrieve=2)
+    messages = design.messages("remove every .bak file", tools, "a.bak", 1)
+    roles = [m["role"] for m in messages]
+    assert roles == ["system", "user", "assistant", "user", "assistant", "user", "assistant", "user"]
+    assert messages[-3]["content"] == "remove all .tmp files"
+    assert messages[-1]["content"] == "remove every .bak file"

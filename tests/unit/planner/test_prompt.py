@@ -1,0 +1,60 @@
+"""The parts of the planning prompt: the workspace in a line, tool signatures. No file contents."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from sandbox.planner.prompt import IMAGE_FACTS, clip, summarize_workspace, tool_lines, tool_schemas, tool_signature
+from sandbox.tools import Tool
+
+
+def test_workspace_summary_lists_the_top_level_with_counts(tmp_path: Path) -> None:
+    (tmp_path / "src" / "pkg").mkdir(parents=True)
+    for name in ("a.py", "b.py", "pkg/c.py"):
+        (tmp_path / "src" / name).write_text("SECRET CONTENT\n")
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "index.md").write_text("x")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "HEAD").write_text("ref")
+    (tmp_path / "README.md").write_text("SECRET CONTENT\n")
+    os.symlink("README.md", tmp_path / "link")
+    summary = summarize_workspace(tmp_path)
+    assert summary == ".git/, docs/ (1 file), empty/ (0 files), src/ (3 files), README.md, link@"
+    assert "SECRET" not in summary
+
+
+def test_workspace_summary_is_bounded(tmp_path: Path) -> None:
+    assert summarize_workspace(tmp_path) == "(empty)"
+    for i in range(20):
+        (tmp_path / f"f{i:02d}").write_text("")
+    assert summarize_workspace(tmp_path, max_entries=3) == "f00, f01, f02, and 17 more"
+    (tmp_path / "big").mkdir()
+    for i in range(30):
+        (tmp_path / "big" / str(i)).write_text("")
+    assert summarize_workspace(tmp_path, max_entries=1, walk_budget=10) == "big/ (10+ files), and 20 more"
+    assert summarize_workspace(tmp_path / "missing") == "(unreadable)"
+
+
+def test_tool_signatures_come_from_the_profiles(by_name: dict[str, Tool]) -> None:
+    assert tool_signature(by_name["search_text"]) == 'search_text(pattern, path=".")'
+    assert tool_signature(by_name["write_file"]) == "write_file(path, content)"
+    lines = tool_lines([by_name["read_file"], by_name["list_dir"]]).splitlines()
+    assert lines == [f"- read_file(path): {by_name['read_file'].description}",
+                     f'- list_dir(path="."): {by_name["list_dir"].description}']
+    schemas = tool_schemas([by_name["read_file"]])
+    assert schemas.startswith("- read_file: Print the contents")
+    assert '"path":{"type":"string","description":"path of the file, relative to the workspace"}' in schemas
+    assert "maxLength" not in schemas  # limits cost prompt tokens and guidance enforces them anyway
+
+
+def test_image_facts_name_what_the_image_has_and_lacks() -> None:
+    for name in ("coreutils", "findutils", "grep", "sed", "gawk", "git", "python3", "jq", "tar"):
+        assert name in IMAGE_FACTS
+    assert "no zip, curl, wget" in IMAGE_FACTS and "without network" in IMAGE_FACTS
+
+
+def test_clip_keeps_the_end() -> None:
+    assert clip("  short  ", 10) == "short"
+    assert clip("aaaaaEND", 4) == "...aEND"
