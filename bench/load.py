@@ -32,7 +32,7 @@ class LoadResult:
 
 
 def leaks(runs: Path) -> dict[str, list[str]]:
-    containers = subprocess.run(["podman", "ps", "-a", "--filter", "label=io.sbx.action", "--format", "{{.ID}}"],
+    containers = subprocess.run(["podman", "ps", "-a", "--filter", f"label=io.sbx.runs={runs}", "--format", "{{.ID}}"],
                                 capture_output=True, text=True, check=False).stdout.split()
     mounts = [line.split()[1] for line in Path("/proc/self/mounts").read_text().splitlines() if str(runs) in line]
     folders = [p.name for p in runs.iterdir()] if runs.is_dir() else []

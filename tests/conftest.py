@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+# A runtime folder (Podman socket, per-action mounts) of this test session's own, so that leak
+# checks see only what these tests made, even while other sbx processes run on the machine.
+os.environ.setdefault("SBX_RUNTIME_DIR", tempfile.mkdtemp(prefix="sbx-test-"))
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,7 @@ import contextlib
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -18,6 +18,7 @@ from sandbox.engine.capture import Capture, read_reports
 from sandbox.engine.spec import ContainerOutcome, ContainerSpec
 
 LABEL = "io.sbx.action"
+RUNS_LABEL = "io.sbx.runs"  # which sbx runtime folder made the container (leak checks, sweeping)
 EGRESS_SOCKET = "egress.sock"  # in the report folder, where the launcher's relay finds it
 
 
@@ -131,6 +132,7 @@ def run(backend: Backend, spec: ContainerSpec, runs_root: Path) -> ContainerOutc
     runs_root.mkdir(parents=True, exist_ok=True, mode=0o700)
     overlay.sweep_stale(runs_root)
     run_dir = runs_root / os.urandom(6).hex()
+    spec = replace(spec, labels={**spec.labels, RUNS_LABEL: str(runs_root)})
     started = time.monotonic()
     capture = Capture(spec.limits.output_bytes)
     refused: list[str] = []

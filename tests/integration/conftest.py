@@ -94,13 +94,15 @@ def snapshot(root: Path) -> dict[str, tuple[str, int, bytes]]:
 
 
 def leftovers(runtime_runs: Path | None = None) -> dict[str, list[str]]:
-    """Containers sbx made, overlay mounts of sbx's, and per-action run folders still present."""
+    """Containers, overlay and tmpfs mounts, and per-action run folders of this test session's
+    runtime folder that are still present."""
+    from sandbox.config import Settings
+
+    runs = runtime_runs or Settings.from_env().runtime_dir / "runs"
     containers = subprocess.run(
-        ["podman", "ps", "-a", "--filter", "label=io.sbx.action", "--format", "{{.ID}}"],
+        ["podman", "ps", "-a", "--filter", f"label=io.sbx.runs={runs}", "--format", "{{.ID}}"],
         capture_output=True, text=True, check=False,
     ).stdout.split()
-    mounts = [
-        line for line in Path("/proc/self/mounts").read_text().splitlines() if "/sbx" in line and "overlay" in line
-    ]
+    mounts = [line for line in Path("/proc/self/mounts").read_text().splitlines() if f" {runs}/" in line]
     runs = [str(p) for p in runtime_runs.iterdir()] if runtime_runs and runtime_runs.is_dir() else []
     return {"containers": containers, "mounts": mounts, "runs": runs}
