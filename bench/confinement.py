@@ -24,7 +24,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from sandbox.app import LAUNCHER, LAUNCHER_ARGV, _environment
+from sandbox.app import LAUNCHER_ARGV, _environment, launcher_source
 from sandbox.config import Settings
 from sandbox.engine import ContainerSpec, WorkspaceOverlay, connect
 from sandbox.engine.spec import InlineFile
@@ -82,7 +82,7 @@ def main() -> int:
         confined = replace(
             base,
             argv=(*LAUNCHER_ARGV, *call.argv),
-            files=(InlineFile("/sbx/launcher.py", LAUNCHER.read_text()),
+            files=(InlineFile("/sbx/launcher.py", launcher_source()),
                    InlineFile("/sbx/policy.json", call.landlock_json)),
             report_dir="/sbx-run",
             seccomp_profile=call.seccomp_json,

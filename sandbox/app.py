@@ -12,6 +12,7 @@ import re
 import shlex
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, replace
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +57,12 @@ def _decode(data: bytes) -> str:
 
 LAUNCHER = Path(__file__).resolve().parent.parent / "runtime" / "sbx_launcher.py"
 LAUNCHER_ARGV = ("/usr/bin/python3", "-I", "-S", "/sbx/launcher.py", "/sbx/policy.json", "--")
+
+
+@cache
+def launcher_source() -> str:
+    """The launcher as mounted into every container: read once per process, not once per action."""
+    return LAUNCHER.read_text()
 _DENIAL_MARKERS = ("Permission denied", "Operation not permitted", "Read-only file system")
 
 
@@ -239,7 +246,7 @@ class Workspace:
             env=_environment(call),
             labels={"io.sbx.changeset": layer.id, "io.sbx.tool": call.tool},
             files=(
-                InlineFile("/sbx/launcher.py", LAUNCHER.read_text()),
+                InlineFile("/sbx/launcher.py", launcher_source()),
                 InlineFile("/sbx/policy.json", call.landlock_json),
             ),
             report_dir="/sbx-run",
