@@ -158,7 +158,7 @@ def bench_design(args: argparse.Namespace, design: str, cases: list[Case], setti
                 print(f"         {call[:150]!r}", file=sys.stderr)
     usages: list[Usage] = latency + [Usage(**{k: v for k, v in o.usage.items() if k in Usage.__dataclass_fields__})
                                      for o in outcomes if o.usage]
-    prefill = sum(u.prompt_tokens for u in usages) / max(sum(u.prefill_seconds for u in usages), 1e-9)
+    prefill = sum(u.prompt_tokens - u.cached_tokens for u in usages) / max(sum(u.prefill_seconds for u in usages), 1e-9)
     decode = sum(u.completion_tokens for u in usages) / max(sum(u.decode_seconds for u in usages), 1e-9)
     cold = cold_latency(args.model, design, args.cold) if args.cold else []
     cold_ok = [s["seconds"] for s in cold if "seconds" in s]

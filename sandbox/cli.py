@@ -186,7 +186,9 @@ def cmd_run(ns: argparse.Namespace) -> Output:
 
     ws = _workspace(ns.workspace)
     interactive = _interactive(ns.json)
-    planner = intent.make_planner(ns.model, ep=ns.ep)
+    in_process = ns.no_service or os.environ.get("SBX_PLANNER_SERVICE", "1") == "0"
+    planner = intent.make_planner(ns.model, ep=ns.ep, design=ns.design,
+                                  service_dir=None if in_process else ws.settings.runtime_dir)
 
     def progress(event: Any) -> None:
         if not ns.json:
@@ -250,6 +252,8 @@ def cmd_model(ns: argparse.Namespace) -> Output:
                 sys.stderr.write(f"sbx: {line}\n")
 
         result, text = intent.model_pull(ns.name, force=ns.force, log=log)
+    elif ns.model_command == "stop":
+        result, text = intent.model_stop(Settings.from_env())
     else:
         result, text = intent.model_bench(ns.name, ep=ns.ep)
     return Output(result, text)
@@ -405,11 +409,18 @@ def _add_run_commands(sub: Any) -> None:
     p.add_argument("--max-steps", type=int, default=5, metavar="N", help="at most N steps (default 5)")
     p.add_argument("--timeout", type=float, metavar="S", help="wall-clock limit per step, seconds")
     p.add_argument("--allow-degraded", action="store_true", help="run even if Landlock is unavailable")
+    p.add_argument("--design", help="how the model is prompted and guided (docs/planner.md)")
+    p.add_argument("--no-service", action="store_true",
+                   help="load the model in this process, not in the resident planner service "
+                        "(or SBX_PLANNER_SERVICE=0)")
     p.set_defaults(handler=cmd_run)
 
     model = sub.add_parser("model", help="local planning models: list, pull, info, bench").add_subparsers(
         dest="model_command", metavar="SUBCOMMAND", parser_class=_Parser, required=True)
     p = model.add_parser("list", help="the catalog, and which models are prepared")
+    _common(p, workspace=False)
+    p.set_defaults(handler=cmd_model)
+    p = model.add_parser("stop", help="stop the resident planner services (they free their memory)")
     _common(p, workspace=False)
     p.set_defaults(handler=cmd_model)
     for name, text in (("pull", "prepare a model (offline sources first; verified by sha256)"),

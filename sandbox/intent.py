@@ -31,12 +31,22 @@ from sandbox.errors import PlannerError, SbxError
 from sandbox.planner.commands import Output, bench_planner, make_planner, model_info, model_list, model_pull
 from sandbox.planner.plan import Plan, Planner, PlanStep, Usage
 from sandbox.planner.prompt import clip, summarize_workspace
+from sandbox.planner.service import stop_services
 from sandbox.policy.profiles import load_profiles
 from sandbox.types import Changeset, ChangesetStatus, CommitResult, StepResult
 
 __all__ = [
-    "Attempt", "PlannedStep", "Progress", "RunResult", "make_planner", "model_bench", "model_info", "model_list",
-    "model_pull", "run_intent",
+    "Attempt",
+    "PlannedStep",
+    "Progress",
+    "RunResult",
+    "make_planner",
+    "model_bench",
+    "model_info",
+    "model_list",
+    "model_pull",
+    "model_stop",
+    "run_intent",
 ]
 
 DEFAULT_MAX_STEPS = 5
@@ -393,6 +403,13 @@ def _review(workspace: Workspace, result: RunResult, approve: Approve | None, em
                      for a in result.attempts)
     return replace(result, status="applied", approved=True, commits=tuple(commits), attempts=attempts,
                    changesets=tuple(fresh.get(cs.id, cs) for cs in result.changesets))
+
+
+def model_stop(settings: Settings | None = None) -> Output:
+    """`sbx model stop`: stop the resident planner services of this user."""
+    stopped = stop_services((settings or Settings.from_env()).runtime_dir)
+    text = f"stopped: {', '.join(stopped)}" if stopped else "no planner service was running"
+    return {"stopped": stopped}, text
 
 
 def model_bench(name: str | None = None, *, ep: str = "cpu", design: str | None = None,

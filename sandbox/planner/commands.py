@@ -9,13 +9,15 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from sandbox.planner.backend import OnnxBackend
 from sandbox.planner.catalog import DEFAULT_MODEL, get_spec
 from sandbox.planner.designs import DEFAULT_DESIGN, Design
 from sandbox.planner.models import ModelInfo, ModelStore
-from sandbox.planner.plan import Plan, Planner
+from sandbox.planner.plan import Plan, Planner, PlannerBackend
+from sandbox.planner.service import ServiceBackend
 from sandbox.tools import Tool
 
 Output = tuple[dict[str, Any], str]
@@ -32,9 +34,18 @@ BENCH_INTENTS = (
 
 
 def make_planner(model: str | None = None, *, ep: str = "cpu", design: str | Design | None = None,
-                 store: ModelStore | None = None) -> Planner:
-    """A planner over a cached model (`model.not_found` when it is not prepared). Nothing loads yet."""
-    return Planner(OnnxBackend(model or DEFAULT_MODEL, ep=ep, store=store), design=design or DEFAULT_DESIGN)
+                 store: ModelStore | None = None, service_dir: Path | None = None) -> Planner:
+    """A planner over a cached model (`model.not_found` when it is not prepared). Nothing loads yet.
+
+    With `service_dir` the model runs in the resident planner service whose socket is in that
+    folder (started on first use, see service.py); without, in this process."""
+    name = model or DEFAULT_MODEL
+    backend: PlannerBackend
+    if service_dir is not None:
+        backend = ServiceBackend(name, ep=ep, store=store, directory=service_dir)
+    else:
+        backend = OnnxBackend(name, ep=ep, store=store)
+    return Planner(backend, design=design or DEFAULT_DESIGN)
 
 
 def _size(info: ModelInfo) -> str:
@@ -96,7 +107,7 @@ def bench_planner(planner: Planner, tools: Sequence[Tool], *, intents: Sequence[
         for intent in intents:
             plans.append(planner.plan(intent, tools, workspace, 3))
     usages = [plan.usage for plan in plans]
-    prefill = sum(u.prompt_tokens for u in usages) / max(sum(u.prefill_seconds for u in usages), 1e-9)
+    prefill = sum(u.prompt_tokens - u.cached_tokens for u in usages) / max(sum(u.prefill_seconds for u in usages), 1e-9)
     decode = sum(u.completion_tokens for u in usages) / max(sum(u.decode_seconds for u in usages), 1e-9)
     latencies = sorted(u.seconds for u in usages)
     data: dict[str, Any] = {

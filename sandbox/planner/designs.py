@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sandbox.errors import PlannerError
-from sandbox.planner.examples import Example, Retriever
+from sandbox.planner.examples import BANK, Example, Retriever
 from sandbox.planner.narrow import SHELL_TOOL, narrow
 from sandbox.planner.onnx import Guidance, Message
 from sandbox.planner.plan import Parsed, Plan, PlanStep, invalid
@@ -121,8 +121,9 @@ class FencedDesign:
     free_first: bool = False
     system_template: str = (
         "You are a Linux shell expert. Write the bash commands that do the user's task in the current "
-        "directory.{facts} Reply with ```bash blocks.\nThe current directory contains: {workspace}"
+        "directory.{facts} Reply with ```bash blocks."
     )
+    system_listing_template: str = "\nThe current directory contains: {workspace}"
     user_template: str = "{intent}"
     # The workspace line in the last user message (after the examples) rather than in the system
     # prompt: the system prompt and examples are then the same for every intent.
@@ -131,21 +132,35 @@ class FencedDesign:
     max_blocks: int | None = None  # at most this many blocks (steps) whatever max_steps says
     retrieve: int = 0  # > 0: the examples are this many nearest the intent from the bank (examples.py)
     refusals: int = 1  # and this many nearest refusals
+    # The whole bank before everything else: the same tokens for every intent, so a process that
+    # plans more than once computes them once (onnx.PrefixCache). "turns": as worked examples
+    # (a user and an assistant message each); "sheet": as a cheat sheet in the system prompt.
+    bank: str = ""
 
     def examples(self, intent: str) -> tuple[Example, ...]:
+        fixed = BANK if self.bank == "turns" else ()
         if self.retrieve > 0:
-            return _retriever().nearest(intent, self.retrieve, refusals=self.refusals)
-        return self.few_shot
+            nearest = _retriever().nearest(intent, self.retrieve, refusals=self.refusals)
+            return (*fixed, *nearest)
+        return (*fixed, *self.few_shot)
 
     def blocks(self, max_steps: int) -> int:
         return min(max_steps, self.max_blocks) if self.max_blocks else max_steps
 
     def system(self, workspace: str) -> str:
         facts = f" {IMAGE_FACTS}" if self.facts else ""
-        return self.system_template.format(facts=facts, workspace=workspace or "(empty)")
+        text = self.system_template.format(facts=facts)
+        if not self.listing_in_user:
+            text += self.system_listing_template.format(workspace=workspace or "(empty)")
+        if self.bank == "sheet":
+            text += "\nExamples:\n" + "\n".join(
+                f"- {e.intent}: {e.answer.strip('`').removeprefix('bash').strip() if not e.refusal else e.answer}"
+                for e in BANK
+            )
+        return text
 
     def messages(self, intent: str, tools: Sequence[Tool], workspace: str, max_steps: int) -> list[Message]:
-        out: list[Message] = [{"role": "system", "content": self.system("" if self.listing_in_user else workspace)}]
+        out: list[Message] = [{"role": "system", "content": self.system(workspace)}]
         for example in self.examples(intent):
             out += [{"role": "user", "content": self.user_template.format(intent=example.intent)},
                     {"role": "assistant", "content": example.answer}]
@@ -345,6 +360,11 @@ DESIGNS: dict[str, Design] = {
     "free-retrieval": FencedDesign(name="free-retrieval", retrieve=3, max_blocks=1, free_first=True),
     "free-retrieval-nofacts": FencedDesign(name="free-retrieval-nofacts", retrieve=3, max_blocks=1,
                                            free_first=True, facts=False),
+    "bank": FencedDesign(name="bank", bank="turns", max_blocks=1, free_first=True, listing_in_user=True),
+    "sheet-retrieval": FencedDesign(name="sheet-retrieval", bank="sheet", retrieve=3, max_blocks=1, free_first=True,
+                                    listing_in_user=True),
+    "free-retrieval-user": FencedDesign(name="free-retrieval-user", retrieve=3, max_blocks=1, free_first=True,
+                                        listing_in_user=True),
     "json": JsonDesign(),
 }
 DEFAULT_DESIGN = "free-retrieval"

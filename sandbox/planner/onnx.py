@@ -77,10 +77,12 @@ class GenerationResult:
     # creating the generator: compiling the guidance (the first guided generator of a process also
     # builds llguidance's view of the vocabulary: ~2.7 s for Qwen's 151,936 tokens on 2 cores)
     setup_seconds: float = 0.0
+    cached_tokens: int = 0  # prompt tokens whose attention state was reused (the prefix cache)
 
     @property
     def prefill_tokens_per_second(self) -> float:
-        return self.prompt_tokens / self.prefill_seconds if self.prefill_seconds > 0 else 0.0
+        computed = self.prompt_tokens - self.cached_tokens
+        return computed / self.prefill_seconds if self.prefill_seconds > 0 else 0.0
 
     @property
     def decode_tokens_per_second(self) -> float:
@@ -97,6 +99,7 @@ class GenerationResult:
             "decode_tokens_per_second": round(self.decode_tokens_per_second, 1),
             "finish_reason": self.finish_reason,
             "setup_seconds": round(self.setup_seconds, 4),
+            "cached_tokens": self.cached_tokens,
         }
 
 
@@ -151,19 +154,62 @@ def _looks_like_provider_error(message: str) -> bool:
     )
 
 
+class PrefixCache:
+    """One greedy generator kept between calls, so that a prompt reuses the attention state (KV
+    cache) of the tokens it shares with the previous call's from the start: a planner's system
+    prompt and fixed examples are computed once per process, not once per plan.
+
+    onnxruntime-genai's `Generator.rewind_to(n)` keeps the first n tokens' state; the result is
+    the same as a fresh generator's (greedy decoding; tested). Guided and sampled generation
+    use fresh generators (a grammar's state cannot be rewound).
+    """
+
+    MIN_CONTEXT = 2048  # tokens the kept generator is sized for (its KV buffer is preallocated)
+
+    def __init__(self, make: Callable[[int], Any]) -> None:
+        self._make = make
+        self.generator: Any = None
+        self.capacity = 0
+        self.tokens: list[int] = []  # what the generator's state holds (prompt and completion)
+
+    def clear(self) -> None:
+        self.generator, self.capacity, self.tokens = None, 0, []
+
+    def take(self, prompt: Sequence[int], max_tokens: int) -> tuple[Any, int]:
+        """The kept generator, rewound to the longest prefix it shares with `prompt` (leaving at
+        least one token to append: the logits come from the last one), and that prefix's length."""
+        needed = len(prompt) + max_tokens
+        if self.generator is None or needed > self.capacity:
+            self.capacity = max(self.MIN_CONTEXT, needed)
+            self.generator, self.tokens = self._make(self.capacity), []
+        shared = 0
+        limit = min(len(self.tokens), len(prompt) - 1)
+        while shared < limit and self.tokens[shared] == prompt[shared]:
+            shared += 1
+        if shared == 0 and self.tokens:
+            self.generator, self.tokens = self._make(self.capacity), []
+        elif shared < len(self.tokens):
+            self.generator.rewind_to(shared)
+        self.tokens = self.tokens[:shared]
+        return self.generator, shared
+
+
 class OnnxModel:
     """A loaded onnxruntime-genai model and its tokenizer."""
 
-    def __init__(self, path: Path, model: Any, tokenizer: Any, *, ep: str, load_seconds: float) -> None:
+    def __init__(self, path: Path, model: Any, tokenizer: Any, *, ep: str, load_seconds: float,
+                 prefix_cache: bool = True) -> None:
         self.path = path
         self.execution_provider = ep
         self.load_seconds = load_seconds
         self._model = model
         self._tokenizer = tokenizer
         self._chat_template = self._read_chat_template(path)
+        self._prefix_cache: PrefixCache | None = PrefixCache(
+            lambda n: self._new_generator(_og(), None, n)) if prefix_cache else None
 
     @classmethod
-    def load(cls, path: Path, *, ep: str = "cpu") -> OnnxModel:
+    def load(cls, path: Path, *, ep: str = "cpu", prefix_cache: bool = True) -> OnnxModel:
         ep = ep.lower()
         if ep not in EXECUTION_PROVIDERS:
             raise ModelError(
@@ -187,7 +233,7 @@ class OnnxModel:
             if ep != "cpu" and _looks_like_provider_error(message):
                 raise _provider_error(ep, message) from None
             raise ModelError(f"cannot load the model in {path}: {message}", code="model.load_failed") from None
-        return cls(path, model, tokenizer, ep=ep, load_seconds=time.monotonic() - started)
+        return cls(path, model, tokenizer, ep=ep, load_seconds=time.monotonic() - started, prefix_cache=prefix_cache)
 
     # prompt ---------------------------------------------------------------------------------------
 
@@ -246,37 +292,31 @@ class OnnxModel:
         text = prompt if isinstance(prompt, str) else self.format_prompt(prompt)
         if isinstance(guidance, tuple):
             guidance = Guidance(cast(GuidanceKind, guidance[0]), guidance[1])
-        tokens = self._tokenizer.encode(text)
+        tokens = [int(t) for t in self._tokenizer.encode(text)]
         prompt_tokens = len(tokens)
-        params = og.GeneratorParams(self._model)
-        search: dict[str, Any] = {"max_length": prompt_tokens + max_tokens, "batch_size": 1}
-        if temperature > 0:
-            search.update(do_sample=True, temperature=temperature, top_p=top_p, top_k=top_k)
-        else:
-            search.update(do_sample=False)
-        params.set_search_options(**search)
         setup_started = time.monotonic()
-        try:
-            if guidance is not None:
-                # The grammar is compiled when the Generator is created: errors surface there.
-                params.set_guidance(guidance.kind, guidance.text, fast_forward)
-            generator = og.Generator(self._model, params)
-        except RuntimeError as exc:
-            if guidance is not None:
-                raise PlannerError(
-                    f"invalid {guidance.kind} guidance: {exc}", code="planner.invalid_guidance"
-                ) from None
-            raise PlannerError(f"cannot start generation: {exc}") from None
+        cached = 0
+        if guidance is None and temperature <= 0 and self._prefix_cache is not None:
+            generator, cached = self._prefix_cache.take(tokens, max_tokens)
+        else:
+            generator = self._new_generator(og, guidance, prompt_tokens + max_tokens, temperature=temperature,
+                                            top_p=top_p, top_k=top_k, fast_forward=fast_forward)
         try:
             started = time.monotonic()
-            generator.append_tokens(tokens)
+            generator.append_tokens(tokens[cached:])
             prefilled = time.monotonic()
-            stopped_early = self._decode_loop(generator, on_text, stop)
+            stopped_early = self._decode_loop(generator, max_tokens, on_text, stop)
             finished = time.monotonic()
-            sequence = list(generator.get_sequence(0))
+            sequence = [int(t) for t in generator.get_sequence(0)]
         except RuntimeError as exc:
+            self._forget(generator)
             raise PlannerError(f"generation failed: {exc}") from None
-        completion = [int(t) for t in sequence[prompt_tokens:]]
+        except BaseException:  # interrupted: the cached state is mid-way, start afresh next time
+            self._forget(generator)
+            raise
+        if self._prefix_cache is not None and self._prefix_cache.generator is generator:
+            self._prefix_cache.tokens = sequence
+        completion = sequence[prompt_tokens:]
         eos = set(self._eos_ids())
         stopped = bool(completion) and completion[-1] in eos
         text_out = self.decode([t for t in completion if t not in eos])
@@ -288,14 +328,42 @@ class OnnxModel:
             decode_seconds=finished - prefilled,
             finish_reason="stop" if stopped or stopped_early or len(completion) < max_tokens else "length",
             setup_seconds=started - setup_started,
+            cached_tokens=cached,
         )
 
-    def _decode_loop(self, generator: Any, on_text: Callable[[str], None] | None,
+    def _new_generator(self, og: Any, guidance: Guidance | None, max_length: int, *, temperature: float = 0.0,
+                       top_p: float = 1.0, top_k: int = 50, fast_forward: bool = False) -> Any:
+        params = og.GeneratorParams(self._model)
+        search: dict[str, Any] = {"max_length": max_length, "batch_size": 1}
+        if temperature > 0:
+            search.update(do_sample=True, temperature=temperature, top_p=top_p, top_k=top_k)
+        else:
+            search.update(do_sample=False)
+        params.set_search_options(**search)
+        try:
+            if guidance is not None:
+                # The grammar is compiled when the Generator is created: errors surface there.
+                params.set_guidance(guidance.kind, guidance.text, fast_forward)
+            return og.Generator(self._model, params)
+        except RuntimeError as exc:
+            if guidance is not None:
+                raise PlannerError(
+                    f"invalid {guidance.kind} guidance: {exc}", code="planner.invalid_guidance"
+                ) from None
+            raise PlannerError(f"cannot start generation: {exc}") from None
+
+    def _forget(self, generator: Any) -> None:
+        if self._prefix_cache is not None and self._prefix_cache.generator is generator:
+            self._prefix_cache.clear()
+
+    def _decode_loop(self, generator: Any, max_tokens: int, on_text: Callable[[str], None] | None,
                      stop: Callable[[str], bool] | None) -> bool:
-        """Generate until done; True when `stop` ended it early."""
+        """Generate until done or `max_tokens`; True when `stop` ended it early."""
         stream = self._tokenizer.create_stream() if on_text is not None or stop is not None else None
         so_far: list[str] = []
-        while not generator.is_done():
+        for _ in range(max_tokens):
+            if generator.is_done():
+                break
             generator.generate_next_token()
             if stream is None:
                 continue

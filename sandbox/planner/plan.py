@@ -54,6 +54,7 @@ class Usage:
     seconds: float = 0.0  # wall time of the whole call: prompt building, generation(s), parsing
     finish_reason: str = "stop"
     passes: int = 1  # 2 when a free pass did not parse and a guided one followed
+    cached_tokens: int = 0  # prompt tokens not computed again (the prefix cache, onnx.PrefixCache)
 
     @classmethod
     def of(cls, results: Sequence[GenerationResult], seconds: float) -> Usage:
@@ -66,6 +67,7 @@ class Usage:
             seconds,
             results[-1].finish_reason if results else "stop",
             len(results),
+            sum(r.cached_tokens for r in results),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -78,6 +80,7 @@ class Usage:
             "seconds": round(self.seconds, 3),
             "finish_reason": self.finish_reason,
             "passes": self.passes,
+            "cached_tokens": self.cached_tokens,
         }
 
 
