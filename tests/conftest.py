@@ -19,3 +19,11 @@ def sbx_state(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monk
     state = tmp_path_factory.mktemp("sbx-state")
     monkeypatch.setenv("SBX_STATE_DIR", str(state))
     yield state
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_planner_service_outlives_the_tests() -> Iterator[None]:
+    yield
+    from sandbox.planner.service import stop_services
+
+    stop_services(Path(os.environ["SBX_RUNTIME_DIR"]))

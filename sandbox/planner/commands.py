@@ -42,7 +42,7 @@ def make_planner(model: str | None = None, *, ep: str = "cpu", design: str | Des
     name = model or DEFAULT_MODEL
     backend: PlannerBackend
     if service_dir is not None:
-        backend = ServiceBackend(name, ep=ep, store=store, directory=service_dir)
+        backend = ServiceBackend.for_model(name, ep=ep, store=store, directory=service_dir)
     else:
         backend = OnnxBackend(name, ep=ep, store=store)
     return Planner(backend, design=design or DEFAULT_DESIGN)

@@ -63,6 +63,40 @@ class Design(Protocol):
 
     def repair_guidance(self, tools: Sequence[Tool]) -> Guidance: ...
 
+    def gate_messages(self, intent: str) -> list[Message] | None:
+        """A yes/no question put to the model before planning (None: no gate): can commands on
+        the folder's files do this at all? A "no" is an empty plan, nothing runs."""
+        ...
+
+
+GATE_SYSTEM = ("Can the request be done by shell commands on the files of a folder, on a computer without "
+               "internet? Answer yes or no.")
+GATE_EXPLANATION = ("this does not look like something commands on the files of this folder can do "
+                    "(the model's judgement: rephrase the request if it is)")
+
+
+def _gate_examples() -> tuple[tuple[str, str], ...]:
+    """Worked answers for the gate, alternating, from the bank (examples.py): its refusals, and
+    as many everyday tasks."""
+    nays = [e.intent for e in BANK if e.refusal]
+    tasks = [e.intent for e in BANK if not e.refusal and e.intent in _GATE_TASKS]
+    out: list[tuple[str, str]] = []
+    for nay, task in zip(nays, tasks, strict=False):
+        out += [(nay, "no"), (task, "yes")]
+    return tuple(out)
+
+
+_GATE_TASKS = ("how many lines does main.c have?", "delete the folder cache and everything in it",
+               "show the last 5 commits")
+
+
+def gate_messages(intent: str) -> list[Message]:
+    out: list[Message] = [{"role": "system", "content": GATE_SYSTEM}]
+    for question, answer in _gate_examples():
+        out += [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+    out.append({"role": "user", "content": intent})
+    return out
+
 
 def _narrowed(step: PlanStep, tools: Sequence[Tool]) -> PlanStep:
     """A run_shell step as the narrowest tool that does exactly its command (see narrow.py)."""
@@ -136,6 +170,10 @@ class FencedDesign:
     # plans more than once computes them once (onnx.PrefixCache). "turns": as worked examples
     # (a user and an assistant message each); "sheet": as a cheat sheet in the system prompt.
     bank: str = ""
+    gate: bool = False  # ask first whether commands can do it at all (see gate_messages)
+
+    def gate_messages(self, intent: str) -> list[Message] | None:
+        return gate_messages(intent) if self.gate else None
 
     def examples(self, intent: str) -> tuple[Example, ...]:
         fixed = BANK if self.bank == "turns" else ()
@@ -349,6 +387,9 @@ class JsonDesign:
     def repair_guidance(self, tools: Sequence[Tool]) -> Guidance:
         return Guidance.json_schema(plan_schema(tools, 1, for_guidance=True))
 
+    def gate_messages(self, intent: str) -> list[Message] | None:
+        return None
+
 
 # --------------------------------------------------------------------------------------------------
 
@@ -365,6 +406,8 @@ DESIGNS: dict[str, Design] = {
                                     listing_in_user=True),
     "free-retrieval-user": FencedDesign(name="free-retrieval-user", retrieve=3, max_blocks=1, free_first=True,
                                         listing_in_user=True),
+    "gated-retrieval": FencedDesign(name="gated-retrieval", retrieve=3, refusals=0, max_blocks=1, free_first=True,
+                                    listing_in_user=True, gate=True),
     "json": JsonDesign(),
 }
 DEFAULT_DESIGN = "free-retrieval"

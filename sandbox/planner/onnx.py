@@ -154,44 +154,71 @@ def _looks_like_provider_error(message: str) -> bool:
     )
 
 
+@dataclass
+class _Slot:
+    generator: Any
+    capacity: int
+    tokens: list[int]  # what the generator's state holds (prompt and completion)
+    used: int = 0
+
+
 class PrefixCache:
-    """One greedy generator kept between calls, so that a prompt reuses the attention state (KV
-    cache) of the tokens it shares with the previous call's from the start: a planner's system
-    prompt and fixed examples are computed once per process, not once per plan.
+    """A few greedy generators kept between calls, so that a prompt reuses the attention state (KV
+    cache) of the tokens it shares, from the start, with an earlier call's: a planner's system
+    prompt and worked examples are computed once per process, not once per plan. Several slots,
+    because a plan may involve more than one kind of prompt (the refusal gate, the plan, a repair).
 
     onnxruntime-genai's `Generator.rewind_to(n)` keeps the first n tokens' state; the result is
     the same as a fresh generator's (greedy decoding; tested). Guided and sampled generation
     use fresh generators (a grammar's state cannot be rewound).
     """
 
-    MIN_CONTEXT = 2048  # tokens the kept generator is sized for (its KV buffer is preallocated)
+    MIN_CONTEXT = 2048  # tokens a kept generator is sized for (its KV buffer is preallocated)
 
-    def __init__(self, make: Callable[[int], Any]) -> None:
+    def __init__(self, make: Callable[[int], Any], *, slots: int = 3) -> None:
         self._make = make
-        self.generator: Any = None
-        self.capacity = 0
-        self.tokens: list[int] = []  # what the generator's state holds (prompt and completion)
+        self._slots: list[_Slot] = []
+        self._max_slots = slots
+        self._clock = 0
 
-    def clear(self) -> None:
-        self.generator, self.capacity, self.tokens = None, 0, []
+    def clear(self, generator: Any = None) -> None:
+        """Forget `generator`'s slot (its state is unknown after a failure), or every slot."""
+        self._slots = [s for s in self._slots if generator is not None and s.generator is not generator]
+
+    def holds(self, generator: Any) -> bool:
+        return any(s.generator is generator for s in self._slots)
+
+    def record(self, generator: Any, tokens: list[int]) -> None:
+        for slot in self._slots:
+            if slot.generator is generator:
+                slot.tokens = tokens
+
+    @staticmethod
+    def _shared(held: Sequence[int], prompt: Sequence[int]) -> int:
+        shared, limit = 0, min(len(held), len(prompt) - 1)  # leave one token: the logits come from it
+        while shared < limit and held[shared] == prompt[shared]:
+            shared += 1
+        return shared
 
     def take(self, prompt: Sequence[int], max_tokens: int) -> tuple[Any, int]:
-        """The kept generator, rewound to the longest prefix it shares with `prompt` (leaving at
-        least one token to append: the logits come from the last one), and that prefix's length."""
+        """The kept generator sharing the longest prefix with `prompt`, rewound to it, and that
+        prefix's length; a new one when none shares anything (replacing the least recently used)."""
+        self._clock += 1
         needed = len(prompt) + max_tokens
-        if self.generator is None or needed > self.capacity:
-            self.capacity = max(self.MIN_CONTEXT, needed)
-            self.generator, self.tokens = self._make(self.capacity), []
-        shared = 0
-        limit = min(len(self.tokens), len(prompt) - 1)
-        while shared < limit and self.tokens[shared] == prompt[shared]:
-            shared += 1
-        if shared == 0 and self.tokens:
-            self.generator, self.tokens = self._make(self.capacity), []
-        elif shared < len(self.tokens):
-            self.generator.rewind_to(shared)
-        self.tokens = self.tokens[:shared]
-        return self.generator, shared
+        fits = [s for s in self._slots if s.capacity >= needed]
+        best = max(fits, key=lambda s: (self._shared(s.tokens, prompt), s.used), default=None)
+        shared = self._shared(best.tokens, prompt) if best is not None else 0
+        if best is None or shared == 0:
+            if len(self._slots) >= self._max_slots:
+                self._slots.remove(min(self._slots, key=lambda s: s.used))
+            capacity = max(self.MIN_CONTEXT, needed)
+            best = _Slot(self._make(capacity), capacity, [])
+            self._slots.append(best)
+        elif shared < len(best.tokens):
+            best.generator.rewind_to(shared)
+        best.tokens = best.tokens[:shared]
+        best.used = self._clock
+        return best.generator, shared
 
 
 class OnnxModel:
@@ -314,8 +341,8 @@ class OnnxModel:
         except BaseException:  # interrupted: the cached state is mid-way, start afresh next time
             self._forget(generator)
             raise
-        if self._prefix_cache is not None and self._prefix_cache.generator is generator:
-            self._prefix_cache.tokens = sequence
+        if self._prefix_cache is not None:
+            self._prefix_cache.record(generator, sequence)
         completion = sequence[prompt_tokens:]
         eos = set(self._eos_ids())
         stopped = bool(completion) and completion[-1] in eos
@@ -353,8 +380,8 @@ class OnnxModel:
             raise PlannerError(f"cannot start generation: {exc}") from None
 
     def _forget(self, generator: Any) -> None:
-        if self._prefix_cache is not None and self._prefix_cache.generator is generator:
-            self._prefix_cache.clear()
+        if self._prefix_cache is not None:
+            self._prefix_cache.clear(generator)
 
     def _decode_loop(self, generator: Any, max_tokens: int, on_text: Callable[[str], None] | None,
                      stop: Callable[[str], bool] | None) -> bool:

@@ -53,11 +53,12 @@ class Usage:
     setup_seconds: float = 0.0  # generator creation: guidance compilation (and its first-use start-up)
     seconds: float = 0.0  # wall time of the whole call: prompt building, generation(s), parsing
     finish_reason: str = "stop"
-    passes: int = 1  # 2 when a free pass did not parse and a guided one followed
+    passes: int = 1  # generations for the plan: 2 when a free pass did not parse and a guided one followed
     cached_tokens: int = 0  # prompt tokens not computed again (the prefix cache, onnx.PrefixCache)
+    gated: bool = False  # the design's yes/no gate ran first (its cost is included)
 
     @classmethod
-    def of(cls, results: Sequence[GenerationResult], seconds: float) -> Usage:
+    def of(cls, results: Sequence[GenerationResult], seconds: float, *, gate: bool = False) -> Usage:
         return cls(
             sum(r.prompt_tokens for r in results),
             sum(r.completion_tokens for r in results),
@@ -66,8 +67,9 @@ class Usage:
             sum(r.setup_seconds for r in results),
             seconds,
             results[-1].finish_reason if results else "stop",
-            len(results),
+            len(results) - (1 if gate else 0),
             sum(r.cached_tokens for r in results),
+            gate,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -81,6 +83,7 @@ class Usage:
             "finish_reason": self.finish_reason,
             "passes": self.passes,
             "cached_tokens": self.cached_tokens,
+            "gated": self.gated,
         }
 
 
@@ -225,6 +228,13 @@ class Planner:
             raise invalid(f"the plan has {len(parsed.calls)} steps, more than max_steps {max_steps}")
         return result.text, tuple(validate_step(c, by_name) for c in parsed.calls), parsed.explanation, results
 
+    def _gate(self, intent: str) -> GenerationResult | None:
+        messages = self.design.gate_messages(intent)
+        if messages is None:
+            return None
+        return self.backend.generate(messages, guidance=None, max_tokens=2,
+                                     stop=lambda text: bool(text.strip()))
+
     def plan(self, intent: str, tools: Sequence[Tool], workspace_summary: str = "", max_steps: int = 5) -> Plan:
         intent = intent.strip()
         if not intent:
@@ -234,9 +244,18 @@ class Planner:
         if not tools:
             raise PlannerError("no tools to plan with", code="planner.invalid_request")
         started = time.monotonic()
+        gate = self._gate(intent)
+        if gate is not None and gate.text.strip().lower().startswith("no"):
+            from sandbox.planner.designs import GATE_EXPLANATION
+
+            return Plan(intent=intent, steps=(), explanation=GATE_EXPLANATION, model=self.model,
+                        design=self.design.name, usage=Usage.of([gate], time.monotonic() - started, gate=True),
+                        raw=gate.text, tools=tuple(tools), workspace=workspace_summary)
         messages = self.design.messages(intent, tools, workspace_summary, max_steps)
         raw, steps, explanation, results = self._ask(messages, self.design.guidance(tools, max_steps), tools,
                                                      max_steps)
+        if gate is not None:
+            results = [gate, *results]
         explanation = explanation.strip()
         if not steps and not explanation:
             raise invalid(f"the model produced neither steps nor an explanation: {raw[:200]!r}")
@@ -246,7 +265,7 @@ class Planner:
             explanation=explanation,
             model=self.model,
             design=self.design.name,
-            usage=Usage.of(results, time.monotonic() - started),
+            usage=Usage.of(results, time.monotonic() - started, gate=gate is not None),
             raw=raw,
             tools=tuple(tools),
             workspace=workspace_summary,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,30 @@ from typing import Any
 from sandbox.tools import Tool
 
 # What the default image (Containerfile) has, for the model. One line: every token is prefill.
+# Commands of the default image a model is likely to reach for (the Containerfile's packages)
+IMAGE_COMMANDS = (
+    "awk", "basename", "bc", "cat", "chmod", "cp", "cut", "date", "df", "diff", "dirname", "du", "echo", "find",
+    "gawk", "git", "grep", "gunzip", "gzip", "head", "jq", "ln", "ls", "md5sum", "mkdir", "mv", "nl", "paste",
+    "printf", "python3", "readlink", "realpath", "rev", "rm", "sed", "seq", "sha256sum", "sort", "split", "stat",
+    "tac", "tail", "tar", "tee", "touch", "tr", "uniq", "unzip", "wc", "xargs", "zcat",
+)
+_NOT_FOUND = re.compile(r"(?:^|\s)([\w.+-]+): (?:command )?not found")
+
+
+def missing_command_hint(stderr: str) -> str:
+    """For a shell's "X: not found": that X is missing, and the nearest command there is."""
+    import difflib
+
+    found = _NOT_FOUND.search(stderr)
+    if found is None:
+        return ""
+    missing = found.group(1)
+    near = difflib.get_close_matches(missing, IMAGE_COMMANDS, n=1, cutoff=0.85)
+    if near:
+        return f"{missing} is not installed here; use {near[0]} instead."
+    return f"{missing} is not installed here and cannot be installed; use the commands there are."
+
+
 IMAGE_FACTS = (
     "They run with sh in a Debian container, in the folder, without network; it has coreutils, findutils, "
     "grep, sed, gawk, git, python3, jq, tar, gzip, unzip, bc (no zip, curl, wget)."

@@ -217,20 +217,27 @@ def main(argv: Sequence[str] | None = None) -> int:
 class ServiceBackend:
     """A `PlannerBackend` whose model runs in the resident service (started on first use)."""
 
-    def __init__(self, name: str = DEFAULT_MODEL, *, ep: str = "cpu", directory: Path,
-                 store: ModelStore | None = None, idle_s: float = DEFAULT_IDLE_S) -> None:
+    def __init__(self, ref: ModelRef, *, directory: Path, cache_dir: Path | None = None,
+                 idle_s: float = DEFAULT_IDLE_S) -> None:
+        self._ref = ref
+        self._directory = directory
+        self._cache_dir = cache_dir
+        self._idle_s = idle_s
+        self.path = socket_path(directory, ref.name, ref.execution_provider)
+        self.started = False  # whether this client started the service it uses
+
+    @classmethod
+    def for_model(cls, name: str = DEFAULT_MODEL, *, ep: str = "cpu", directory: Path,
+                  store: ModelStore | None = None, idle_s: float = DEFAULT_IDLE_S) -> ServiceBackend:
+        """The client of the service of a catalogued, prepared model (`model.not_found` otherwise,
+        with the pull command as hint, before any process starts)."""
         spec = get_spec(name)
         store = store or ModelStore()
-        store.require(spec)  # model.not_found, with the pull command as hint, before any process starts
+        store.require(spec)
         manifest = store.read_manifest(spec) or {}
         digest = (manifest.get("model") or {}).get("digest")
-        self._ref = ModelRef(spec.name, digest if isinstance(digest, str) else None, ep)
-        self._ep = ep
-        self._directory = directory
-        self._cache_dir = store.cache_dir
-        self._idle_s = idle_s
-        self.path = socket_path(directory, spec.name, ep)
-        self.started = False  # whether this client started the service it uses
+        return cls(ModelRef(spec.name, digest if isinstance(digest, str) else None, ep), directory=directory,
+                   cache_dir=store.cache_dir, idle_s=idle_s)
 
     @property
     def model(self) -> ModelRef:
@@ -322,10 +329,12 @@ class ServiceBackend:
         log_path = self.path.with_suffix(".log")
         package_root = str(Path(__file__).resolve().parents[2])
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (package_root, os.environ.get("PYTHONPATH"))))}
-        env["SBX_CACHE_DIR"] = str(self._cache_dir)
+        if self._cache_dir is not None:
+            env["SBX_CACHE_DIR"] = str(self._cache_dir)
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "sandbox.planner.service", "--model", self._ref.name, "--ep", self._ep,
+                [sys.executable, "-m", "sandbox.planner.service", "--model", self._ref.name,
+                 "--ep", self._ref.execution_provider,
                  "--socket", str(self.path), "--idle", str(self._idle_s)],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd="/", env=env, start_new_session=True,
             )
