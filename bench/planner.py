@@ -7,11 +7,13 @@ For each design: load the model; plan the fixed latency set (sandbox.planner.com
 planning only); then every case of the accuracy set end to end through `sandbox.intent.run_intent`
 (the `sbx run` use case) with real Podman, in a fresh workspace with its own sbx state: plan, run
 each step confined, repair, approve, apply, then the case's check on the workspace and the output.
-`--cold N` also times N cold processes (interpreter start, imports, model load, plan: what `sbx run
---dry-run` costs). Each run is bounded by `--budget-s`; cases not reached are reported as skipped.
+`--cold N` also times `sbx run --dry-run` in new processes (see `cold_latency`): once starting
+the planner service, N times with it running, N times in-process. Each run is bounded by
+`--budget-s`; cases not reached are reported as skipped.
 
 Prints one machine line per design (`RESULT ...`), then the figures. Plan latency is the model call
-(prompt, generation, parsing) with the model loaded; cold latency is from process start to plan.
+(prompt, generation, parsing) with the model loaded; cold CLI latency is a new `sbx` process from
+spawn to exit, the goal's measure.
 """
 
 from __future__ import annotations
@@ -42,17 +44,6 @@ from sandbox.planner.commands import BENCH_INTENTS, BENCH_WORKSPACE  # noqa: E40
 from sandbox.planner.designs import DEFAULT_DESIGN  # noqa: E402
 from sandbox.planner.plan import Planner, Usage  # noqa: E402
 from sandbox.policy.profiles import load_profiles  # noqa: E402
-
-COLD_SCRIPT = r"""
-import sys, time, json, tempfile, pathlib
-from sandbox.app import Workspace
-from sandbox.intent import make_planner, run_intent
-ws = pathlib.Path(tempfile.mkdtemp())
-(ws / "src").mkdir(); (ws / "src" / "app.py").write_text("print(1)\n"); (ws / "notes.txt").write_text("n\n")
-result = run_intent(Workspace(ws), sys.argv[3], planner=make_planner(sys.argv[1], design=sys.argv[2]), dry_run=True)
-print(json.dumps({"ready": time.time(), "load": result.load_seconds, "plan": result.plan.usage.to_json(),
-                  "raw": result.plan.raw}), flush=True)
-"""
 
 
 @dataclasses.dataclass
@@ -114,20 +105,50 @@ def run_case(case: Case, planner: Planner, settings: Settings, scratch: Path) ->
     return outcome
 
 
-def cold_latency(model: str, design: str, runs: int) -> list[dict[str, Any]]:
-    samples = []
-    for i in range(runs):
-        intent = BENCH_INTENTS[i % len(BENCH_INTENTS)]
-        spawned = time.time()
-        proc = subprocess.run([sys.executable, "-c", COLD_SCRIPT, model, design, intent], capture_output=True,
-                              text=True, timeout=120, check=False, cwd=ROOT)
-        if proc.returncode != 0:
-            samples.append({"error": proc.stderr.strip().splitlines()[-1:] or ["?"]})
-            continue
+def _cli_plan(model: str, design: str, intent: str, ws: Path, env: dict[str, str], *extra: str) -> dict[str, Any]:
+    """One `sbx run --dry-run --json` in a new process: interpreter, imports, the planner (service or
+    in-process), the plan, its confinement compiled; the wall time from spawn to exit."""
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "sandbox.cli", "run", "--dry-run", "--json", "--model", model,
+                           "--design", design, *extra, "-w", str(ws), intent], capture_output=True, text=True,
+                          timeout=600, check=False, cwd=ROOT, env={**os.environ, **env})
+    seconds = time.monotonic() - started
+    try:
         data = json.loads(proc.stdout.strip().splitlines()[-1])
-        samples.append({"seconds": round(data["ready"] - spawned, 3), "load": data["load"], "plan": data["plan"],
-                        "raw": data["raw"]})
-    return samples
+    except (ValueError, IndexError):
+        return {"error": (proc.stderr.strip().splitlines() or ["?"])[-1]}
+    if not data.get("ok"):
+        return {"error": data.get("error")}
+    plan = data["result"]["plan"]
+    return {"seconds": round(seconds, 3), "intent": intent, "usage": plan["usage"], "raw": plan["raw"],
+            "load": data["result"]["timings"].get("load_seconds")}
+
+
+def cold_latency(model: str, design: str, runs: int) -> dict[str, Any]:
+    """`sbx run --dry-run` from a cold CLI over the fixed intents: the first with no planner service
+    running (it starts one: model load, the whole prompt), then `runs` with the service running
+    (each a new intent), then `runs` planning in-process (`--no-service`: the model loaded each time)."""
+    from sandbox.planner.service import stop_services
+
+    runtime = Path(tempfile.mkdtemp(prefix="sbx-bench-rt-", dir="/tmp"))
+    env = {"SBX_RUNTIME_DIR": str(runtime)}
+    ws = Path(tempfile.mkdtemp(prefix="sbx-bench-ws-"))
+    for rel in ("src/app.py", "src/util.py", "tests/test_app.py", "README.md", "notes.txt", "data/a.csv"):
+        (ws / rel).parent.mkdir(parents=True, exist_ok=True)
+        (ws / rel).write_text("x\n")
+    intents = [BENCH_INTENTS[i % len(BENCH_INTENTS)] for i in range(runs + 1)]
+    try:
+        first = _cli_plan(model, design, intents[0], ws, env)
+        warm = [_cli_plan(model, design, intent, ws, env) for intent in intents[1:]]
+        local = [_cli_plan(model, design, intent, ws, env, "--no-service") for intent in intents[1:]]
+    finally:
+        stop_services(runtime)
+    return {"first": first, "service": warm, "in_process": local}
+
+
+def _p50(samples: list[dict[str, Any]]) -> float | None:
+    values = [s["seconds"] for s in samples if "seconds" in s]
+    return round(statistics.median(values), 2) if values else None
 
 
 def _rate(outcomes: list[Outcome]) -> str:
@@ -160,8 +181,7 @@ def bench_design(args: argparse.Namespace, design: str, cases: list[Case], setti
                                      for o in outcomes if o.usage]
     prefill = sum(u.prompt_tokens - u.cached_tokens for u in usages) / max(sum(u.prefill_seconds for u in usages), 1e-9)
     decode = sum(u.completion_tokens for u in usages) / max(sum(u.decode_seconds for u in usages), 1e-9)
-    cold = cold_latency(args.model, design, args.cold) if args.cold else []
-    cold_ok = [s["seconds"] for s in cold if "seconds" in s]
+    cold = cold_latency(args.model, design, args.cold) if args.cold else {}
     return {
         "model": planner.model.to_json(),
         "design": design,
@@ -171,7 +191,9 @@ def bench_design(args: argparse.Namespace, design: str, cases: list[Case], setti
         "plan_p50_seconds": round(statistics.median(u.seconds for u in latency), 2),
         "plan_p50_seconds_cases": round(statistics.median(o.plan_seconds for o in outcomes), 2) if outcomes else None,
         "prompt_tokens_p50": statistics.median(u.prompt_tokens for u in latency),
-        "cold_p50_seconds": round(statistics.median(cold_ok), 2) if cold_ok else None,
+        "cold_p50_seconds": _p50(cold.get("service", [])),
+        "cold_first_seconds": (cold.get("first") or {}).get("seconds"),
+        "cold_in_process_p50_seconds": _p50(cold.get("in_process", [])),
         "cold": cold,
         "success": _rate(outcomes),
         "success_dev": _rate([o for o in outcomes if not o.heldout]),
@@ -223,9 +245,14 @@ def main() -> int:
         print(f"  prefill              {report['prefill_tokens_per_second']:6.1f} tokens/s")
         print(f"  decode               {report['decode_tokens_per_second']:6.1f} tokens/s")
         print(f"  plan latency p50     {report['plan_p50_seconds']:6.2f} s  (fixed set, model loaded; "
-              f"{report['prompt_tokens_p50']:.0f} prompt tokens)  goal <= 3 s")
+              f"{report['prompt_tokens_p50']:.0f} prompt tokens)")
         if report["cold_p50_seconds"] is not None:
-            print(f"  cold plan p50        {report['cold_p50_seconds']:6.2f} s  (new process to plan)")
+            print(f"  cold CLI plan p50    {report['cold_p50_seconds']:6.2f} s  (`sbx run --dry-run`, new process, "
+                  f"planner service running)  goal <= 3 s")
+            print(f"  cold CLI, first      {report['cold_first_seconds'] or float('nan'):6.2f} s  "
+                  f"(no service yet: it starts, loads the model, computes the whole prompt)")
+            print(f"  cold CLI, in-process {report['cold_in_process_p50_seconds'] or float('nan'):6.2f} s  "
+                  f"(`--no-service`: the model loads in the command)")
         print(f"  success              {report['success']}  goal >= 80%")
         print(f"    dev {report['success_dev']}, held-out {report['success_heldout']}, "
               f"refusals {report['success_refusal']}")

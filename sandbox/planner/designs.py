@@ -29,7 +29,7 @@ from sandbox.planner.examples import BANK, Example, Retriever
 from sandbox.planner.narrow import SHELL_TOOL, narrow
 from sandbox.planner.onnx import Guidance, Message
 from sandbox.planner.plan import Parsed, Plan, PlanStep, invalid
-from sandbox.planner.prompt import IMAGE_FACTS, clip, tool_schemas
+from sandbox.planner.prompt import IMAGE_FACTS, SHELL_RULES, clip, tool_schemas
 from sandbox.tools import Tool
 
 GUIDANCE_MAX_STRING = 1200  # longest string argument the model may write under guidance
@@ -171,6 +171,7 @@ class FencedDesign:
     # (a user and an assistant message each); "sheet": as a cheat sheet in the system prompt.
     bank: str = ""
     gate: bool = False  # ask first whether commands can do it at all (see gate_messages)
+    rules: bool = False  # prompt.SHELL_RULES in the system prompt
 
     def gate_messages(self, intent: str) -> list[Message] | None:
         return gate_messages(intent) if self.gate else None
@@ -188,6 +189,8 @@ class FencedDesign:
     def system(self, workspace: str) -> str:
         facts = f" {IMAGE_FACTS}" if self.facts else ""
         text = self.system_template.format(facts=facts)
+        if self.rules:
+            text += f"\n{SHELL_RULES}"
         if not self.listing_in_user:
             text += self.system_listing_template.format(workspace=workspace or "(empty)")
         if self.bank == "sheet":
@@ -408,6 +411,8 @@ DESIGNS: dict[str, Design] = {
                                         listing_in_user=True),
     "gated-retrieval": FencedDesign(name="gated-retrieval", retrieve=3, refusals=0, max_blocks=1, free_first=True,
                                     listing_in_user=True, gate=True),
+    "gated-rules": FencedDesign(name="gated-rules", retrieve=3, refusals=0, max_blocks=1, free_first=True,
+                                listing_in_user=True, gate=True, rules=True),
     "json": JsonDesign(),
 }
 DEFAULT_DESIGN = "free-retrieval"

@@ -41,6 +41,16 @@ def missing_command_hint(stderr: str) -> str:
     return f"{missing} is not installed here and cannot be installed; use the commands there are."
 
 
+# Habits of a careful shell user that a small model lacks, said once in the system prompt (the
+# same tokens for every intent: a long-lived planner computes them once, onnx.PrefixCache).
+SHELL_RULES = (
+    "Rules: one ```bash block that does the whole task. Print answers to the terminal; create or change files "
+    "only when the task asks. Change a file in place with sed -i, or with a filter written to a temporary file "
+    "then moved over it (tr a-z A-Z < f > f.tmp && mv f.tmp f); never redirect a file into itself. "
+    "find -size needs a unit (+10M, +500k). Several file types need several patterns (*.png *.jpg). "
+    "python3, not python."
+)
+
 IMAGE_FACTS = (
     "They run with sh in a Debian container, in the folder, without network; it has coreutils, findutils, "
     "grep, sed, gawk, git, python3, jq, tar, gzip, unzip, bc (no zip, curl, wget)."

@@ -45,6 +45,7 @@ PROTOCOL = 1
 DEFAULT_IDLE_S = 600.0
 START_TIMEOUT_S = 300.0  # a cold start loads the model; a busy 2-core machine can take a while
 REPLY_TIMEOUT_S = 900.0  # one generation, guided start-up included
+HELLO_TIMEOUT_S = 120.0  # a service busy with another command's plan answers when that is done
 MAX_LINE = 4 * 2**20
 
 
@@ -302,7 +303,7 @@ class ServiceBackend:
         """The running service's identity, or None when none answers."""
         try:
             with self._connection() as (conn, stream):
-                conn.settimeout(10.0)
+                conn.settimeout(HELLO_TIMEOUT_S)
                 _send(conn, {"op": "hello"})
                 return _receive(stream)
         except (_Gone, TimeoutError, ValueError):

@@ -179,3 +179,32 @@ def test_repair_keeps_the_planning_conversation(tools: list[Tool]) -> None:
     assert repairing.messages[: len(planning.messages)] == planning.messages
     assert repairing.messages[-2] == {"role": "assistant", "content": "```bash\ncat note.txt\n```"}
     assert "No such file" in repairing.messages[-1]["content"]
+
+
+GATED = FencedDesign(name="gated", free_first=True, gate=True, rules=True, listing_in_user=True, max_blocks=1)
+
+
+def test_a_gate_that_says_no_is_an_empty_plan_and_nothing_else_is_asked(tools: list[Tool]) -> None:
+    planner, backend = _planner(["no"], GATED)
+    plan = planner.plan("order a pizza", tools, "notes.txt", 3)
+    assert plan.empty and "commands on the files of this folder" in plan.explanation
+    assert plan.usage.gated and plan.usage.passes == 0
+    (call,) = backend.calls
+    assert call.guidance is None and call.max_tokens == 2
+    assert call.messages[0]["content"].startswith("Can the request be done by shell commands")
+    assert call.messages[-1] == {"role": "user", "content": "order a pizza"}
+    # the worked answers alternate no / yes, from the example bank
+    answers = [m["content"] for m in call.messages if m["role"] == "assistant"]
+    assert answers == ["no", "yes"] * (len(answers) // 2) and len(answers) >= 4
+
+
+def test_a_gate_that_says_yes_lets_the_plan_through_and_is_counted(tools: list[Tool]) -> None:
+    planner, backend = _planner(["Yes", "```bash\nwc -l data.csv\n```"], GATED)
+    plan = planner.plan("count the lines in data.csv", tools, "data.csv", 3)
+    assert [s.tool for s in plan.steps] == ["run_shell"] and plan.steps[0].args == {"command": "wc -l data.csv"}
+    assert plan.usage.gated and plan.usage.passes == 1
+    gate, planning = backend.calls
+    assert gate.max_tokens == 2 and planning.max_tokens > 2
+    system = planning.messages[0]["content"]
+    assert "never redirect a file into itself" in system  # the rules
+    assert "data.csv" not in system and "(Folder: data.csv)" in planning.messages[-1]["content"]
