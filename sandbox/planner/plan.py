@@ -232,8 +232,7 @@ class Planner:
         messages = self.design.gate_messages(intent)
         if messages is None:
             return None
-        return self.backend.generate(messages, guidance=None, max_tokens=2,
-                                     stop=lambda text: bool(text.strip()))
+        return self.backend.generate(messages, guidance=None, max_tokens=2)
 
     def plan(self, intent: str, tools: Sequence[Tool], workspace_summary: str = "", max_steps: int = 5) -> Plan:
         intent = intent.strip()
