@@ -337,7 +337,8 @@ def run_intent(
     tools = [profile.tool for _, profile in sorted(workspace.profiles.tools.items())]
     emit(Progress("load", f"loading model {planner.model.name}", {"model": planner.model.name}))
     load_seconds = planner.load()
-    emit(Progress("loaded", f"model ready ({load_seconds:.1f}s)", {"seconds": load_seconds}))
+    where = getattr(planner.backend, "where", "in-process")
+    emit(Progress("loaded", f"model ready ({load_seconds:.1f}s, {where})", {"seconds": load_seconds, "where": where}))
     emit(Progress("planning", "planning"))
     plan = planner.plan(intent, tools, summarize_workspace(workspace.path), max_steps)
     # The audit trail links the intent to its plan and the model that made it (name and digest);
@@ -348,8 +349,8 @@ def run_intent(
                          provider=plan.model.execution_provider)
     usage: Usage = plan.usage
     emit(Progress("planned", f"plan: {len(plan.steps)} step(s), {usage.prompt_tokens}+{usage.completion_tokens} "
-                  f"tokens, {usage.seconds:.1f}s",
-                  {"steps": len(plan.steps), "prompt_tokens": usage.prompt_tokens,
+                  f"tokens ({usage.cached_tokens} cached), {usage.seconds:.1f}s",
+                  {"steps": len(plan.steps), "prompt_tokens": usage.prompt_tokens, "cached_tokens": usage.cached_tokens,
                    "completion_tokens": usage.completion_tokens, "seconds": usage.seconds}))
     planned = []
     for index, step in enumerate(plan.steps):

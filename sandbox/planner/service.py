@@ -244,6 +244,10 @@ class ServiceBackend:
     def model(self) -> ModelRef:
         return self._ref
 
+    @property
+    def where(self) -> str:
+        return "planner service, started now" if self.started else "planner service"
+
     def load(self) -> float:
         """Make sure a compatible service answers; the seconds that took (0 when one was running)."""
         started = time.monotonic()
