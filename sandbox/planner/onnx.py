@@ -174,6 +174,7 @@ class PrefixCache:
     """
 
     MIN_CONTEXT = 2048  # tokens a kept generator is sized for (its KV buffer is preallocated)
+    MIN_SHARED = 32  # shared tokens below which a prompt gets its own slot
 
     def __init__(self, make: Callable[[int], Any], *, slots: int = 3) -> None:
         self._make = make
@@ -202,17 +203,19 @@ class PrefixCache:
 
     def take(self, prompt: Sequence[int], max_tokens: int) -> tuple[Any, int]:
         """The kept generator sharing the longest prefix with `prompt`, rewound to it, and that
-        prefix's length; a new one when none shares anything (replacing the least recently used)."""
+        prefix's length. A prefix shorter than `MIN_SHARED` (a chat template's preamble) is not
+        worth another prompt's state: then a new generator, in a free slot or the least recently
+        used one's."""
         self._clock += 1
         needed = len(prompt) + max_tokens
         fits = [s for s in self._slots if s.capacity >= needed]
         best = max(fits, key=lambda s: (self._shared(s.tokens, prompt), s.used), default=None)
         shared = self._shared(best.tokens, prompt) if best is not None else 0
-        if best is None or shared == 0:
+        if best is None or (shared < self.MIN_SHARED and shared < len(best.tokens)):
             if len(self._slots) >= self._max_slots:
                 self._slots.remove(min(self._slots, key=lambda s: s.used))
             capacity = max(self.MIN_CONTEXT, needed)
-            best = _Slot(self._make(capacity), capacity, [])
+            best, shared = _Slot(self._make(capacity), capacity, []), 0
             self._slots.append(best)
         elif shared < len(best.tokens):
             best.generator.rewind_to(shared)

@@ -146,27 +146,32 @@ def test_the_prefix_cache_reuses_the_longest_shared_prefix_and_leaves_a_token_to
         made.append(FakeGenerator(n))
         return made[-1]
 
+    system = list(range(100, 140))  # 40 tokens every prompt of a kind starts with
     cache = PrefixCache(make, slots=2)
-    generator, shared = cache.take([1, 2, 3, 4], 10)
+    generator, shared = cache.take([*system, 1, 2], 10)
     assert shared == 0 and generator.capacity == PrefixCache.MIN_CONTEXT
-    cache.record(generator, [1, 2, 3, 4, 50, 51])  # the prompt and what was generated
-    generator, shared = cache.take([1, 2, 3, 9, 9], 10)
-    assert shared == 3 and generator is made[0] and made[0].rewinds == [3]
-    cache.record(generator, [1, 2, 3, 9, 9, 60])
-    generator, shared = cache.take([1, 2, 3, 9, 9], 10)  # the same prompt again: its last token is recomputed
-    assert shared == 4 and made[0].rewinds[-1] == 4
-    cache.record(generator, [1, 2, 3, 9, 9])
+    cache.record(generator, [*system, 1, 2, 50, 51])  # the prompt and what was generated
+    generator, shared = cache.take([*system, 9, 9], 10)
+    assert shared == 40 and generator is made[0] and made[0].rewinds == [40]
+    cache.record(generator, [*system, 9, 9, 60])
+    generator, shared = cache.take([*system, 9, 9], 10)  # the same prompt again: its last token is recomputed
+    assert shared == 41 and made[0].rewinds[-1] == 41
+    cache.record(generator, [*system, 9, 9])
 
-    generator, shared = cache.take([7, 8, 9], 10)  # nothing shared: a second slot
-    assert shared == 0 and generator is made[1]
-    cache.record(generator, [7, 8, 9])
-    assert cache.take([1, 2, 3, 5], 10) == (made[0], 3)  # each prompt finds its own slot
-    cache.record(made[0], [1, 2, 3, 5])
-    assert cache.take([7, 8, 1], 10) == (made[1], 2)
-    cache.record(made[1], [7, 8, 1])
+    other = [100, 101, 102, *range(500, 540)]  # another kind: shares only a preamble of 3 tokens
+    generator, shared = cache.take([*other, 1], 10)
+    assert shared == 0 and generator is made[1]  # its own slot; the first kind's state is kept
+    cache.record(generator, [*other, 1])
+    assert cache.take([*system, 5], 10) == (made[0], 40)  # each kind finds its own slot
+    cache.record(made[0], [*system, 5])
+    assert cache.take([*other, 2], 10) == (made[1], len(other))
+    cache.record(made[1], [*other, 2])
 
-    generator, shared = cache.take([4, 4], 10)  # a third kind: replaces the least recently used slot
+    generator, shared = cache.take([7] * 50, 10)  # a third kind: replaces the least recently used slot
     assert generator is made[2] and not cache.holds(made[0]) and cache.holds(made[1])
+    cache.record(generator, [7] * 50)
+    generator, shared = cache.take([7] * 60, 10)  # a short shared prefix is still used by its own slot's owner
+    assert generator is made[2] and shared == 50
     generator, shared = cache.take([7] * PrefixCache.MIN_CONTEXT, 10)  # longer than any slot holds
     assert shared == 0 and generator.capacity == PrefixCache.MIN_CONTEXT + 10
     cache.clear(generator)
