@@ -176,13 +176,16 @@ class Workspace:
         timeout_s: float | None = None,
         approve: Approver | None = None,
         allow_degraded: bool = False,
+        parent: tuple[str, int] | None = None,
     ) -> ActionResult:
-        """Run one tool call in its own container; the changeset is committed only if `approve` says so."""
+        """Run one tool call in its own container; the changeset is committed only if `approve` says so.
+        `parent`: the (action id, step index) of the plan this call is a step of, for the audit trail."""
         call = self.compile(tool_name, args, timeout_s=timeout_s)
         with self.store.lock():
             self.store.recover()
             action = new_action_id()
-            self.audit.action(self.path, tool=call.tool, args=dict(call.args), via=self.via, action_id=action)
+            self.audit.action(self.path, tool=call.tool, args=dict(call.args), via=self.via, action_id=action,
+                              parent=parent[0] if parent else None, step=parent[1] if parent else None)
             try:
                 step, changeset = self._run_step(call, allow_degraded=allow_degraded)
             except SbxError as exc:

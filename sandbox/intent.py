@@ -244,8 +244,9 @@ def _describe(step: PlanStep) -> str:
 
 class _Runner:
     def __init__(self, workspace: Workspace, intent: str, plan: Plan, planner: Planner, emit: OnProgress, *,
-                 timeout_s: float | None, allow_degraded: bool, max_repairs: int) -> None:
+                 timeout_s: float | None, allow_degraded: bool, max_repairs: int, action: str) -> None:
         self.workspace = workspace
+        self.action = action  # the intent's audit action: each step's call names it as parent
         self.intent = intent
         self.plan = plan
         self.planner = planner
@@ -294,7 +295,7 @@ class _Runner:
         self.emit(Progress("step", f"step {index + 1}/{total}: {_describe(call)}",
                            {"step": index, "attempt": number, "tool": call.tool}))
         action = self.workspace.call_tool(call.tool, call.args, timeout_s=self.timeout_s,
-                                          allow_degraded=self.allow_degraded)
+                                          allow_degraded=self.allow_degraded, parent=(self.action, index))
         result, changeset = action.steps[0], action.changeset
         reason = failure(result)
         self.emit(Progress("step.done", f"step {index + 1}: {reason or 'ok'} ({result.duration_s:.2f}s)",
@@ -376,7 +377,7 @@ def run_intent(
 
     ran_at = time.monotonic()
     runner = _Runner(workspace, plan.intent, plan, planner, emit, timeout_s=timeout_s,
-                     allow_degraded=allow_degraded, max_repairs=max_repairs)
+                     allow_degraded=allow_degraded, max_repairs=max_repairs, action=action)
     error = None
     for item in base.planned:
         error = runner.run_step(item, len(base.planned))

@@ -67,9 +67,15 @@ def action_payload(
     tool: str | None = None,
     args: Mapping[str, Any] | None = None,
     via: str = "cli",
+    parent: str | None = None,
+    step: int | None = None,
 ) -> dict[str, Any]:
-    """An intent (`sbx run`), or a command / tool call (`sbx exec`), as it arrived."""
+    """An intent (`sbx run`), or a command / tool call (`sbx exec`), as it arrived. A tool call
+    made for a plan names the intent's action as `parent` and its plan step (0-based) as `step`."""
     out: dict[str, Any] = {"action": action_id, "via": via}
+    if parent is not None:
+        out["parent"] = parent
+        out["step"] = step
     if intent is not None:
         out["intent"] = compact(intent)
     if command is not None:

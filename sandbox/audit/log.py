@@ -141,10 +141,13 @@ class AuditLog:
         args: Mapping[str, Any] | None = None,
         via: str = "cli",
         action_id: str | None = None,
+        parent: str | None = None,
+        step: int | None = None,
     ) -> Entry:
         """An intent or a tool call arrived. The entry's `action_id` links what follows."""
         payload = ev.action_payload(
-            action_id=action_id or ev.new_action_id(), intent=intent, command=command, tool=tool, args=args, via=via
+            action_id=action_id or ev.new_action_id(), intent=intent, command=command, tool=tool, args=args, via=via,
+            parent=parent, step=step,
         )
         return self.record(EventKind.ACTION, workspace, payload)
 

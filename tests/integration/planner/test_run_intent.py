@@ -79,6 +79,14 @@ def test_find_recent_python_files_end_to_end(tmp_path: Path, podman_ready: None,
     step = out["steps"][0]
     assert step["exit_code"] == 0 and step["protections"]["landlock_enforced"] is True
     assert out["changeset"]["status"] == "empty"
+    # the audit trail links intent -> plan -> each step's tool call
+    entries = ws.audit.entries(limit=None)
+    (intent,) = [e for e in entries if e.kind == "action" and "intent" in e.payload]
+    (plan,) = [e for e in entries if e.kind == "plan"]
+    calls = [e for e in entries if e.kind == "action" and "tool" in e.payload]
+    assert plan.payload["action"] == intent.payload["action"] and plan.payload["model"]["digest"]
+    assert calls and all(c.payload["parent"] == intent.payload["action"] for c in calls)
+    assert [c.payload["step"] for c in calls] == [0] * len(calls)
 
 
 def test_changes_reach_the_host_only_on_approval(tmp_path: Path, podman_ready: None, planner: Planner) -> None:

@@ -42,10 +42,13 @@ class ScriptedWorkspace(Workspace):
         self.effect = effect
         self.sets: dict[str, Changeset] = {}
         self.log: list[str] = []
+        self.parents: list[tuple[str, int] | None] = []
 
     def call_tool(self, tool_name: str, args: Mapping[str, Any], *, timeout_s: float | None = None,
-                  approve: Approver | None = None, allow_degraded: bool = False) -> ActionResult:
+                  approve: Approver | None = None, allow_degraded: bool = False,
+                  parent: tuple[str, int] | None = None) -> ActionResult:
         call = self.compile(tool_name, args, timeout_s=timeout_s)  # the real validation and confinement
+        self.parents.append(parent)
         code, stdout, stderr, added = self.effect(tool_name, call.args)
         ident = f"cs{len(self.sets) + 1:06d}"
         changes = tuple(Change(path, ChangeKind.ADDED) for path in added)
@@ -132,6 +135,10 @@ def test_a_plan_runs_step_by_step_and_commits_on_approval(tmp_path: Path) -> Non
     contract = {"tool", "args", "exit_code", "stdout", "stderr", "timed_out", "denied", "protections"}
     assert contract <= set(out["steps"][0])
     assert len(out["changesets"]) == 2 and out["commits"][0]["commit"] == "commit-cs000001"
+    # the audit trail: each step's tool call names the intent's action and its step
+    intents = [e for e in ws.audit.entries() if e.kind == "action" and "intent" in e.payload]
+    assert len(intents) == 1 and intents[0].payload["intent"] == "back up the text files"
+    assert ws.parents == [(intents[0].payload["action"], 0), (intents[0].payload["action"], 1)]
 
 
 def test_without_approval_the_changes_stay_pending(tmp_path: Path) -> None:
