@@ -411,14 +411,11 @@ DESIGNS: dict[str, Design] = {
                                         listing_in_user=True),
     "gated-retrieval": FencedDesign(name="gated-retrieval", retrieve=3, refusals=0, max_blocks=1, free_first=True,
                                     listing_in_user=True, gate=True),
-    "gated-rules": FencedDesign(name="gated-rules", retrieve=3, refusals=0, max_blocks=1, free_first=True,
-                                listing_in_user=True, gate=True, rules=True),
     "gated-sys": FencedDesign(name="gated-sys", retrieve=3, refusals=0, max_blocks=1, free_first=True, gate=True),
-    "gated-rules-sys": FencedDesign(name="gated-rules-sys", retrieve=3, refusals=0, max_blocks=1, free_first=True,
-                                    gate=True, rules=True),
+    "gated": FencedDesign(name="gated", retrieve=3, refusals=0, max_blocks=1, free_first=True, gate=True, rules=True),
     "json": JsonDesign(),
 }
-DEFAULT_DESIGN = "free-retrieval"
+DEFAULT_DESIGN = "gated"
 
 
 def get_design(design: str | Design | None) -> Design:

@@ -43,7 +43,7 @@ def test_the_issue_facts_are_recorded() -> None:
     assert QWEN25_CODER_15B.gguf_sha256.startswith("cc324af070c2")
     assert len(QWEN25_CODER_15B.parts) == 22
     assert {p.version for p in QWEN25_CODER_15B.parts} == {"0.2.0"}
-    assert QWEN25_CODER_05B.name == DEFAULT_MODEL
+    assert QWEN25_CODER_15B.name == DEFAULT_MODEL
 
 
 @pytest.mark.parametrize(

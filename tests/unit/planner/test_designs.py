@@ -138,3 +138,30 @@ def test_designs_by_name() -> None:
     for name, design in DESIGNS.items():
         assert design.name == name
     assert not re.search(r"\s", DEFAULT_DESIGN)
+
+
+def _shared_messages(a: list[dict[str, str]], b: list[dict[str, str]]) -> int:
+    shared = 0
+    while shared < min(len(a), len(b)) and a[shared] == b[shared]:
+        shared += 1
+    return shared
+
+
+@pytest.mark.parametrize("name", sorted(DESIGNS))
+def test_every_design_starts_with_what_does_not_vary(name: str, tools: list[Tool]) -> None:
+    """What the prefix cache reuses: two intents in two folders share the design's system prompt
+    (when the folder is not in it) and its fixed examples; only the end differs."""
+    design = DESIGNS[name]
+    a = [dict(m) for m in design.messages("count the lines in data.csv", tools, "data.csv", 3)]
+    b = [dict(m) for m in design.messages("delete all .log files", tools, "logs/ (3 files)", 3)]
+    assert a[-1]["role"] == "user" and a[-1] != b[-1]
+    if isinstance(design, FencedDesign):
+        folder_in_system = not design.listing_in_user
+        assert a[0]["content"].split("contains:")[0] == b[0]["content"].split("contains:")[0]
+        if not folder_in_system and not design.retrieve:
+            assert _shared_messages(a, b) == len(a) - 1  # everything but the intent is the same
+        gate = design.gate_messages("order a pizza")
+        if design.gate:
+            assert gate is not None and gate[:-1] == design.gate_messages("count lines")[:-1]  # type: ignore[index]
+        else:
+            assert gate is None

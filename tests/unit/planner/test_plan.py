@@ -69,8 +69,8 @@ def test_invalid_output_is_a_planner_error_never_a_plan(tools: list[Tool], answe
 
 
 def test_an_unfinished_answer_is_invalid(tools: list[Tool]) -> None:
-    # two answers: a design with a free pass first asks twice (free, then guided)
-    backend = ScriptedBackend(["```bash\nfind . -name", "```bash\nfind . -name"], finish_reason="length")
+    # the default design asks the gate, then a free pass, then a guided one
+    backend = ScriptedBackend(["yes", "```bash\nfind . -name", "```bash\nfind . -name"], finish_reason="length")
     with pytest.raises(PlannerError) as caught:
         Planner(backend).plan("find", tools, "", 3)
     assert caught.value.code == "planner.invalid_plan" and "did not finish" in caught.value.message
