@@ -394,8 +394,22 @@ def doctor(settings: Settings) -> dict[str, Any]:
         report["leftover_containers"] = engine.leftover_containers()
     except SbxError as exc:
         problems.append({"problem": exc.message, "fix": exc.hint or "", "fatal": True})
+    report["planner"] = _planner_report(settings, problems)
     report["ok"] = not any(p["fatal"] for p in problems)
     return report
+
+
+def _planner_report(settings: Settings, problems: list[dict[str, Any]]) -> dict[str, Any]:
+    """The default planning model (`sbx run` needs it; `sbx exec` does not) and running services."""
+    from sandbox.planner.catalog import DEFAULT_MODEL, get_spec
+    from sandbox.planner.models import ModelStore
+    from sandbox.planner.service import running_services
+
+    present = ModelStore().is_present(get_spec(DEFAULT_MODEL))
+    if not present:
+        problems.append({"problem": f"the default planning model {DEFAULT_MODEL} is not prepared (sbx run needs it)",
+                         "fix": f"scripts/prepare-model, or: sbx model pull {DEFAULT_MODEL}", "fatal": False})
+    return {"default_model": DEFAULT_MODEL, "prepared": present, "services": running_services(settings.runtime_dir)}
 
 
 def build_image(settings: Settings, *, offline: bool | None = None) -> dict[str, Any]:

@@ -319,6 +319,10 @@ def cmd_doctor(ns: argparse.Namespace) -> Output:
     report = doctor(Settings.from_env())
     lines = [f"{key}: {value}" for key, value in report["host"].items()]
     lines += [f"podman: {report['podman']}", f"image: {report['image']}"]
+    planner = report["planner"]
+    services = ", ".join(f"{s['model']['name']} (pid {s['pid']})" for s in planner["services"]) or "none running"
+    lines.append(f"planner: default model {planner['default_model']} "
+                 f"({'prepared' if planner['prepared'] else 'NOT prepared'}); services: {services}")
     for problem in report["problems"]:
         lines.append(f"{'PROBLEM' if problem['fatal'] else 'warning'}: {problem['problem']} -> fix: {problem['fix']}")
     lines.append("ready" if report["ok"] else "NOT READY")

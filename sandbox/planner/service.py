@@ -401,6 +401,24 @@ def stop_service(path: Path) -> bool:
     return True
 
 
+def running_services(directory: Path) -> list[dict[str, Any]]:
+    """The planner services answering in `directory`: socket, pid, model."""
+    found = []
+    for path in sorted(directory.glob("planner-*.sock")) if directory.is_dir() else []:
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        conn.settimeout(5.0)
+        try:
+            conn.connect(str(path))
+            _send(conn, {"op": "hello"})
+            hello = _receive(cast(BinaryIO, conn.makefile("rb")))
+        except (OSError, _Gone, ValueError):
+            continue
+        finally:
+            conn.close()
+        found.append({"socket": str(path), "pid": hello.get("pid"), "model": hello.get("model")})
+    return found
+
+
 def stop_services(directory: Path) -> list[str]:
     """Stop every planner service whose socket is in `directory`; the models they served."""
     stopped = []

@@ -163,6 +163,7 @@ def test_doctor_reports_what_it_found_and_configured(podman_ready: None) -> None
     assert report["host"]["runtime"] in ("runc", "crun")
     assert report["image"]["present"] is True
     assert report["podman"]["server_version"]
+    assert report["planner"]["default_model"] and isinstance(report["planner"]["services"], list)
     if os.path.exists("/sys/fs/cgroup/unified/cgroup.controllers"):
         assert report["host"]["cgroups"] == "hybrid" and report["host"]["runtime"] == "runc"
 

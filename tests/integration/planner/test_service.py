@@ -68,6 +68,8 @@ def test_the_first_run_starts_the_service_later_runs_reuse_it(tmp_path: Path, ru
     assert hello is not None and hello["model"]["name"] == DEFAULT_MODEL
     pid = int(hello["pid"])
     assert _alive(pid)
+    doctor = sbx("doctor", "--json", env=env).json["result"]["planner"]
+    assert doctor["prepared"] is True and [s["pid"] for s in doctor["services"]] == [pid]
 
     second = sbx("run", "--dry-run", "--json", INTENT, "-w", str(ws), env=env, timeout=600)
     assert second.code == 0, second.stderr
