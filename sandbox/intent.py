@@ -336,9 +336,9 @@ def run_intent(
     emit: OnProgress = on_progress or (lambda _: None)
     started = time.monotonic()
     tools = [profile.tool for _, profile in sorted(workspace.profiles.tools.items())]
-    emit(Progress("load", f"loading model {planner.model.name}", {"model": planner.model.name}))
+    emit(Progress("load", f"model {planner.model.name}", {"model": planner.model.name}))
     load_seconds = planner.load()
-    where = getattr(planner.backend, "where", "in-process")
+    where = getattr(planner.backend, "where", "loaded in this process")
     emit(Progress("loaded", f"model ready ({load_seconds:.1f}s, {where})", {"seconds": load_seconds, "where": where}))
     emit(Progress("planning", "planning"))
     plan = planner.plan(intent, tools, summarize_workspace(workspace.path), max_steps)

@@ -110,9 +110,10 @@ class PlannerService:
         self.idle_s = idle_s
         self.load_seconds = 0.0
         self._exit = False
+        self.code = code_fingerprint()  # of the code this process runs: taken now, not at each hello
 
     def hello(self) -> dict[str, Any]:
-        return {"ok": True, "protocol": PROTOCOL, "code": code_fingerprint(), "pid": os.getpid(),
+        return {"ok": True, "protocol": PROTOCOL, "code": self.code, "pid": os.getpid(),
                 "model": self.backend.model.to_json(), "load_seconds": round(self.load_seconds, 3)}
 
     def serve(self) -> None:
@@ -246,7 +247,7 @@ class ServiceBackend:
 
     @property
     def where(self) -> str:
-        return "planner service, started now" if self.started else "planner service"
+        return "started the planner service" if self.started else "planner service running"
 
     def load(self) -> float:
         """Make sure a compatible service answers; the seconds that took (0 when one was running)."""

@@ -176,3 +176,15 @@ def test_the_prefix_cache_reuses_the_longest_shared_prefix_and_leaves_a_token_to
     assert shared == 0 and generator.capacity == PrefixCache.MIN_CONTEXT + 10
     cache.clear(generator)
     assert not cache.holds(generator) and cache.holds(made[2])
+
+
+def test_a_service_reports_the_code_it_started_with(short_dir: Path) -> None:
+    backend = ScriptedBackend([])
+    service, _ = _serve(backend, short_dir)
+    client = ServiceBackend(backend.model, directory=short_dir)
+    hello = client.hello()
+    assert hello is not None and client._compatible(hello)
+    service.code = "updated-since"  # as if sbx's files changed after the service started
+    hello = client.hello()
+    assert hello is not None and not client._compatible(hello)
+    stop_services(short_dir)
