@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -273,7 +274,7 @@ class AuditLog:
             str(self.path), timeout=self._busy_timeout_s, isolation_level=None, check_same_thread=False
         )
         try:
-            conn.execute("PRAGMA journal_mode=WAL")
+            self._wal(conn, sqlite3)
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -292,6 +293,22 @@ class AuditLog:
             raise
         self._conn, self._pid = conn, os.getpid()
         return conn
+
+    def _wal(self, conn: Any, sqlite3: Any) -> None:
+        """WAL mode (persistent in the file). Switching to it needs an exclusive lock, and SQLite
+        returns "locked" at once, without its busy handler, when several processes switch a new
+        file at the same moment: so retry until the busy timeout."""
+        deadline = time.monotonic() + self._busy_timeout_s
+        while True:
+            try:
+                if str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                    conn.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                text = str(exc).lower()
+                if ("locked" not in text and "busy" not in text) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.005)
 
     @contextmanager
     def _transaction(self, *, write: bool) -> Iterator[Any]:
