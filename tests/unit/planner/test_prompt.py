@@ -58,3 +58,14 @@ def test_image_facts_name_what_the_image_has_and_lacks() -> None:
 def test_clip_keeps_the_end() -> None:
     assert clip("  short  ", 10) == "short"
     assert clip("aaaaaEND", 4) == "...aEND"
+
+
+def test_a_missing_command_gets_the_nearest_one_there_is_or_none() -> None:
+    from sandbox.planner.prompt import missing_command_hint
+
+    hint = missing_command_hint("/bin/sh: 1: python: not found\n")
+    assert hint == "python is not installed here; use python3 instead."
+    assert missing_command_hint("bash: dos2unix: command not found") == (
+        "dos2unix is not installed here and cannot be installed; use the commands there are.")
+    assert "use tail" not in missing_command_hint("sh: 1: mail: not found")  # not near enough to guess
+    assert missing_command_hint("cat: x: No such file or directory") == ""

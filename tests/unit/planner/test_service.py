@@ -188,3 +188,23 @@ def test_a_service_reports_the_code_it_started_with(short_dir: Path) -> None:
     hello = client.hello()
     assert hello is not None and not client._compatible(hello)
     stop_services(short_dir)
+
+
+def test_commands_planning_at_once_are_served_one_after_the_other(short_dir: Path) -> None:
+    backend = ScriptedBackend([f"```bash\necho {i}\n```" for i in range(6)])
+    _serve(backend, short_dir)
+    results: list[str] = []
+
+    def plan() -> None:
+        client = ServiceBackend(backend.model, directory=short_dir)
+        for _ in range(2):
+            results.append(client.generate([{"role": "user", "content": "x"}], guidance=None, max_tokens=9,
+                                           stop=lambda text: text.count("```") == 2).text)
+
+    threads = [threading.Thread(target=plan) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(results) == sorted(f"```bash\necho {i}\n```" for i in range(6))
+    stop_services(short_dir)
