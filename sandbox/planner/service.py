@@ -39,7 +39,7 @@ from sandbox.errors import ModelError, PlannerError, SbxError
 from sandbox.planner.catalog import DEFAULT_MODEL, get_spec
 from sandbox.planner.models import ModelStore
 from sandbox.planner.onnx import GenerationResult, Guidance, GuidanceKind, Message
-from sandbox.planner.plan import ModelRef
+from sandbox.planner.plan import ModelRef, PlannerBackend
 
 PROTOCOL = 1
 DEFAULT_IDLE_S = 600.0
@@ -104,7 +104,9 @@ def _raise(error: dict[str, Any]) -> None:
 
 
 class PlannerService:
-    def __init__(self, backend: Any, path: Path, *, idle_s: float = DEFAULT_IDLE_S) -> None:
+    """Serves one backend (an `OnnxBackend` in the real service) on a unix socket, one request at a time."""
+
+    def __init__(self, backend: PlannerBackend, path: Path, *, idle_s: float = DEFAULT_IDLE_S) -> None:
         self.backend = backend
         self.path = path
         self.idle_s = idle_s
@@ -185,13 +187,13 @@ class PlannerService:
                     return _receive(stream).get("stop") is True
                 except ValueError as exc:
                     raise _Gone(f"malformed reply: {exc}") from None
-        return cast(GenerationResult, self.backend.generate(
+        return self.backend.generate(
             request["messages"],
             guidance=Guidance(cast(GuidanceKind, guidance["kind"]), guidance["text"]) if guidance else None,
             max_tokens=int(request["max_tokens"]),
             stop=stop,
             temperature=float(request.get("temperature") or 0.0),
-        ))
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
