@@ -395,6 +395,123 @@ class JsonDesign:
 
 
 # --------------------------------------------------------------------------------------------------
+# the model's own tool-call format (Qwen2.5: <tool_call>{"name": ..., "arguments": {...}}</tool_call>)
+
+_TOOL_CALL = re.compile(r"<tool_call>\s*(\{.*?\})\s*</tool_call>", re.DOTALL)
+
+
+def qwen_tools_system(system: str, tools: Sequence[Tool]) -> str:
+    """The system prompt Qwen2.5's chat template writes when it is given tools (its exact text),
+    the tools as OpenAI-style function definitions with their argument schemas."""
+    lines = [json.dumps({"type": "function", "function": {
+        "name": tool.name, "description": tool.description,
+        "parameters": {k: v for k, v in tool.schema().items() if k in ("type", "properties", "required")}}})
+        for tool in tools]
+    return (
+        f"{system}\n\n# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
+        "You are provided with function signatures within <tools></tools> XML tags:\n<tools>\n"
+        + "\n".join(lines)
+        + "\n</tools>\n\nFor each function call, return a json object with function name and arguments within "
+        "<tool_call></tool_call> XML tags:\n<tool_call>\n{\"name\": <function-name>, \"arguments\": "
+        "<args-json-object>}\n</tool_call>"
+    )
+
+
+@dataclass(frozen=True)
+class ToolCallDesign:
+    """The model answers in its own tool-call format, trained for it: one <tool_call> per step
+    whose JSON names a tool of profiles/ and its arguments. A free pass first; the guided pass is
+    that format under a Lark grammar with each call's JSON constrained to the tools' schemas."""
+
+    name: str = "toolcall"
+    free_first: bool = True
+    narrow: bool = True
+
+    def system(self, tools: Sequence[Tool], workspace: str) -> str:
+        base = (f"You plan tool calls that do the user's task in the current directory. {IMAGE_FACTS}\n"
+                f"The current directory contains: {workspace or '(empty)'}")
+        return qwen_tools_system(base, tools)
+
+    def messages(self, intent: str, tools: Sequence[Tool], workspace: str, max_steps: int) -> list[Message]:
+        return [{"role": "system", "content": self.system(tools, workspace)}, {"role": "user", "content": intent}]
+
+    def guidance(self, tools: Sequence[Tool], max_steps: int) -> Guidance:
+        variants = []
+        for tool in tools:
+            args = tool.schema()
+            args = {**args, "properties": {k: _guided_arg_schema(v) for k, v in args["properties"].items()}}
+            variants.append({"type": "object", "properties": {"name": {"const": tool.name}, "arguments": args},
+                             "required": ["name", "arguments"], "additionalProperties": False})
+        schema = {"anyOf": variants, "x-guidance": {"whitespace_flexible": False}}
+        more = f' ("\\n" call){{0,{max_steps - 1}}}' if max_steps > 1 else ""
+        return Guidance.lark(
+            f"start: calls | NOTE\ncalls: call{more}\ncall: \"<tool_call>\\n\" body \"\\n</tool_call>\"\n"
+            f"body: %json {json.dumps(schema)}\nNOTE: /Sorry[^<\\n]{{0,{EXPLANATION_MAX}}}/"
+        )
+
+    def _steps(self, found: Sequence[str], tools: Sequence[Tool]) -> tuple[PlanStep, ...]:
+        steps = []
+        for text in found:
+            try:
+                value = json.loads(text)
+            except ValueError as exc:
+                raise invalid(f"a tool call is not JSON ({exc}): {text[:200]!r}") from None
+            if not isinstance(value, dict) or not isinstance(value.get("name"), str) or not isinstance(
+                    value.get("arguments"), dict):
+                raise invalid(f"a tool call is not {{name, arguments}}: {text[:200]!r}")
+            step = PlanStep(value["name"], value["arguments"], "", "")
+            steps.append(_narrowed(step, tools) if self.narrow else step)
+        return tuple(steps)
+
+    def parse(self, text: str, tools: Sequence[Tool], max_steps: int) -> Parsed:
+        found = _TOOL_CALL.findall(text)
+        if not found:
+            if "<tool_call>" in text:
+                raise invalid(f"the model's tool call is not complete: {text[:200]!r}")
+            return Parsed((), text.strip())
+        return Parsed(self._steps(found, tools))
+
+    def free_done(self, text: str, max_steps: int) -> bool:
+        calls = text.count("</tool_call>")
+        if calls >= max_steps:
+            return True
+        if calls == 0:
+            stripped = text.lstrip()
+            if _SORRY.match(stripped):
+                return _SENTENCE_END.search(stripped) is not None
+            return "<tool_call>" not in text and len(stripped) > FREE_PROSE_LIMIT
+        tail = text[text.rindex("</tool_call>") + len("</tool_call>"):].strip()
+        return "<tool_call>" not in tail and len(tail) > FREE_TAIL_LIMIT
+
+    def parse_free(self, text: str, tools: Sequence[Tool], max_steps: int) -> Parsed | None:
+        found = _TOOL_CALL.findall(text)
+        if not found:
+            stripped = text.strip()
+            if _SORRY.match(stripped) and "<tool_call>" not in stripped:
+                end = _SENTENCE_END.search(stripped)
+                return Parsed((), stripped[: end.end()].strip() if end else stripped)
+            return None
+        try:
+            return Parsed(self._steps(found[:max_steps], tools))
+        except PlannerError:
+            return None
+
+    def repair_messages(self, intent: str, plan: Plan, failed: PlanStep, feedback: str) -> list[Message]:
+        call = json.dumps({"name": failed.tool, "arguments": dict(failed.args)})
+        return [
+            *self.messages(intent, plan.tools, plan.workspace, 1),
+            {"role": "assistant", "content": f"<tool_call>\n{call}\n</tool_call>"},
+            {"role": "user", "content": f"That failed: {clip(feedback, 600)}\nReply with a corrected tool call."},
+        ]
+
+    def repair_guidance(self, tools: Sequence[Tool]) -> Guidance:
+        return self.guidance(tools, 1)
+
+    def gate_messages(self, intent: str) -> list[Message] | None:
+        return None
+
+
+# --------------------------------------------------------------------------------------------------
 
 DESIGNS: dict[str, Design] = {
     "fenced": FencedDesign(),
@@ -414,6 +531,7 @@ DESIGNS: dict[str, Design] = {
     "gated-sys": FencedDesign(name="gated-sys", retrieve=3, refusals=0, max_blocks=1, free_first=True, gate=True),
     "gated": FencedDesign(name="gated", retrieve=3, refusals=0, max_blocks=1, free_first=True, gate=True, rules=True),
     "json": JsonDesign(),
+    "toolcall": ToolCallDesign(),
 }
 DEFAULT_DESIGN = "gated"
 

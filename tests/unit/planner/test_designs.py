@@ -165,3 +165,23 @@ def test_every_design_starts_with_what_does_not_vary(name: str, tools: list[Tool
             assert gate is not None and gate[:-1] == design.gate_messages("count lines")[:-1]  # type: ignore[index]
         else:
             assert gate is None
+
+
+def test_the_models_own_tool_call_format_parses_and_narrows(tools: list[Tool]) -> None:
+    from sandbox.planner.designs import ToolCallDesign
+
+    design = ToolCallDesign()
+    system = design.messages("x", tools, "a.txt", 3)[0]["content"]
+    assert "<tools>" in system and '"name": "run_shell"' in system and "a.txt" in system
+    text = ('<tool_call>\n{"name": "run_shell", "arguments": {"command": "cat notes.txt"}}\n</tool_call>\n'
+            '<tool_call>\n{"name": "list_dir", "arguments": {"path": "src"}}\n</tool_call>')
+    parsed = design.parse(text, tools, 3)
+    assert [(c.tool, dict(c.args)) for c in parsed.calls] == [("read_file", {"path": "notes.txt"}),
+                                                             ("list_dir", {"path": "src"})]
+    assert design.free_done(text, 2) and not design.free_done(text[:60], 2)
+    assert design.parse_free(text, tools, 1) is not None
+    assert design.parse("Sorry, no tool orders pizza.", tools, 3).explanation.startswith("Sorry")
+    with pytest.raises(PlannerError):
+        design.parse('<tool_call>\n{"name": "run_shell"\n</tool_call>', tools, 3)
+    grammar = design.guidance(tools, 2)
+    assert grammar.kind == "lark_grammar" and "%json" in grammar.text and "<tool_call>" in grammar.text
