@@ -398,6 +398,8 @@ class JsonDesign:
 # the model's own tool-call format (Qwen2.5: <tool_call>{"name": ..., "arguments": {...}}</tool_call>)
 
 _TOOL_CALL = re.compile(r"<tool_call>\s*(\{.*?\})\s*</tool_call>", re.DOTALL)
+# What the free pass may write instead: the same JSON in a ```json block (the 0.5B mostly does)
+_FREE_TOOL_CALL = re.compile(r"(?:<tool_call>|```(?:json)?)\s*(\{.*?\})\s*(?:</tool_call>|```)", re.DOTALL)
 
 
 def qwen_tools_system(system: str, tools: Sequence[Tool]) -> str:
@@ -472,19 +474,19 @@ class ToolCallDesign:
         return Parsed(self._steps(found, tools))
 
     def free_done(self, text: str, max_steps: int) -> bool:
-        calls = text.count("</tool_call>")
-        if calls >= max_steps:
+        calls = list(_FREE_TOOL_CALL.finditer(text))
+        if len(calls) >= max_steps:
             return True
-        if calls == 0:
+        if not calls:
             stripped = text.lstrip()
             if _SORRY.match(stripped):
                 return _SENTENCE_END.search(stripped) is not None
-            return "<tool_call>" not in text and len(stripped) > FREE_PROSE_LIMIT
-        tail = text[text.rindex("</tool_call>") + len("</tool_call>"):].strip()
-        return "<tool_call>" not in tail and len(tail) > FREE_TAIL_LIMIT
+            return "<tool_call>" not in text and "```" not in text and len(stripped) > FREE_PROSE_LIMIT
+        tail = text[calls[-1].end():].strip()
+        return "<tool_call>" not in tail and "```" not in tail and len(tail) > FREE_TAIL_LIMIT
 
     def parse_free(self, text: str, tools: Sequence[Tool], max_steps: int) -> Parsed | None:
-        found = _TOOL_CALL.findall(text)
+        found = _FREE_TOOL_CALL.findall(text)
         if not found:
             stripped = text.strip()
             if _SORRY.match(stripped) and "<tool_call>" not in stripped:
