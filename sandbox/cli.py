@@ -181,6 +181,43 @@ def _show_plan(plan: Any, planned: Any) -> None:
         sys.stderr.write(f"  {item.index + 1}. {item.step.tool} {args[:300]}\n     confinement: {item.confinement}\n")
 
 
+class _Ticker:
+    """On a terminal, a slow phase (model start, planning, a repair) as one line that counts its
+    seconds in place, so a long plan does not look like a hang; the next message replaces it."""
+
+    def __init__(self, interval_s: float = 0.5) -> None:
+        import threading
+
+        self._interval_s = interval_s
+        self._threading = threading
+        self._stop = threading.Event()
+        self._thread: Any = None
+
+    def start(self, what: str) -> None:
+        import time
+
+        self._stop.clear()
+        started = time.monotonic()
+        sys.stderr.write(f"sbx: {what}...")
+        sys.stderr.flush()
+
+        def tick() -> None:
+            while not self._stop.wait(self._interval_s):
+                sys.stderr.write(f"\rsbx: {what}... {time.monotonic() - started:.0f}s ")
+                sys.stderr.flush()
+
+        self._thread = self._threading.Thread(target=tick, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is None:
+            return
+        self._stop.set()
+        self._thread.join()
+        self._thread = None
+        sys.stderr.write("\r\033[K")  # clear the ticking line
+
+
 def cmd_run(ns: argparse.Namespace) -> Output:
     from sandbox import intent
 
@@ -190,9 +227,17 @@ def cmd_run(ns: argparse.Namespace) -> Output:
     planner = intent.make_planner(ns.model, ep=ns.ep, design=ns.design,
                                   service_dir=None if in_process else ws.settings.runtime_dir)
 
+    ticker = _Ticker() if not ns.json and sys.stderr.isatty() else None
+
     def progress(event: Any) -> None:
-        if not ns.json:
-            sys.stderr.write(f"sbx: {event.message}\n")
+        if ns.json:
+            return
+        if ticker is not None:
+            ticker.stop()
+            if event.kind in ("load", "planning", "repair"):  # these can take seconds: show the time passing
+                ticker.start(event.message)
+                return
+        sys.stderr.write(f"sbx: {event.message}\n")
 
     def confirm(plan: Any, planned: Any) -> bool:
         _show_plan(plan, planned)
@@ -210,12 +255,16 @@ def cmd_run(ns: argparse.Namespace) -> Output:
             question = "These changes are flagged. Type 'yes' to apply them: "
         return _ask(question) == "yes" if risky else _ask(question) in ("y", "yes")
 
-    result = intent.run_intent(
-        ws, ns.intent, planner=planner, max_steps=ns.max_steps, dry_run=ns.dry_run,
-        approve=approve if (ns.yes or interactive) else None,
-        on_progress=progress, confirm=confirm if (interactive and not ns.yes) else None,
-        timeout_s=ns.timeout, allow_degraded=ns.allow_degraded,
-    )
+    try:
+        result = intent.run_intent(
+            ws, ns.intent, planner=planner, max_steps=ns.max_steps, dry_run=ns.dry_run,
+            approve=approve if (ns.yes or interactive) else None,
+            on_progress=progress, confirm=confirm if (interactive and not ns.yes) else None,
+            timeout_s=ns.timeout, allow_degraded=ns.allow_degraded,
+        )
+    finally:
+        if ticker is not None:
+            ticker.stop()
     lines = []
     if ns.dry_run or result.status in ("planned", "refused"):
         _show_plan(result.plan, result.planned)
