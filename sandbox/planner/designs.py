@@ -532,6 +532,8 @@ DESIGNS: dict[str, Design] = {
                                     listing_in_user=True, gate=True),
     "gated-sys": FencedDesign(name="gated-sys", retrieve=3, refusals=0, max_blocks=1, free_first=True, gate=True),
     "gated": FencedDesign(name="gated", retrieve=3, refusals=0, max_blocks=1, free_first=True, gate=True, rules=True),
+    "gated-2": FencedDesign(name="gated-2", retrieve=2, refusals=0, max_blocks=1, free_first=True, gate=True,
+                            rules=True),
     "json": JsonDesign(),
     "toolcall": ToolCallDesign(),
 }
