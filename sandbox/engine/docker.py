@@ -120,7 +120,7 @@ class DockerEngine:
     def run(self, spec: ContainerSpec) -> ContainerOutcome:
         return runner.run(self, spec, self.runs_root)
 
-    def create(self, spec: ContainerSpec, files: RunFiles) -> str:
+    def create(self, spec: ContainerSpec, files: RunFiles, name: str) -> str:
         limits = spec.limits
         security = ["no-new-privileges"]
         if files.seccomp_path is not None:
@@ -151,6 +151,7 @@ class DockerEngine:
             labels={LABEL: "1", **spec.labels},
             host_config=host_config,
             network_disabled=spec.network == "none",
+            name=name,
         ))
         return str(created["Id"])
 

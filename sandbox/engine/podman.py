@@ -109,7 +109,7 @@ class PodmanEngine:
     def run(self, spec: ContainerSpec) -> ContainerOutcome:
         return runner.run(self, spec, self.runs_root)
 
-    def create(self, spec: ContainerSpec, files: RunFiles) -> str:
+    def create(self, spec: ContainerSpec, files: RunFiles, name: str) -> str:
         limits = spec.limits
         mounts: list[dict[str, Any]] = [
             {
@@ -125,6 +125,7 @@ class PodmanEngine:
             ),
         ]
         body: dict[str, Any] = {
+            "name": name,
             "image": spec.image,
             "command": list(spec.argv),
             "work_dir": spec.workdir,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -51,7 +52,7 @@ class Backend(Protocol):
     @property
     def user_namespace(self) -> str: ...
 
-    def create(self, spec: ContainerSpec, files: RunFiles) -> str: ...
+    def create(self, spec: ContainerSpec, files: RunFiles, name: str) -> str: ...
     def attach(self, container_id: str) -> tuple[Stream, bytes]: ...
     def start(self, container_id: str) -> None: ...
     def kill(self, container_id: str) -> None: ...
@@ -79,20 +80,31 @@ def prepare(spec: ContainerSpec, merged: Path, run_dir: Path) -> RunFiles:
     return RunFiles(tuple(mounts), seccomp_path, report)
 
 
+def _remove(backend: Backend, container: str) -> None:
+    for _ in range(2):  # removal must happen even when Ctrl-C lands during the first attempt
+        try:
+            backend.remove(container)
+            break
+        except KeyboardInterrupt:
+            continue
+        except Exception:  # noqa: BLE001 -- cleanup must not mask the original error
+            break
+
+
 @contextlib.contextmanager
 def _container(backend: Backend, spec: ContainerSpec, files: RunFiles) -> Iterator[str]:
-    container_id = backend.create(spec, files)
+    # A name chosen here, so that a container whose creation was interrupted (Ctrl-C after the
+    # engine made it, before its id came back) can still be found and removed.
+    name = f"sbx-{secrets.token_hex(8)}"
+    try:
+        container_id = backend.create(spec, files, name)
+    except BaseException:
+        _remove(backend, name)
+        raise
     try:
         yield container_id
     finally:
-        for _ in range(2):  # removal must happen even when Ctrl-C lands during the first attempt
-            try:
-                backend.remove(container_id)
-                break
-            except KeyboardInterrupt:
-                continue
-            except Exception:  # noqa: BLE001 -- cleanup must not mask the original error
-                break
+        _remove(backend, container_id)
 
 
 def _collect(backend: Backend, stream: Stream, container_id: str, capture: Capture, timeout_s: float) -> bool:
