@@ -130,6 +130,42 @@ FREE_PROSE_LIMIT = 160  # characters of prose without any block before a free pa
 FREE_TAIL_LIMIT = 60  # characters of prose after the last block before the free pass is ended
 
 
+def _free_done(text: str, calls: Sequence[re.Match[str]], max_steps: int, markers: tuple[str, ...]) -> bool:
+    """Whether a free pass has said all it will usefully say: `max_steps` calls, a finished
+    "Sorry" sentence, or prose (before any call, or after the last) with no call `markers` in it."""
+    if len(calls) >= max_steps:
+        return True
+    if not calls:
+        stripped = text.lstrip()
+        if _SORRY.match(stripped):
+            return _SENTENCE_END.search(stripped) is not None
+        return not any(m in text for m in markers) and len(stripped) > FREE_PROSE_LIMIT
+    tail = text[calls[-1].end():].strip()
+    return not any(m in tail for m in markers) and len(tail) > FREE_TAIL_LIMIT
+
+
+def _free_refusal(text: str, marker: str) -> Parsed | None:
+    """A free pass without calls as a refusal: its first "Sorry" sentence; None if it is not one."""
+    stripped = text.strip()
+    if _SORRY.match(stripped) and marker not in stripped:
+        end = _SENTENCE_END.search(stripped)
+        return Parsed((), stripped[: end.end()].strip() if end else stripped)
+    return None
+
+
+def _tool_variants(tools: Sequence[Tool], name_key: str, args_key: str, *, for_guidance: bool) -> list[dict[str, Any]]:
+    """One JSON Schema per tool: `{name_key: NAME, args_key: <the tool's argument schema>}`;
+    `for_guidance` bounds every string (small models need it to terminate)."""
+    variants = []
+    for tool in tools:
+        args = tool.schema()
+        if for_guidance:
+            args = {**args, "properties": {k: _guided_arg_schema(v) for k, v in args["properties"].items()}}
+        variants.append({"type": "object", "properties": {name_key: {"const": tool.name}, args_key: args},
+                         "required": [name_key, args_key], "additionalProperties": False})
+    return variants
+
+
 FEW_SHOT: tuple[Example, ...] = (
     Example("show the size of each file in logs", "```bash\ndu -ah logs\n```"),
     Example("make a folder out and move the csv files into it", "```bash\nmkdir -p out && mv *.csv out/\n```"),
@@ -249,26 +285,12 @@ class FencedDesign:
         return Parsed(self._steps(blocks, tools))
 
     def free_done(self, text: str, max_steps: int) -> bool:
-        max_steps = self.blocks(max_steps)
-        blocks = list(_FREE_BLOCK.finditer(text))
-        if not blocks:
-            stripped = text.lstrip()
-            if _SORRY.match(stripped):
-                return _SENTENCE_END.search(stripped) is not None
-            return "```" not in text and len(stripped) > FREE_PROSE_LIMIT
-        if len(blocks) >= max_steps:
-            return True
-        tail = text[blocks[-1].end():].strip()
-        return "```" not in tail and len(tail) > FREE_TAIL_LIMIT
+        return _free_done(text, list(_FREE_BLOCK.finditer(text)), self.blocks(max_steps), ("```",))
 
     def parse_free(self, text: str, tools: Sequence[Tool], max_steps: int) -> Parsed | None:
         blocks = [m.group(1) for m in _FREE_BLOCK.finditer(text)]
         if not blocks:
-            stripped = text.strip()
-            if _SORRY.match(stripped) and "```" not in stripped:
-                end = _SENTENCE_END.search(stripped)
-                return Parsed((), stripped[: end.end()].strip() if end else stripped)
-            return None
+            return _free_refusal(text, "```")
         try:
             return Parsed(self._steps(blocks[: self.blocks(max_steps)], tools))
         except PlannerError:
@@ -306,17 +328,7 @@ def plan_schema(tools: Sequence[Tool], max_steps: int, *, for_guidance: bool = F
     """The plan as a JSON Schema: `{"steps": [{"tool": NAME, "args": {...}}], "explanation": "..."}`,
     each step one of the tools, its `args` that tool's own argument schema. `for_guidance` bounds
     every string (small models need it to terminate) and turns off flexible whitespace."""
-    variants = []
-    for tool in tools:
-        args = tool.schema()
-        if for_guidance:
-            args = {**args, "properties": {k: _guided_arg_schema(v) for k, v in args["properties"].items()}}
-        variants.append({
-            "type": "object",
-            "properties": {"tool": {"const": tool.name}, "args": args},
-            "required": ["tool", "args"],
-            "additionalProperties": False,
-        })
+    variants = _tool_variants(tools, "tool", "args", for_guidance=for_guidance)
     schema: dict[str, Any] = {
         "type": "object",
         "properties": {
@@ -438,13 +450,8 @@ class ToolCallDesign:
         return [{"role": "system", "content": self.system(tools, workspace)}, {"role": "user", "content": intent}]
 
     def guidance(self, tools: Sequence[Tool], max_steps: int) -> Guidance:
-        variants = []
-        for tool in tools:
-            args = tool.schema()
-            args = {**args, "properties": {k: _guided_arg_schema(v) for k, v in args["properties"].items()}}
-            variants.append({"type": "object", "properties": {"name": {"const": tool.name}, "arguments": args},
-                             "required": ["name", "arguments"], "additionalProperties": False})
-        schema = {"anyOf": variants, "x-guidance": {"whitespace_flexible": False}}
+        schema = {"anyOf": _tool_variants(tools, "name", "arguments", for_guidance=True),
+                  "x-guidance": {"whitespace_flexible": False}}
         more = f' ("\\n" call){{0,{max_steps - 1}}}' if max_steps > 1 else ""
         return Guidance.lark(
             f"start: calls | NOTE\ncalls: call{more}\ncall: \"<tool_call>\\n\" body \"\\n</tool_call>\"\n"
@@ -474,25 +481,12 @@ class ToolCallDesign:
         return Parsed(self._steps(found, tools))
 
     def free_done(self, text: str, max_steps: int) -> bool:
-        calls = list(_FREE_TOOL_CALL.finditer(text))
-        if len(calls) >= max_steps:
-            return True
-        if not calls:
-            stripped = text.lstrip()
-            if _SORRY.match(stripped):
-                return _SENTENCE_END.search(stripped) is not None
-            return "<tool_call>" not in text and "```" not in text and len(stripped) > FREE_PROSE_LIMIT
-        tail = text[calls[-1].end():].strip()
-        return "<tool_call>" not in tail and "```" not in tail and len(tail) > FREE_TAIL_LIMIT
+        return _free_done(text, list(_FREE_TOOL_CALL.finditer(text)), max_steps, ("<tool_call>", "```"))
 
     def parse_free(self, text: str, tools: Sequence[Tool], max_steps: int) -> Parsed | None:
         found = _FREE_TOOL_CALL.findall(text)
         if not found:
-            stripped = text.strip()
-            if _SORRY.match(stripped) and "<tool_call>" not in stripped:
-                end = _SENTENCE_END.search(stripped)
-                return Parsed((), stripped[: end.end()].strip() if end else stripped)
-            return None
+            return _free_refusal(text, "<tool_call>")
         try:
             return Parsed(self._steps(found[:max_steps], tools))
         except PlannerError:
