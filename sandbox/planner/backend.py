@@ -16,17 +16,23 @@ from sandbox.planner.onnx import GenerationResult, Guidance, Message, OnnxModel
 from sandbox.planner.plan import ModelRef
 
 
+def catalogued(name: str, ep: str, store: ModelStore) -> tuple[ModelRef, Path]:
+    """A prepared catalogued model: its identity (name, digest of the built files from the
+    manifest, execution provider) and folder; `model.not_found`, with the pull command as hint,
+    when it is not prepared."""
+    spec = get_spec(name)
+    path = store.require(spec)
+    digest = ((store.read_manifest(spec) or {}).get("model") or {}).get("digest")
+    return ModelRef(spec.name, digest if isinstance(digest, str) else None, ep), path
+
+
 class OnnxBackend:
     def __init__(self, name: str = DEFAULT_MODEL, *, ep: str = "cpu", store: ModelStore | None = None,
                  path: Path | None = None) -> None:
         """`name` from the catalog, taken from `store` (the default cache); or a model folder `path`."""
         self._store = store or ModelStore()
         if path is None:
-            spec = get_spec(name)
-            self._path = self._store.require(spec)  # model.not_found, with the pull command as hint
-            manifest = self._store.read_manifest(spec) or {}
-            digest = (manifest.get("model") or {}).get("digest")
-            self._ref = ModelRef(spec.name, digest if isinstance(digest, str) else None, ep)
+            self._ref, self._path = catalogued(name, ep, self._store)
         else:
             self._path = path
             self._ref = ModelRef(name, None, ep)

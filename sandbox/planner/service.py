@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -36,7 +37,8 @@ from pathlib import Path
 from typing import Any, BinaryIO, cast
 
 from sandbox.errors import ModelError, PlannerError, SbxError
-from sandbox.planner.catalog import DEFAULT_MODEL, get_spec
+from sandbox.planner.backend import OnnxBackend, catalogued
+from sandbox.planner.catalog import DEFAULT_MODEL
 from sandbox.planner.models import ModelStore
 from sandbox.planner.onnx import GenerationResult, Guidance, GuidanceKind, Message
 from sandbox.planner.plan import ModelRef, PlannerBackend
@@ -53,6 +55,7 @@ def socket_path(directory: Path, model: str, ep: str) -> Path:
     return directory / f"planner-{model}-{ep}.sock"
 
 
+@functools.cache
 def code_fingerprint() -> str:
     """Which version of the generation code a service runs: a service started before sbx was
     updated is replaced, not reused."""
@@ -86,6 +89,24 @@ def _receive(stream: BinaryIO) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ValueError("not a JSON object")
     return value
+
+
+def _request(path: Path, request: dict[str, Any], timeout_s: float) -> dict[str, Any] | None:
+    """One request and its one-line reply on the socket at `path`; None when nothing answers."""
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    conn.settimeout(timeout_s)
+    try:
+        conn.connect(str(path))
+        _send(conn, request)
+        return _receive(cast(BinaryIO, conn.makefile("rb")))
+    except (OSError, _Gone, ValueError):
+        return None
+    finally:
+        conn.close()
+
+
+def _sockets(directory: Path) -> list[Path]:
+    return sorted(directory.glob("planner-*.sock")) if directory.is_dir() else []
 
 
 def _error(exc: SbxError) -> dict[str, Any]:
@@ -203,8 +224,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--socket", type=Path, required=True)
     parser.add_argument("--idle", type=float, default=DEFAULT_IDLE_S)
     args = parser.parse_args(argv)
-    from sandbox.planner.backend import OnnxBackend
-
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         PlannerService(OnnxBackend(args.model, ep=args.ep), args.socket, idle_s=args.idle).serve()
@@ -235,13 +254,9 @@ class ServiceBackend:
                   store: ModelStore | None = None, idle_s: float = DEFAULT_IDLE_S) -> ServiceBackend:
         """The client of the service of a catalogued, prepared model (`model.not_found` otherwise,
         with the pull command as hint, before any process starts)."""
-        spec = get_spec(name)
         store = store or ModelStore()
-        store.require(spec)
-        manifest = store.read_manifest(spec) or {}
-        digest = (manifest.get("model") or {}).get("digest")
-        return cls(ModelRef(spec.name, digest if isinstance(digest, str) else None, ep), directory=directory,
-                   cache_dir=store.cache_dir, idle_s=idle_s)
+        ref, _ = catalogued(name, ep, store)
+        return cls(ref, directory=directory, cache_dir=store.cache_dir, idle_s=idle_s)
 
     @property
     def model(self) -> ModelRef:
@@ -308,13 +323,7 @@ class ServiceBackend:
 
     def hello(self) -> dict[str, Any] | None:
         """The running service's identity, or None when none answers."""
-        try:
-            with self._connection() as (conn, stream):
-                conn.settimeout(HELLO_TIMEOUT_S)
-                _send(conn, {"op": "hello"})
-                return _receive(stream)
-        except (_Gone, TimeoutError, ValueError):
-            return None
+        return _request(self.path, {"op": "hello"}, HELLO_TIMEOUT_S)
 
     def _compatible(self, hello: dict[str, Any]) -> bool:
         return (hello.get("protocol") == PROTOCOL and hello.get("code") == code_fingerprint()
@@ -387,16 +396,8 @@ def _locked(path: Path) -> Iterator[None]:
 
 def stop_service(path: Path) -> bool:
     """Ask the service on `path` to exit; True when one answered."""
-    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    conn.settimeout(10.0)
-    try:
-        conn.connect(str(path))
-        _send(conn, {"op": "exit"})
-        _receive(cast(BinaryIO, conn.makefile("rb")))
-    except (OSError, _Gone, ValueError):
+    if _request(path, {"op": "exit"}, 10.0) is None:
         return False
-    finally:
-        conn.close()
     # it removes its socket on the way out; wait for that so a new start does not race it
     deadline = time.monotonic() + 10.0
     while path.exists() and time.monotonic() < deadline:
@@ -407,25 +408,17 @@ def stop_service(path: Path) -> bool:
 def running_services(directory: Path) -> list[dict[str, Any]]:
     """The planner services answering in `directory`: socket, pid, model."""
     found = []
-    for path in sorted(directory.glob("planner-*.sock")) if directory.is_dir() else []:
-        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        conn.settimeout(5.0)
-        try:
-            conn.connect(str(path))
-            _send(conn, {"op": "hello"})
-            hello = _receive(cast(BinaryIO, conn.makefile("rb")))
-        except (OSError, _Gone, ValueError):
-            continue
-        finally:
-            conn.close()
-        found.append({"socket": str(path), "pid": hello.get("pid"), "model": hello.get("model")})
+    for path in _sockets(directory):
+        hello = _request(path, {"op": "hello"}, 5.0)
+        if hello is not None:
+            found.append({"socket": str(path), "pid": hello.get("pid"), "model": hello.get("model")})
     return found
 
 
 def stop_services(directory: Path) -> list[str]:
     """Stop every planner service whose socket is in `directory`; the models they served."""
     stopped = []
-    for path in sorted(directory.glob("planner-*.sock")) if directory.is_dir() else []:
+    for path in _sockets(directory):
         if stop_service(path):
             stopped.append(path.stem.removeprefix("planner-"))
     return stopped
