@@ -13,6 +13,8 @@ import argparse
 import json
 import os
 import sys
+import threading
+import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
@@ -186,15 +188,11 @@ class _Ticker:
     seconds in place, so a long plan does not look like a hang; the next message replaces it."""
 
     def __init__(self, interval_s: float = 0.5) -> None:
-        import threading
-
         self._interval_s = interval_s
-        self._threading = threading
         self._stop = threading.Event()
-        self._thread: Any = None
+        self._thread: threading.Thread | None = None
 
     def start(self, what: str) -> None:
-        import time
 
         self._stop.clear()
         started = time.monotonic()
@@ -206,7 +204,7 @@ class _Ticker:
                 sys.stderr.write(f"\rsbx: {what}... {time.monotonic() - started:.0f}s ")
                 sys.stderr.flush()
 
-        self._thread = self._threading.Thread(target=tick, daemon=True)
+        self._thread = threading.Thread(target=tick, daemon=True)
         self._thread.start()
 
     def stop(self) -> None:

@@ -208,9 +208,8 @@ class PrefixCache:
         used one's."""
         self._clock += 1
         needed = len(prompt) + max_tokens
-        fits = [s for s in self._slots if s.capacity >= needed]
-        best = max(fits, key=lambda s: (self._shared(s.tokens, prompt), s.used), default=None)
-        shared = self._shared(best.tokens, prompt) if best is not None else 0
+        candidates = [(self._shared(s.tokens, prompt), s.used, s) for s in self._slots if s.capacity >= needed]
+        shared, _, best = max(candidates, key=lambda c: c[:2], default=(0, 0, None))
         if best is None or (shared < self.MIN_SHARED and shared < len(best.tokens)):
             if len(self._slots) >= self._max_slots:
                 self._slots.remove(min(self._slots, key=lambda s: s.used))
