@@ -338,7 +338,7 @@ def run_intent(
     tools = [profile.tool for _, profile in sorted(workspace.profiles.tools.items())]
     emit(Progress("load", f"model {planner.model.name}", {"model": planner.model.name}))
     load_seconds = planner.load()
-    where = getattr(planner.backend, "where", "loaded in this process")
+    where = planner.backend.where
     emit(Progress("loaded", f"model ready ({load_seconds:.1f}s, {where})", {"seconds": load_seconds, "where": where}))
     emit(Progress("planning", "planning"))
     plan = planner.plan(intent, tools, summarize_workspace(workspace.path), max_steps)

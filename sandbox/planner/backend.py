@@ -44,6 +44,10 @@ class OnnxBackend:
         return self._ref
 
     @property
+    def where(self) -> str:
+        return "loaded in this process"
+
+    @property
     def path(self) -> Path:
         return self._path
 

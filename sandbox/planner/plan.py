@@ -143,6 +143,11 @@ class PlannerBackend(Protocol):
     @property
     def model(self) -> ModelRef: ...
 
+    @property
+    def where(self) -> str:
+        """Where the model runs, for progress messages ("loaded in this process", ...)."""
+        ...
+
     def load(self) -> float:
         """Make the model ready; the seconds it took (0 when it already was)."""
         ...

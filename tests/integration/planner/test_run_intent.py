@@ -125,6 +125,10 @@ class FirstPlanScripted:
     def model(self) -> ModelRef:
         return self.real.model
 
+    @property
+    def where(self) -> str:
+        return self.real.where
+
     def load(self) -> float:
         return self.real.load()
 

@@ -32,6 +32,10 @@ class ScriptedBackend:
     def model(self) -> ModelRef:
         return self.model_ref
 
+    @property
+    def where(self) -> str:
+        return "scripted"
+
     def load(self) -> float:
         self.loads += 1
         return 0.25 if self.loads == 1 else 0.0
