@@ -180,6 +180,22 @@ FEW_SHOT_EDIT: tuple[Example, ...] = (
     Example("call my mother", "Sorry, calling someone is not something commands in this folder can do."),
 )
 
+# A fixed cheat sheet from the bank, one example of each everyday kind, for designs whose prompt is
+# the same for every intent until its last turn (computed once by a long-lived planner).
+_SHEET_INTENTS = (
+    "find the shell scripts changed in the last 3 days", "find files bigger than 500 KB",
+    "show the 3 biggest files here", "remove all .tmp files", "move the csv files into a new folder data",
+    "pack the src folder into src.tar.gz", "save the lines of log.txt that mention timeout to timeouts.txt",
+    "what is the total of the second column in costs.csv?", "show the name field of app.json",
+    "how many lines does main.c have?", "show the last 5 commits", "create a python script add.py that prints 2+3",
+    "change every http: to https: in links.md",
+)
+FIXED_SHOTS: tuple[Example, ...] = tuple(next(e for e in BANK if e.intent == i) for i in _SHEET_INTENTS)
+# The same with the bank's refusals among them, for a design that says no without a gate.
+_NAYS = [e for e in BANK if e.refusal]
+FIXED_SHOTS_NAYS: tuple[Example, ...] = (*FIXED_SHOTS[:4], _NAYS[0], *FIXED_SHOTS[4:9], _NAYS[1], *FIXED_SHOTS[9:-1],
+                                         _NAYS[2], FIXED_SHOTS[-1])
+
 
 @dataclass(frozen=True)
 class FencedDesign:
@@ -195,9 +211,11 @@ class FencedDesign:
     )
     system_listing_template: str = "\nThe current directory contains: {workspace}"
     user_template: str = "{intent}"
-    # The workspace line in the last user message (after the examples) rather than in the system
-    # prompt: the system prompt and examples are then the same for every intent.
-    listing_in_user: bool = False
+    # Where the workspace line goes. "system": at the end of the system prompt. "user": in the last
+    # user message ("{intent}\n(Folder: ...)"). "turn": a system message of its own just before the
+    # last user message. Only "user" and "turn" leave the system prompt and examples the same in
+    # every folder, so that a long-lived planner computes them once (onnx.PrefixCache).
+    listing: str = "system"
     user_listing_template: str = "{intent}\n(Folder: {workspace})"
     max_blocks: int | None = None  # at most this many blocks (steps) whatever max_steps says
     retrieve: int = 0  # > 0: the examples are this many nearest the intent from the bank (examples.py)
@@ -227,7 +245,7 @@ class FencedDesign:
         text = self.system_template.format(facts=facts)
         if self.rules:
             text += f"\n{SHELL_RULES}"
-        if not self.listing_in_user:
+        if self.listing == "system":
             text += self.system_listing_template.format(workspace=workspace or "(empty)")
         if self.bank == "sheet":
             text += "\nExamples:\n" + "\n".join(
@@ -242,8 +260,11 @@ class FencedDesign:
             out += [{"role": "user", "content": self.user_template.format(intent=example.intent)},
                     {"role": "assistant", "content": example.answer}]
         user = self.user_template.format(intent=intent)
-        if self.listing_in_user:
+        if self.listing == "user":
             user = self.user_listing_template.format(intent=user, workspace=workspace or "(empty)")
+        elif self.listing == "turn":
+            listing = self.system_listing_template.format(workspace=workspace or "(empty)").strip()
+            out.append({"role": "system", "content": listing})
         out.append({"role": "user", "content": user})
         return out
 
@@ -517,17 +538,25 @@ DESIGNS: dict[str, Design] = {
     "free-retrieval": FencedDesign(name="free-retrieval", retrieve=3, max_blocks=1, free_first=True),
     "free-retrieval-nofacts": FencedDesign(name="free-retrieval-nofacts", retrieve=3, max_blocks=1,
                                            free_first=True, facts=False),
-    "bank": FencedDesign(name="bank", bank="turns", max_blocks=1, free_first=True, listing_in_user=True),
+    "bank": FencedDesign(name="bank", bank="turns", max_blocks=1, free_first=True, listing="user"),
     "sheet-retrieval": FencedDesign(name="sheet-retrieval", bank="sheet", retrieve=3, max_blocks=1, free_first=True,
-                                    listing_in_user=True),
+                                    listing="user"),
     "free-retrieval-user": FencedDesign(name="free-retrieval-user", retrieve=3, max_blocks=1, free_first=True,
-                                        listing_in_user=True),
+                                        listing="user"),
     "gated-retrieval": FencedDesign(name="gated-retrieval", retrieve=3, refusals=0, max_blocks=1, free_first=True,
-                                    listing_in_user=True, gate=True),
+                                    listing="user", gate=True),
     "gated-sys": FencedDesign(name="gated-sys", retrieve=3, refusals=0, max_blocks=1, free_first=True, gate=True),
     "gated": FencedDesign(name="gated", retrieve=3, refusals=0, max_blocks=1, free_first=True, gate=True, rules=True),
     "gated-2": FencedDesign(name="gated-2", retrieve=2, refusals=0, max_blocks=1, free_first=True, gate=True,
                             rules=True),
+    "cached": FencedDesign(name="cached", few_shot=FIXED_SHOTS, max_blocks=1, free_first=True, gate=True,
+                           rules=True, listing="turn"),
+    "cached-sys": FencedDesign(name="cached-sys", few_shot=FIXED_SHOTS, max_blocks=1, free_first=True, gate=True,
+                               rules=True),
+    "cached-nogate": FencedDesign(name="cached-nogate", few_shot=FIXED_SHOTS_NAYS, max_blocks=1, free_first=True,
+                                  rules=True, listing="turn"),
+    "cached-bank": FencedDesign(name="cached-bank", bank="turns", max_blocks=1, free_first=True, gate=True,
+                                rules=True, listing="turn"),
     "json": JsonDesign(),
     "toolcall": ToolCallDesign(),
 }

@@ -25,6 +25,19 @@ IMAGE_COMMANDS = (
     "tac", "tail", "tar", "tee", "touch", "tr", "uniq", "unzip", "wc", "xargs", "zcat",
 )
 _NOT_FOUND = re.compile(r"(?:^|\s)([\w.+-]+): (?:command )?not found")
+# Commands a model often reaches for that the default image lacks, and how to do the same there
+# (a spelling neighbour would mislead: "zip" is one letter from "gzip", which makes no zip file).
+SUBSTITUTES = {
+    "zip": "python3 -m zipfile -c OUT.zip FILE_OR_FOLDER...",
+    "unrar": "nothing: rar archives cannot be opened here",
+    "tree": "find .",
+    "less": "cat", "more": "cat",
+    "nano": "sed -i", "vi": "sed -i", "vim": "sed -i",
+    "dos2unix": "sed -i 's/\\r$//' FILE",
+    "xxd": "od -A x -t x1z FILE",
+    "rename": "mv, one file at a time",
+    "curl": "nothing: there is no network here", "wget": "nothing: there is no network here",
+}
 
 
 def missing_command_hint(stderr: str) -> str:
@@ -35,6 +48,8 @@ def missing_command_hint(stderr: str) -> str:
     if found is None:
         return ""
     missing = found.group(1)
+    if missing in SUBSTITUTES:
+        return f"{missing} is not installed here; use {SUBSTITUTES[missing]} instead."
     near = difflib.get_close_matches(missing, IMAGE_COMMANDS, n=1, cutoff=0.85)
     if near:
         return f"{missing} is not installed here; use {near[0]} instead."

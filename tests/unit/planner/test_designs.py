@@ -156,10 +156,13 @@ def test_every_design_starts_with_what_does_not_vary(name: str, tools: list[Tool
     b = [dict(m) for m in design.messages("delete all .log files", tools, "logs/ (3 files)", 3)]
     assert a[-1]["role"] == "user" and a[-1] != b[-1]
     if isinstance(design, FencedDesign):
-        folder_in_system = not design.listing_in_user
         assert a[0]["content"].split("contains:")[0] == b[0]["content"].split("contains:")[0]
-        if not folder_in_system and not design.retrieve:
+        if design.listing == "user" and not design.retrieve:
             assert _shared_messages(a, b) == len(a) - 1  # everything but the intent is the same
+        if design.listing == "turn" and not design.retrieve:
+            # everything but the folder's line and the intent is the same
+            assert _shared_messages(a, b) == len(a) - 2
+            assert a[-2] == {"role": "system", "content": "The current directory contains: data.csv"}
         gate = design.gate_messages("order a pizza")
         if design.gate:
             assert gate is not None and gate[:-1] == design.gate_messages("count lines")[:-1]  # type: ignore[index]

@@ -181,7 +181,7 @@ def test_repair_keeps_the_planning_conversation(tools: list[Tool]) -> None:
     assert "No such file" in repairing.messages[-1]["content"]
 
 
-GATED = FencedDesign(name="gated", free_first=True, gate=True, rules=True, listing_in_user=True, max_blocks=1)
+GATED = FencedDesign(name="gated", free_first=True, gate=True, rules=True, listing="user", max_blocks=1)
 
 
 def test_a_gate_that_says_no_is_an_empty_plan_and_nothing_else_is_asked(tools: list[Tool]) -> None:

@@ -65,7 +65,10 @@ def test_a_missing_command_gets_the_nearest_one_there_is_or_none() -> None:
 
     hint = missing_command_hint("/bin/sh: 1: python: not found\n")
     assert hint == "python is not installed here; use python3 instead."
-    assert missing_command_hint("bash: dos2unix: command not found") == (
-        "dos2unix is not installed here and cannot be installed; use the commands there are.")
+    assert missing_command_hint("bash: ffmpeg: command not found") == (
+        "ffmpeg is not installed here and cannot be installed; use the commands there are.")
     assert "use tail" not in missing_command_hint("sh: 1: mail: not found")  # not near enough to guess
     assert missing_command_hint("cat: x: No such file or directory") == ""
+    # a known substitute rather than the spelling neighbour (gzip makes no zip file)
+    assert missing_command_hint("sh: 1: zip: not found") == (
+        "zip is not installed here; use python3 -m zipfile -c OUT.zip FILE_OR_FOLDER... instead.")
