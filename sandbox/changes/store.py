@@ -38,6 +38,7 @@ from sandbox.changes.records import ChangeRecord
 from sandbox.changes.selection import apply_steps, select, undo_steps
 from sandbox.changes.statefiles import read_json, remove_tree, write_json
 from sandbox.errors import ChangesetError, ConflictError, SbxError, StateError, UnsafeChangeError, WorkspaceError
+from sandbox.procs import pid_alive
 from sandbox.types import Changeset, ChangesetStatus, CommitResult
 
 _ID_BYTES = 4  # changeset ids: 8 hex digits
@@ -266,7 +267,7 @@ class ChangesetStore:
                 remove_tree(directory)  # id reserved by a process that died before writing meta
             return
         meta = load_meta(directory)
-        if meta.status == OPEN and meta.pid is not None and not _alive(meta.pid):
+        if meta.status == OPEN and meta.pid is not None and not pid_alive(meta.pid):
             remove_tree(directory)
         elif meta.status in (ChangesetStatus.DISCARDED, ChangesetStatus.EMPTY):
             self._drop_layer(directory)
@@ -458,12 +459,3 @@ def _some(paths: tuple[str, ...]) -> str:
 def _is_hex(text: str) -> bool:
     return bool(text) and all(c in "0123456789abcdef" for c in text)
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

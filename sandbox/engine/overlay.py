@@ -25,6 +25,7 @@ from pathlib import Path
 
 from sandbox.engine.spec import WorkspaceOverlay
 from sandbox.errors import EngineError
+from sandbox.procs import pid_alive
 
 MNT_DETACH = 2
 MOUNT_DATA_MAX = 4096  # mount(2) copies at most one page of options
@@ -141,15 +142,6 @@ def mounted(overlay: WorkspaceOverlay, run_dir: Path, *, cap_bytes: int | None =
         shutil.rmtree(run_dir, ignore_errors=True)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
 
 def _younger_than(path: Path, seconds: float) -> bool:
     try:
@@ -168,7 +160,7 @@ def sweep_stale(runs_root: Path) -> list[Path]:
             pid = int((run_dir / "owner.pid").read_text())
         except (OSError, ValueError):
             pid = 0
-        if pid and _alive(pid):
+        if pid and pid_alive(pid):
             continue
         if not pid and _younger_than(run_dir, 60.0):  # being created right now by another sbx
             continue

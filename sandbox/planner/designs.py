@@ -230,12 +230,13 @@ class FencedDesign:
     def gate_messages(self, intent: str) -> list[Message] | None:
         return gate_messages(intent) if self.gate else None
 
-    def examples(self, intent: str) -> tuple[Example, ...]:
-        fixed = BANK if self.bank == "turns" else ()
+    def examples(self, intent: str) -> tuple[tuple[Example, ...], tuple[Example, ...]]:
+        """The worked examples: those of every intent (the bank, the few shots), and those nearest
+        this one (retrieved from the bank)."""
+        fixed = (*(BANK if self.bank == "turns" else ()), *self.few_shot)
         if self.retrieve > 0:
-            nearest = _retriever().nearest(intent, self.retrieve, refusals=self.refusals)
-            return (*fixed, *nearest)
-        return (*fixed, *self.few_shot)
+            return fixed, _retriever().nearest(intent, self.retrieve, refusals=self.refusals, exclude=fixed)
+        return fixed, ()
 
     def blocks(self, max_steps: int) -> int:
         return min(max_steps, self.max_blocks) if self.max_blocks else max_steps
@@ -255,17 +256,23 @@ class FencedDesign:
         return text
 
     def messages(self, intent: str, tools: Sequence[Tool], workspace: str, max_steps: int) -> list[Message]:
-        out: list[Message] = [{"role": "system", "content": self.system(workspace)}]
-        for example in self.examples(intent):
-            out += [{"role": "user", "content": self.user_template.format(intent=example.intent)},
-                    {"role": "assistant", "content": example.answer}]
+        fixed, nearest = self.examples(intent)
+        out: list[Message] = [{"role": "system", "content": self.system(workspace)}, *self._turns(fixed)]
+        if self.listing == "turn":  # after what every intent shares, before what is this intent's
+            listing = self.system_listing_template.format(workspace=workspace or "(empty)").strip()
+            out.append({"role": "system", "content": listing})
+        out += self._turns(nearest)
         user = self.user_template.format(intent=intent)
         if self.listing == "user":
             user = self.user_listing_template.format(intent=user, workspace=workspace or "(empty)")
-        elif self.listing == "turn":
-            listing = self.system_listing_template.format(workspace=workspace or "(empty)").strip()
-            out.append({"role": "system", "content": listing})
         out.append({"role": "user", "content": user})
+        return out
+
+    def _turns(self, examples: Sequence[Example]) -> list[Message]:
+        out: list[Message] = []
+        for example in examples:
+            out += [{"role": "user", "content": self.user_template.format(intent=example.intent)},
+                    {"role": "assistant", "content": example.answer}]
         return out
 
     def _step_terminal(self) -> str:
@@ -555,6 +562,8 @@ DESIGNS: dict[str, Design] = {
                                rules=True),
     "cached-nogate": FencedDesign(name="cached-nogate", few_shot=FIXED_SHOTS_NAYS, max_blocks=1, free_first=True,
                                   rules=True, listing="turn"),
+    "cached-1": FencedDesign(name="cached-1", few_shot=FIXED_SHOTS, retrieve=1, refusals=0, max_blocks=1,
+                             free_first=True, gate=True, rules=True, listing="turn"),
     "cached-bank": FencedDesign(name="cached-bank", bank="turns", max_blocks=1, free_first=True, gate=True,
                                 rules=True, listing="turn"),
     "json": JsonDesign(),

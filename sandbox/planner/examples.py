@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 
@@ -140,10 +140,12 @@ class Retriever:
         shared = words(intent) & self._words[index]
         return sum(self._idf.get(word, 0.0) for word in shared)
 
-    def nearest(self, intent: str, k: int, *, refusals: int = 1) -> tuple[Example, ...]:
+    def nearest(self, intent: str, k: int, *, refusals: int = 1,
+                exclude: Collection[Example] = ()) -> tuple[Example, ...]:
         """The `k` nearest task examples, then the `refusals` nearest refusals (nearest last: small
-        models follow the most recent example most)."""
-        ranked = sorted(range(len(self.bank)), key=lambda i: (-self.score(intent, i), i))
+        models follow the most recent example most); none of `exclude` (already in the prompt)."""
+        ranked = sorted((i for i in range(len(self.bank)) if self.bank[i] not in exclude),
+                        key=lambda i: (-self.score(intent, i), i))
         tasks = [self.bank[i] for i in ranked if not self.bank[i].refusal][:k]
         nays = [self.bank[i] for i in ranked if self.bank[i].refusal][:refusals]
         return (*nays, *reversed(tasks))

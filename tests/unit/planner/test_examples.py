@@ -52,3 +52,11 @@ def test_a_retrieval_design_puts_the_nearest_examples_in_the_prompt(tools: list[
     assert roles == ["system", "user", "assistant", "user", "assistant", "user", "assistant", "user"]
     assert messages[-3]["content"] == "remove all .tmp files"
     assert messages[-1]["content"] == "remove every .bak file"
+
+
+def test_retrieval_leaves_out_examples_the_prompt_already_holds() -> None:
+    retriever = Retriever()
+    first = retriever.nearest("remove all the .tmp files", 1, refusals=0)
+    again = retriever.nearest("remove all the .tmp files", 1, refusals=0, exclude=first)
+    assert first[0].intent == "remove all .tmp files"
+    assert again and again[0] != first[0]
