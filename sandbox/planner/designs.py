@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sandbox.errors import PlannerError
-from sandbox.planner.examples import BANK, Example, Retriever
+from sandbox.planner.examples import BANK, LIBRARY, Example, Retriever
 from sandbox.planner.narrow import SHELL_TOOL, narrow
 from sandbox.planner.onnx import Guidance, Message
 from sandbox.planner.plan import Parsed, Plan, PlanStep, invalid
@@ -112,13 +112,14 @@ def _narrowed(step: PlanStep, tools: Sequence[Tool]) -> PlanStep:
 # fenced bash blocks
 
 
-_RETRIEVER: list[Retriever] = []
+_RETRIEVERS: dict[bool, Retriever] = {}
 
 
-def _retriever() -> Retriever:
-    if not _RETRIEVER:
-        _RETRIEVER.append(Retriever())
-    return _RETRIEVER[0]
+def _retriever(cheatsheet: bool) -> Retriever:
+    """Retrieval over the bank, or over the bank and the cheat sheet (built once, on first use)."""
+    if cheatsheet not in _RETRIEVERS:
+        _RETRIEVERS[cheatsheet] = Retriever(LIBRARY if cheatsheet else BANK)
+    return _RETRIEVERS[cheatsheet]
 
 
 _BLOCK = re.compile(r"```bash\n(.*?)\n```", re.DOTALL)
@@ -225,6 +226,7 @@ class FencedDesign:
     # (a user and an assistant message each); "sheet": as a cheat sheet in the system prompt.
     bank: str = ""
     gate: bool = False  # ask first whether commands can do it at all (see gate_messages)
+    cheatsheet: bool = False  # retrieve from the bank and the cheat sheet (examples.LIBRARY)
     rules: bool = False  # prompt.SHELL_RULES in the system prompt
 
     def gate_messages(self, intent: str) -> list[Message] | None:
@@ -235,7 +237,8 @@ class FencedDesign:
         this one (retrieved from the bank)."""
         fixed = (*(BANK if self.bank == "turns" else ()), *self.few_shot)
         if self.retrieve > 0:
-            return fixed, _retriever().nearest(intent, self.retrieve, refusals=self.refusals, exclude=fixed)
+            found = _retriever(self.cheatsheet).nearest(intent, self.retrieve, refusals=self.refusals, exclude=fixed)
+            return fixed, found
         return fixed, ()
 
     def blocks(self, max_steps: int) -> int:
@@ -566,6 +569,10 @@ DESIGNS: dict[str, Design] = {
                              free_first=True, gate=True, rules=True, listing="turn"),
     "cached-bank": FencedDesign(name="cached-bank", bank="turns", max_blocks=1, free_first=True, gate=True,
                                 rules=True, listing="turn"),
+    "gated-sheet": FencedDesign(name="gated-sheet", retrieve=3, refusals=0, max_blocks=1, free_first=True, gate=True,
+                                rules=True, cheatsheet=True),
+    "cached-sheet": FencedDesign(name="cached-sheet", few_shot=FIXED_SHOTS, retrieve=1, refusals=0, max_blocks=1,
+                                 free_first=True, gate=True, rules=True, listing="turn", cheatsheet=True),
     "json": JsonDesign(),
     "toolcall": ToolCallDesign(),
 }

@@ -9,6 +9,13 @@ The bank is generic: a cheat sheet of everyday shell tasks, none of them a reque
 set (bench/intents). It holds examples of the same *kind* as some of the set's tuning ("dev") cases,
 but none of the kind of any held-out case (no rename, checksum, tail, archive extraction, case
 conversion, deduplication, ...): the held-out figure measures what the examples do not teach.
+
+The cheat sheet (cheatsheet.py, 160-odd entries) came later, from an author who saw neither the
+accuracy set nor this bank and verified every command in the real container. Like any everyday
+cheat sheet it covers kinds the held-out cases also ask for (renames, checksums, archives): with a
+design that retrieves from it (`cheatsheet=True`), the held-out figure measures what an independent
+cheat sheet teaches, no longer what nothing taught. No entry is a request of the accuracy set
+(tests/unit/planner/test_examples.py checks).
 """
 
 from __future__ import annotations
@@ -18,6 +25,8 @@ import re
 from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+
+from sandbox.planner.cheatsheet import CHEATSHEET
 
 
 @dataclass(frozen=True)
@@ -94,6 +103,15 @@ BANK: tuple[Example, ...] = (
     Example("water the plants in my garden",
             "Sorry, that needs hands in the physical world, not commands in a folder."),
 )
+
+
+def _cheatsheet() -> tuple[Example, ...]:
+    known = {example.intent for example in BANK}
+    return tuple(Example(intent, _sh(command)) for intent, command in CHEATSHEET if intent not in known)
+
+
+# The bank and the cheat sheet: what designs with `cheatsheet` retrieve from.
+LIBRARY: tuple[Example, ...] = (*BANK, *_cheatsheet())
 
 _WORD = re.compile(r"[a-z0-9]+")
 _STOP = frozenset((

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from sandbox.planner.designs import FencedDesign
-from sandbox.planner.examples import BANK, Example, Retriever, words
+from sandbox.planner.examples import BANK, LIBRARY, Example, Retriever, words
 from sandbox.tools import Tool
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -28,15 +28,17 @@ def test_nearest_gives_the_closest_tasks_last_and_a_refusal_first() -> None:
     assert [e.intent for e in tiny.nearest("b c", 5)] == ["no", "a b"]
 
 
-def test_the_bank_is_well_formed_and_not_the_accuracy_set() -> None:
+def test_the_bank_and_cheat_sheet_are_well_formed_and_not_the_accuracy_set() -> None:
     sys.path.insert(0, str(ROOT))
     try:
         from bench.intents import all_cases
     finally:
         sys.path.remove(str(ROOT))
-    intents = {case.intent.lower() for case in all_cases()}
-    for example in BANK:
-        assert example.intent.lower() not in intents, example.intent
+    # the same words in another order is the same request
+    requests = [words(case.intent) for case in all_cases()]
+    assert len(LIBRARY) > len(BANK) + 100 and len({e.intent for e in LIBRARY}) == len(LIBRARY)
+    for example in LIBRARY:
+        assert words(example.intent) not in requests, example.intent
         if not example.refusal:
             assert example.answer.startswith("```bash\n") and example.answer.endswith("\n```")
             assert "`" not in example.answer[8:-4]  # what the grammar lets the model write
@@ -52,6 +54,14 @@ def test_a_retrieval_design_puts_the_nearest_examples_in_the_prompt(tools: list[
     assert roles == ["system", "user", "assistant", "user", "assistant", "user", "assistant", "user"]
     assert messages[-3]["content"] == "remove all .tmp files"
     assert messages[-1]["content"] == "remove every .bak file"
+
+
+def test_a_cheat_sheet_design_retrieves_from_the_whole_library(tools: list[Tool]) -> None:
+    intent = "rename every .jpeg file to .jpg"
+    bank_only = FencedDesign(retrieve=3, refusals=0).examples(intent)[1]
+    with_sheet = FencedDesign(retrieve=3, refusals=0, cheatsheet=True).examples(intent)[1]
+    assert all(example in BANK for example in bank_only)
+    assert any(example not in BANK for example in with_sheet) and all(e in LIBRARY for e in with_sheet)
 
 
 def test_retrieval_leaves_out_examples_the_prompt_already_holds() -> None:
