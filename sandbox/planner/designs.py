@@ -576,7 +576,7 @@ DESIGNS: dict[str, Design] = {
     "json": JsonDesign(),
     "toolcall": ToolCallDesign(),
 }
-DEFAULT_DESIGN = "gated"
+DEFAULT_DESIGN = "gated-sheet"
 
 
 def get_design(design: str | Design | None) -> Design:
