@@ -30,7 +30,7 @@ from sandbox.config import Settings
 from sandbox.errors import PlannerError, SbxError
 from sandbox.planner.commands import Output, bench_planner, make_planner, model_info, model_list, model_pull
 from sandbox.planner.plan import Plan, Planner, PlanStep, Usage
-from sandbox.planner.prompt import clip, missing_command_hint, summarize_workspace
+from sandbox.planner.prompt import clip, repair_hint, summarize_workspace
 from sandbox.planner.service import stop_services
 from sandbox.policy.profiles import load_profiles
 from sandbox.types import Changeset, ChangesetStatus, CommitResult, StepResult
@@ -222,7 +222,7 @@ def feedback(step: StepResult, reason: str) -> str:
     parts = [reason]
     if step.stderr.strip():
         parts.append(f"stderr: {clip(step.stderr, 400)}")
-        hint = missing_command_hint(step.stderr) if step.exit_code == 127 else ""
+        hint = repair_hint(step.exit_code, step.stderr)
         if hint:
             parts.append(hint)
     elif step.stdout.strip():

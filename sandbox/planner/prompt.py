@@ -56,6 +56,29 @@ def missing_command_hint(stderr: str) -> str:
     return f"{missing} is not installed here and cannot be installed; use the commands there are."
 
 
+_NOT_EXECUTABLE = re.compile(r"(?:^|\s)(\S+): (?:Permission denied|cannot execute)")
+
+
+def not_executable_hint(stderr: str) -> str:
+    """For a shell's "./x: Permission denied" (exit 126): the sandbox executes only the image's
+    programs, never a file of the folder, so a script runs through its interpreter."""
+    found = _NOT_EXECUTABLE.search(stderr)
+    if found is None:
+        return ""
+    script = found.group(1).removeprefix("./")
+    runner = "python3" if script.endswith(".py") else "sh"
+    return f"Files in the folder cannot be executed directly here; run it with its interpreter: {runner} {script}."
+
+
+def repair_hint(exit_code: int | None, stderr: str) -> str:
+    """What a shell's error means in this sandbox, when the error alone would mislead the model."""
+    if exit_code == 127:
+        return missing_command_hint(stderr)
+    if exit_code == 126:
+        return not_executable_hint(stderr)
+    return ""
+
+
 # Habits of a careful shell user that a small model lacks, said once in the system prompt (the
 # same tokens for every intent: a long-lived planner computes them once, onnx.PrefixCache).
 SHELL_RULES = (

@@ -155,3 +155,18 @@ def test_a_failing_step_goes_back_to_the_model(tmp_path: Path, podman_ready: Non
     assert 1 <= len(result.attempts) <= 3 and all(a.step == 0 for a in result.attempts)
     assert all(a.call.usage is not None for a in result.attempts[1:])  # repairs come from the model
     assert result.status in ("done", "applied", "failed")  # a fix may keep the scripted `touch marker`
+
+
+def test_a_script_is_run_through_its_interpreter_after_the_sandbox_refuses_to_execute_it(
+        tmp_path: Path, podman_ready: None, planner: Planner) -> None:
+    # Landlock executes only the image's programs: `./build.sh` fails with exit 126, and the
+    # repair is told why (prompt.repair_hint), so the fix runs it with sh.
+    ws = _workspace(tmp_path, {"build.sh": "#!/bin/sh\necho built > out.txt\necho done\n"})
+    (ws.path / "build.sh").chmod(0o755)
+    result = run_intent(ws, "run build.sh", planner=planner, approve=lambda _: True)
+    assert result.status == "applied", result.to_json()
+    assert (ws.path / "out.txt").read_text() == "built\n"
+    last = result.attempts[-1]
+    assert last.ok and last.result is not None and "done" in last.result.stdout
+    if len(result.attempts) > 1:
+        assert result.attempts[0].result is not None and result.attempts[0].result.exit_code == 126

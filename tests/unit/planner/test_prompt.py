@@ -72,3 +72,13 @@ def test_a_missing_command_gets_the_nearest_one_there_is_or_none() -> None:
     # a known substitute rather than the spelling neighbour (gzip makes no zip file)
     assert missing_command_hint("sh: 1: zip: not found") == (
         "zip is not installed here; use python3 -m zipfile -c OUT.zip FILE_OR_FOLDER... instead.")
+
+
+def test_a_script_the_sandbox_would_not_execute_is_run_through_its_interpreter() -> None:
+    from sandbox.planner.prompt import repair_hint
+
+    assert repair_hint(126, "/bin/sh: 1: ./build.sh: Permission denied\n") == (
+        "Files in the folder cannot be executed directly here; run it with its interpreter: sh build.sh.")
+    assert repair_hint(126, "sh: 1: tools/gen.py: Permission denied").endswith("python3 tools/gen.py.")
+    assert repair_hint(127, "sh: 1: python: not found") == "python is not installed here; use python3 instead."
+    assert repair_hint(1, "sh: 1: ./build.sh: Permission denied") == ""  # only the shell's exec failure
