@@ -193,12 +193,17 @@ class ChangesetStore:
             self._finish_undo(done)
             return CommitResult(applied.changeset_id, done.applied, commit_id=done.commit_id)
 
-    def recover(self) -> None:
+    def recover(self) -> tuple[jr.Recovered, ...]:
+        """Finish or roll back every commit a dead process left; returns what that changed."""
         with self.lock():
+            recovered = []
             for commit_dir in sorted(d for d in self._commits.iterdir() if d.is_dir() and not d.is_symlink()):
-                self._recover_commit(commit_dir)
+                outcome = self._recover_commit(commit_dir)
+                if outcome is not None:
+                    recovered.append(outcome)
             for directory in self._changeset_dirs():
                 self._collect_layer(directory)
+            return tuple(recovered)
 
     # -- commit bookkeeping ------------------------------------------------------------------------
     def _finish_apply(self, done: jr.Journal) -> None:
@@ -236,11 +241,13 @@ class ChangesetStore:
         remove_tree(self._commits / done.commit_id / "backup")
         remove_tree(target_dir / "backup")
 
-    def _recover_commit(self, commit_dir: Path) -> None:
+    def _recover_commit(self, commit_dir: Path) -> jr.Recovered | None:
         if not jr.journal_path(commit_dir).exists():
             remove_tree(commit_dir)  # a commit that died before its journal: the host was not touched
-            return
+            return None
         journal = jr.load(commit_dir)
+        outcome = jr.ROLLED_BACK if journal.state == jr.PREPARED else jr.COMMITTED
+        recovered = jr.Recovered(journal.commit_id, journal.kind, journal.changeset_id, outcome, len(journal.steps))
         if journal.state == jr.PREPARED:
             try:
                 with self._host() as host:
@@ -253,11 +260,15 @@ class ChangesetStore:
                 ) from exc
             remove_tree(commit_dir)
         elif journal.state == jr.ROLLED_BACK:
-            remove_tree(commit_dir)
+            remove_tree(commit_dir)  # only the folder was left: the host was restored already
+            return None
         elif journal.state == jr.DONE and journal.kind == jr.APPLY:
             self._finish_apply(journal)
         elif journal.state == jr.DONE:
             self._finish_undo(journal)
+        else:
+            return None  # committed or undone: nothing was interrupted
+        return recovered
 
     def _collect_layer(self, directory: Path) -> None:
         """Remove what a crash left of a layer: an action's layer whose process is gone, the
