@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from sandbox.engine import egress, overlay
+from sandbox.engine import egress, oom, overlay
 from sandbox.engine.capture import Capture, read_reports
 from sandbox.engine.spec import ContainerOutcome, ContainerSpec
 
@@ -171,7 +171,7 @@ def run(backend: Backend, spec: ContainerSpec, runs_root: Path) -> ContainerOutc
         stdout_truncated=capture.truncated[1],
         stderr_truncated=capture.truncated[2],
         timed_out=timed_out,
-        oom_killed=bool(state.get("OOMKilled", False)),
+        oom_killed=bool(state.get("OOMKilled", False)) or oom.killed_by_oom(container_id),
         duration_s=time.monotonic() - started,
         runtime=backend.runtime,
         seccomp="custom" if spec.seccomp_profile else "engine-default",
