@@ -1,12 +1,15 @@
 """Where sbx keeps things, and the defaults a user can override through the environment.
 
 sbx never writes inside a workspace: its state lives under the XDG state folder, its caches under
-the XDG cache folder and its sockets under the XDG runtime folder (or a private folder in /tmp).
+the XDG cache folder and its sockets under the user's runtime folder (or a `run` folder in its
+state folder: never a predictable name in a shared temp folder). Who may own these folders, and
+what sbx checks before using them, is in `sandbox.safedirs`.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,11 +23,24 @@ def _xdg(var: str, fallback: str) -> Path:
     return Path.home() / fallback
 
 
-def _runtime_dir() -> Path:
-    value = os.environ.get("XDG_RUNTIME_DIR")
-    if value and os.path.isdir(value):
-        return Path(value) / "sbx"
-    return Path("/tmp") / f"sbx-{os.getuid()}"
+def _own_folder(value: str | None) -> bool:
+    if not value or not os.path.isabs(value):
+        return False
+    try:
+        st = os.lstat(value)
+    except OSError:
+        return False
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid()
+
+
+def _runtime_dir(state_dir: Path) -> Path:
+    """$XDG_RUNTIME_DIR/sbx, else /run/user/UID/sbx, each only when that folder is the effective
+    user's own (under sudo, XDG_RUNTIME_DIR often still names the invoking user's); else the `run`
+    folder in sbx's state folder, which is the user's own by construction."""
+    for candidate in (os.environ.get("XDG_RUNTIME_DIR"), f"/run/user/{os.geteuid()}"):
+        if _own_folder(candidate):
+            return Path(str(candidate)) / "sbx"
+    return state_dir / "run"
 
 
 @dataclass(frozen=True)
@@ -38,13 +54,14 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
+        state_dir = (Path(os.environ["SBX_STATE_DIR"]) if os.environ.get("SBX_STATE_DIR")
+                     else _xdg("XDG_STATE_HOME", ".local/state") / "sbx")
         return cls(
-            state_dir=Path(os.environ["SBX_STATE_DIR"]) if os.environ.get("SBX_STATE_DIR")
-            else _xdg("XDG_STATE_HOME", ".local/state") / "sbx",
+            state_dir=state_dir,
             cache_dir=Path(os.environ["SBX_CACHE_DIR"]) if os.environ.get("SBX_CACHE_DIR")
             else _xdg("XDG_CACHE_HOME", ".cache") / "sbx",
             runtime_dir=Path(os.environ["SBX_RUNTIME_DIR"]) if os.environ.get("SBX_RUNTIME_DIR")
-            else _runtime_dir(),
+            else _runtime_dir(state_dir),
             image=os.environ.get("SBX_IMAGE", DEFAULT_IMAGE),
             engine=os.environ.get("SBX_ENGINE", "podman"),
             profiles_dir=Path(os.environ["SBX_PROFILES"]) if os.environ.get("SBX_PROFILES")

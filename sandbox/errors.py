@@ -66,6 +66,17 @@ class StateError(SbxError):
     code = "state.invalid"
 
 
+class UnsafeDirError(StateError):
+    """A folder sbx keeps things in could be taken over by another user: owned by another uid, a
+    symlink, writable by others, or below a folder others may write to. `paths` names it."""
+
+    code = "state.unsafe_dir"
+
+    def __init__(self, message: str, *, path: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.paths = (path,)
+
+
 class EngineError(SbxError):
     """The container engine is missing, unreachable, or failed."""
 
