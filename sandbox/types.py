@@ -141,7 +141,14 @@ class Limits:
     cpus: float = 1.0
     timeout_s: float = 60.0
     output_bytes: int = 1024 * 1024  # per stream
-    changes_bytes: int = 1 << 30  # the change layer's size cap
+    changes_bytes: int = 1 << 30  # the change layer's size cap (allocated blocks, while the tool runs)
+    # Budgets count what a commit would write: apparent bytes (st_size, holes included, each hard
+    # link as its own copy) and entries (inodes on the host), per changeset and across all the
+    # pending changesets of a workspace. A call whose layer breaks one is refused and discarded.
+    change_bytes: int = 1 << 30
+    change_inodes: int = 100_000
+    pending_bytes: int = 4 << 30
+    pending_inodes: int = 250_000
 
     def to_json(self) -> JsonDict:
         return {
@@ -151,6 +158,10 @@ class Limits:
             "timeout_s": self.timeout_s,
             "output_bytes": self.output_bytes,
             "changes_bytes": self.changes_bytes,
+            "change_bytes": self.change_bytes,
+            "change_inodes": self.change_inodes,
+            "pending_bytes": self.pending_bytes,
+            "pending_inodes": self.pending_inodes,
         }
 
 

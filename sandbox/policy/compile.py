@@ -170,6 +170,10 @@ def compile_call(
         timeout_s=timeout_s if timeout_s is not None else needs.timeout,
         output_bytes=needs.output,
         changes_bytes=needs.changes,
+        change_bytes=needs.change_bytes,
+        change_inodes=needs.change_inodes,
+        pending_bytes=needs.pending_bytes,
+        pending_inodes=needs.pending_inodes,
     )
     return CompiledCall(
         tool=tool.name,

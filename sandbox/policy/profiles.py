@@ -22,7 +22,8 @@ UNITS = {"": 1, "B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "K": 1 <
 # table -> key -> expected python type(s). `None` table = top level.
 SECTIONS: dict[str, dict[str, tuple[type, ...]]] = {
     "limits": {"memory": (str, int), "pids": (int,), "cpus": (float, int), "timeout": (int, float),
-               "output": (str, int), "changes": (str, int)},
+               "output": (str, int), "changes": (str, int), "change_bytes": (str, int), "change_inodes": (int,),
+               "pending_bytes": (str, int), "pending_inodes": (int,)},
     "filesystem": {"exec": (list,), "read": (list,), "write": (list,), "scratch": (list,), "devices": (list,),
                    "workspace": (str,)},
     "syscalls": {"groups": (list,), "extra": (list,)},
@@ -50,6 +51,10 @@ class Needs:
     timeout: float = 60.0
     output: int = 1 << 20
     changes: int = 1 << 30
+    change_bytes: int = 1 << 30
+    change_inodes: int = 100_000
+    pending_bytes: int = 4 << 30
+    pending_inodes: int = 250_000
     exec_roots: tuple[str, ...] = ()
     read_roots: tuple[str, ...] = ()
     write_roots: tuple[str, ...] = ()
@@ -178,6 +183,10 @@ LIMIT_BOUNDS: dict[str, tuple[float, float]] = {
     "timeout": (0.1, 24 * 3600),
     "output": (1 << 10, 1 << 30),
     "changes": (1 << 20, 1 << 40),
+    "change_bytes": (0, 1 << 50),
+    "change_inodes": (0, 1 << 32),
+    "pending_bytes": (0, 1 << 50),
+    "pending_inodes": (0, 1 << 32),
     "tmpfs": (1 << 20, 16 << 30),
 }
 
@@ -206,6 +215,10 @@ def _needs(reader: _Reader, merged: Mapping[str, Mapping[str, Any]]) -> Needs:
         timeout=float(lim.get("timeout", 60)),
         output=parse_size(lim.get("output", "1MiB"), f"{reader.path}: [limits] output"),
         changes=parse_size(lim.get("changes", "1GiB"), f"{reader.path}: [limits] changes"),
+        change_bytes=parse_size(lim.get("change_bytes", "1GiB"), f"{reader.path}: [limits] change_bytes"),
+        change_inodes=int(lim.get("change_inodes", 100_000)),
+        pending_bytes=parse_size(lim.get("pending_bytes", "4GiB"), f"{reader.path}: [limits] pending_bytes"),
+        pending_inodes=int(lim.get("pending_inodes", 250_000)),
         exec_roots=_uniq(fs.get("exec", [])),
         read_roots=_uniq(fs.get("read", [])),
         write_roots=_uniq(fs.get("write", [])),
