@@ -14,6 +14,7 @@ import stat
 from collections.abc import Iterable, Iterator
 
 from sandbox.changes import overlay
+from sandbox.changes.walk import Limits
 
 CHUNK = 1024 * 1024
 _LAYER_DIGEST_VERSION = b"sbx-changeset-v1\n"
@@ -54,22 +55,37 @@ def listing_digest(names: Iterable[str]) -> str:
 
 def layer_digest(upper: str) -> str:
     h = hashlib.sha256(_LAYER_DIGEST_VERSION)
-    for record in _layer_records(upper, ""):
+    for record in _layer_records(upper):
         h.update(record)
     return h.hexdigest()
 
 
-def _layer_records(real_dir: str, rel_dir: str) -> Iterator[bytes]:
-    with os.scandir(real_dir) as it:
-        entries = sorted(it, key=lambda e: os.fsencode(e.name))
-    for entry in entries:
-        rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+def _layer_records(upper: str) -> Iterator[bytes]:
+    """One record per entry, in pre-order (a directory, then its subtree, then its next
+    sibling), walked with an explicit stack so that no depth can exhaust the interpreter's."""
+    limits = Limits.for_roots([upper])
+    stack = [_sorted_entries(upper, "")]
+    while stack:
+        item = next(stack[-1], None)
+        if item is None:
+            stack.pop()
+            continue
+        rel, entry = item
+        limits.check(rel)
         st = entry.stat(follow_symlinks=False)
         kind, payload = _describe(entry.path, st)
         fields = (os.fsencode(rel), kind, b"%o" % (st.st_mode & 0o7777), payload)
         yield b"".join(_field(f) for f in fields) + b"\n"
         if kind == b"dir":
-            yield from _layer_records(entry.path, rel)
+            limits.check_dir(rel)
+            stack.append(_sorted_entries(entry.path, rel))
+
+
+def _sorted_entries(real_dir: str, rel_dir: str) -> Iterator[tuple[str, os.DirEntry[str]]]:
+    with os.scandir(real_dir) as it:
+        entries = sorted(it, key=lambda e: os.fsencode(e.name))
+    for entry in entries:
+        yield (f"{rel_dir}/{entry.name}" if rel_dir else entry.name), entry
 
 
 def _describe(real_path: str, st: os.stat_result) -> tuple[bytes, bytes]:

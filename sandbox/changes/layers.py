@@ -18,7 +18,7 @@ its own base fingerprint for conflict detection.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 
 from sandbox.changes import overlay, risk
@@ -28,6 +28,7 @@ from sandbox.changes.paths import display, is_below, is_utf8, join
 from sandbox.changes.records import ChangeRecord
 from sandbox.changes.textdiff import diff_files
 from sandbox.changes.view import Found, LayerStack
+from sandbox.changes.walk import Limits
 from sandbox.errors import StateError
 from sandbox.types import Change, ChangeKind, EntryType
 
@@ -35,10 +36,16 @@ STRIPPED_BITS_NOTE = "setuid/setgid/sticky bits are stripped when applied"
 
 
 def read_changes(upper: str, lowers: Sequence[str]) -> list[ChangeRecord]:
-    """Changes made by `upper` over the view of `lowers` (top first, the workspace last)."""
+    """Changes made by `upper` over the view of `lowers` (top first, the workspace last).
+
+    A layer deeper, with longer paths or with more entries than `walk.Limits` accepts is refused
+    as a whole (`state.layer_refused`): half a review would not be the truth."""
     reader = _Reader(upper, lowers)
-    reader.walk_dir("", reader.old.root(), reader.new.root())
+    reader.walk()
     return _refuse_blocked_removals(reader.records)
+
+
+_Entry = tuple[str, Found | None, Found | None]
 
 
 class _Reader:
@@ -46,12 +53,28 @@ class _Reader:
         self.old = LayerStack(lowers)
         self.new = LayerStack([upper, *lowers])
         self.records: list[ChangeRecord] = []
+        self.limits = Limits.for_roots([upper, *lowers])
 
-    def walk_dir(self, path: str, old_dir: Found | None, new_dir: Found | None) -> None:
+    def walk(self) -> None:
+        """Pre-order over both views with an explicit stack: no depth exhausts Python's."""
+        stack = [self._children("", self.old.root(), self.new.root())]
+        while stack:
+            entry = next(stack[-1], None)
+            if entry is None:
+                stack.pop()
+                continue
+            below = self._visit(*entry)
+            if below is not None:
+                stack.append(self._children(entry[0], *below))
+
+    def _children(self, path: str, old_dir: Found | None, new_dir: Found | None) -> Iterator[_Entry]:
+        self.limits.check_dir(path)
         for name in self._names(old_dir, new_dir):
+            child = join(path, name)
+            self.limits.check(child)  # before any lookup: a path past PATH_MAX cannot even be lstat'ed
             old = self.old.child(old_dir, name) if old_dir is not None else None
             new = self.new.child(new_dir, name) if new_dir is not None else None
-            self._visit(join(path, name), old, new)
+            yield child, old, new
 
     def _names(self, old_dir: Found | None, new_dir: Found | None) -> list[str]:
         if new_dir is None:
@@ -65,21 +88,23 @@ class _Reader:
             names.update(self.old.child_names(old_dir))
         return sorted(names)
 
-    def _visit(self, path: str, old: Found | None, new: Found | None) -> None:
+    def _visit(self, path: str, old: Found | None, new: Found | None) -> tuple[Found | None, Found | None] | None:
+        """Record what changed at `path`; the directories to walk below it, if any."""
         if (old is None and new is None) or _same_entry(old, new):
-            return
+            return None
         if new is not None and new.layer == 0:
             _refuse_overlay_features(new)
         if not is_utf8(path):
             self.records.append(_invalid_name(path, old, new))
-            return  # nothing below a name sbx cannot write is looked at
+            return None  # nothing below a name sbx cannot write is looked at
         record = self._compare(path, old, new)
         if record is not None:
             self.records.append(record)
         old_dir = old if old is not None and old.is_dir else None
         new_dir = new if new is not None and new.is_dir else None
         if old_dir is not None or new_dir is not None:
-            self.walk_dir(path, old_dir, new_dir)
+            return old_dir, new_dir
+        return None
 
     def _compare(self, path: str, old: Found | None, new: Found | None) -> ChangeRecord | None:
         old_node = None if old is None else _node(old)

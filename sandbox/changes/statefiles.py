@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import stat
 from pathlib import Path
 from typing import Any
 
+from sandbox.changes import walk
 from sandbox.changes.nodes import corrupt
 
 
@@ -51,25 +50,9 @@ def fsync_dir(path: Path) -> None:
 
 
 def remove_tree(path: Path) -> None:
-    """Delete a folder of sbx's own (a layer, a backup); never follows links inside it."""
-    if not os.path.lexists(path):
-        return
-    try:
-        shutil.rmtree(path)
-    except PermissionError:
-        # overlayfs leaves `work/work` as mode 000: an unprivileged owner must open dirs up first.
-        _make_dirs_writable(path)
-        shutil.rmtree(path)
-
-
-def _make_dirs_writable(path: Path) -> None:
-    if stat.S_ISDIR(os.lstat(path).st_mode):
-        os.chmod(path, 0o700)
-    for root, dirs, _ in os.walk(path):  # top-down: a dir is opened up before it is listed
-        for name in dirs:
-            real = os.path.join(root, name)
-            if stat.S_ISDIR(os.lstat(real).st_mode):
-                os.chmod(real, 0o700)
+    """Delete a folder of sbx's own (a layer, a backup); never follows links inside it, and no
+    depth a tool can build stops it (see walk.py)."""
+    walk.remove_tree(path)
 
 
 def field(data: dict[str, Any], name: str, kind: type | tuple[type, ...], source: Path) -> Any:
