@@ -56,13 +56,13 @@ def private_dir(base: Path, *parts: str, env: str = "SBX_STATE_DIR / SBX_RUNTIME
     return current
 
 
-def socket_path(directory: Path, name: str) -> Path:
+def socket_path(directory: Path, name: str, *, reserve: int = 0) -> Path:
     """`directory`/`name` for a unix socket, or `state.socket_path_too_long` (the kernel's limit is
-    107 bytes) naming the folder to shorten."""
+    107 bytes) naming the folder to shorten. `reserve`: bytes a staging name next to it adds."""
     path = directory / name
-    if len(os.fsencode(path)) > SOCKET_PATH_MAX:
+    if len(os.fsencode(path)) + reserve > SOCKET_PATH_MAX:
         raise StateError(
-            f"the socket path {path} is longer than the {SOCKET_PATH_MAX} bytes a unix socket may have",
+            f"the socket path {path} is too long: a unix socket's path may have {SOCKET_PATH_MAX} bytes",
             code="state.socket_path_too_long",
             hint="point SBX_RUNTIME_DIR (or XDG_RUNTIME_DIR) at a folder with a shorter path, e.g. /run/user/UID",
         )

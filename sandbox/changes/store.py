@@ -39,6 +39,7 @@ from sandbox.changes.selection import apply_steps, select, undo_steps
 from sandbox.changes.statefiles import read_json, remove_tree, write_json
 from sandbox.errors import ChangesetError, ConflictError, SbxError, StateError, UnsafeChangeError, WorkspaceError
 from sandbox.procs import pid_alive
+from sandbox.safedirs import private_dir
 from sandbox.types import Changeset, ChangesetStatus, CommitResult
 
 _ID_BYTES = 4  # changeset ids: 8 hex digits
@@ -58,6 +59,7 @@ class ChangesetStore:
     def __init__(self, state_root: Path, workspace: Path, *, checkpoint: Checkpoint | None = None) -> None:
         self.workspace = _resolve_workspace(Path(workspace))
         key = hashlib.sha256(str(self.workspace).encode()).hexdigest()[:16]
+        self._state_root, self._key = Path(state_root), key
         self.state_dir = Path(os.path.realpath(state_root)) / "workspaces" / key
         _check_state_outside(self.state_dir, self.workspace)
         self._checkpoint = checkpoint or no_checkpoint
@@ -391,8 +393,8 @@ class ChangesetStore:
 
     def _init_state_dir(self) -> None:
         try:
-            for directory in (self.state_dir, self._changesets, self._commits):
-                directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            for sub in (self._changesets.name, self._commits.name):
+                private_dir(self._state_root, "workspaces", self._key, sub, env="SBX_STATE_DIR")
         except OSError as exc:
             message = f"cannot create sbx's state folder {self.state_dir}: {exc.strerror}"
             raise StateError(message, code="state.unwritable") from exc

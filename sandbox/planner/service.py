@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
+from sandbox import safedirs
 from sandbox.errors import ModelError, PlannerError, SbxError
 from sandbox.planner.backend import OnnxBackend, catalogued
 from sandbox.planner.catalog import DEFAULT_MODEL
@@ -52,7 +53,8 @@ MAX_LINE = 4 * 2**20
 
 
 def socket_path(directory: Path, model: str, ep: str) -> Path:
-    return directory / f"planner-{model}-{ep}.sock"
+    # `serve` binds a staging name first: "." + name + "." + pid (at most 7 digits)
+    return safedirs.socket_path(directory, f"planner-{model}-{ep}.sock", reserve=9)
 
 
 @functools.cache
@@ -106,7 +108,12 @@ def _request(path: Path, request: dict[str, Any], timeout_s: float) -> dict[str,
 
 
 def _sockets(directory: Path) -> list[Path]:
-    return sorted(directory.glob("planner-*.sock")) if directory.is_dir() else []
+    """The planner sockets in `directory`, once it is known to be ours (a socket planted there would
+    be sent the user's requests and could answer with its own plans)."""
+    if not directory.is_dir():
+        return []
+    safedirs.private_dir(directory, env="SBX_RUNTIME_DIR")
+    return sorted(directory.glob("planner-*.sock"))
 
 
 def _error(exc: SbxError) -> dict[str, Any]:
@@ -330,10 +337,12 @@ class ServiceBackend:
                 and hello.get("model") == self._ref.to_json())
 
     def _ensure(self) -> None:
+        # Checked before the first connection: a socket planted in a folder of someone else's
+        # would be sent the user's requests and could answer with plans of its own.
+        safedirs.private_dir(self._directory, env="SBX_RUNTIME_DIR")
         hello = self.hello()
         if hello is not None and self._compatible(hello):
             return
-        self._directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         with _locked(self.path.with_suffix(".lock")):
             hello = self.hello()  # another command may have started it while we waited
             if hello is not None and self._compatible(hello):
@@ -348,7 +357,7 @@ class ServiceBackend:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (package_root, os.environ.get("PYTHONPATH"))))}
         if self._cache_dir is not None:
             env["SBX_CACHE_DIR"] = str(self._cache_dir)
-        with open(log_path, "wb") as log:
+        with safedirs.open_append(log_path, truncate=True) as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "sandbox.planner.service", "--model", self._ref.name,
                  "--ep", self._ref.execution_provider,

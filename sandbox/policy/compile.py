@@ -7,9 +7,9 @@ the workspace; `write_file(path="src/a.py")` may write that one file.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
-import os
 import platform
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from sandbox.errors import PolicyError
+from sandbox.errors import PolicyError, StateError, UnsafeDirError
 from sandbox.policy.landlock import LandlockSpec, build_policy, policy_digest, policy_json
 from sandbox.policy.profiles import ToolProfile
 from sandbox.policy.seccomp import compile_seccomp
+from sandbox.safedirs import private_dir, write_file
 from sandbox.types import Limits
 
 WORKSPACE = "/workspace"
@@ -97,6 +98,20 @@ _POLICY_SOURCES = ("seccomp.py", "syscall_groups.py", "syscalls.py")
 SeccompArtefact = tuple[str, str, tuple[str, ...]]
 
 
+def _seccomp_cache(cache_dir: Path | None) -> Path | None:
+    """The cache's folder, checked to be the user's own: a profile planted there would be what the
+    container runs under. An unsafe folder is refused (`state.unsafe_dir`); one that cannot be
+    created only means no cache."""
+    if cache_dir is None:
+        return None
+    try:
+        return private_dir(cache_dir, "seccomp", env="SBX_CACHE_DIR")
+    except UnsafeDirError:
+        raise
+    except (StateError, OSError):
+        return None
+
+
 def _cached_seccomp(groups: tuple[str, ...], extra: tuple[str, ...], cache_dir: Path | None) -> SeccompArtefact:
     """(profile JSON, digest, effective groups). Compiling validates every name with libseccomp,
     which costs ~25 ms in a fresh process (most of a cold CLI call's policy work); the result
@@ -106,7 +121,8 @@ def _cached_seccomp(groups: tuple[str, ...], extra: tuple[str, ...], cache_dir: 
     for name in _POLICY_SOURCES:
         hasher.update((Path(__file__).parent / name).read_bytes())
     key = hasher.hexdigest()[:32]
-    path = cache_dir / "seccomp" / f"{key}.json" if cache_dir else None
+    folder = _seccomp_cache(cache_dir)
+    path = folder / f"{key}.json" if folder else None
     if path is not None and path.is_file():
         try:
             cached = json.loads(path.read_text())
@@ -116,13 +132,9 @@ def _cached_seccomp(groups: tuple[str, ...], extra: tuple[str, ...], cache_dir: 
     seccomp = compile_seccomp(groups, extra_syscalls=extra)
     result = (seccomp.to_json(), seccomp.digest, tuple(seccomp.groups))
     if path is not None:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            temp = path.with_suffix(f".{os.getpid()}.tmp")
-            temp.write_text(json.dumps({"profile": result[0], "digest": result[1], "groups": list(result[2])}))
-            temp.replace(path)
-        except OSError:
-            pass  # no cache: compile again next time
+        entry = {"profile": result[0], "digest": result[1], "groups": list(result[2])}
+        with contextlib.suppress(OSError):  # no cache: compile again next time
+            write_file(path, json.dumps(entry).encode())
     return result
 
 
