@@ -24,6 +24,7 @@ from sandbox.engine.spec import ContainerOutcome, InlineFile
 from sandbox.errors import PolicyError, SbxError, UsageError
 from sandbox.policy.compile import PROXY_PORT, CompiledCall, compile_call
 from sandbox.policy.profiles import Profiles, load_profiles
+from sandbox.safedirs import private_dir
 from sandbox.types import ActionResult, Changeset, ChangesetStatus, CommitResult, Protections, StepResult
 
 if TYPE_CHECKING:
@@ -365,6 +366,10 @@ def doctor(settings: Settings) -> dict[str, Any]:
     from sandbox.engine.image import DIGEST_LABEL, parse_containerfile
     from sandbox.errors import SbxError
 
+    # Refused outright, before anything connects to or writes in them: a state or runtime folder
+    # another user could have planted things in is not one problem among others.
+    private_dir(settings.state_dir, env="SBX_STATE_DIR")
+    private_dir(settings.runtime_dir, env="SBX_RUNTIME_DIR")
     facts = host.detect()
     problems = [{"problem": p.what, "fix": p.fix, "fatal": p.fatal} for p in facts.problems()]
     report: dict[str, Any] = {"host": facts.to_json(), "podman": None, "image": None, "problems": problems}
@@ -421,7 +426,7 @@ def build_image(settings: Settings, *, offline: bool | None = None) -> dict[str,
     if facts.podman is None:
         raise EngineUnavailableError("podman is not installed",
                                      hint="run scripts/bootstrap, or: apt-get install podman")
-    settings.runtime_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(settings.runtime_dir, env="SBX_RUNTIME_DIR")
     conf = settings.runtime_dir / "containers.conf"
     if not conf.exists():
         service.private_socket(settings.runtime_dir, facts)

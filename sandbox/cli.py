@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from sandbox.config import Settings
 from sandbox.errors import SbxError, UsageError
+from sandbox.safedirs import open_append, private_dir
 from sandbox.types import ActionResult, Changeset, ChangesetStatus, CommitResult
 
 if TYPE_CHECKING:
@@ -603,10 +604,10 @@ def _log_internal_error() -> str:
 
     path = Settings.from_env().state_dir / "internal-errors.log"
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a") as handle:
-            handle.write(traceback.format_exc() + "\n")
-    except OSError:
+        private_dir(path.parent, env="SBX_STATE_DIR")
+        with open_append(path) as handle:
+            handle.write(traceback.format_exc().encode() + b"\n")
+    except (OSError, SbxError):
         return "(could not write the log)"
     return str(path)
 

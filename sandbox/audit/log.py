@@ -38,6 +38,7 @@ from sandbox.audit.chain import GENESIS, Verification, canonical_json, entry_has
 from sandbox.audit.events import EventKind, Via
 from sandbox.config import Settings
 from sandbox.errors import StateError
+from sandbox.safedirs import private_dir
 from sandbox.types import Changeset, CommitResult, StepResult
 
 SCHEMA_VERSION = 1
@@ -265,8 +266,8 @@ class AuditLog:
             _INHERITED.append(self._conn)
             self._conn = None
         try:
-            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
+            private_dir(self.path.parent, env="SBX_STATE_DIR")
+            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600))
         except OSError as exc:
             message = f"cannot create the audit log {self.path}: {exc.strerror or exc}"
             raise StateError(message, code="state.unwritable") from exc

@@ -112,6 +112,18 @@ class ChangesetStore:
                 remove_tree(directory / "upper")
             return meta.changeset(str(self.workspace), tuple(records))
 
+    def refuse(self, layer_id: str) -> Changeset:
+        """Discard an open layer without reviewing it (it broke a change budget): DISCARDED, no
+        changes, its folders removed at once."""
+        with self.lock():
+            meta = self._open_meta(layer_id)
+            directory = self._changesets / layer_id
+            save_records(directory, [])
+            meta = meta.with_status(ChangesetStatus.DISCARDED, pid=None)
+            save_meta(directory, meta)
+            self._drop_layer(directory)
+            return meta.changeset(str(self.workspace), ())
+
     def abandon(self, layer_id: str) -> None:
         directory = self._changesets / layer_id
         if not (directory / "meta.json").exists():

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from sandbox.engine import egress, oom, overlay
 from sandbox.engine.capture import Capture, read_reports
 from sandbox.engine.spec import ContainerOutcome, ContainerSpec
+from sandbox.safedirs import private_dir
 
 LABEL = "io.sbx.action"
 RUNS_LABEL = "io.sbx.runs"  # which sbx runtime folder made the container (leak checks, sweeping)
@@ -141,7 +142,7 @@ def _final_state(backend: Backend, container_id: str) -> dict[str, Any]:
 
 def run(backend: Backend, spec: ContainerSpec, runs_root: Path) -> ContainerOutcome:
     """Run one action in a throwaway container; the overlay and the container never outlive it."""
-    runs_root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(runs_root.parent, runs_root.name, env="SBX_RUNTIME_DIR")
     overlay.sweep_stale(runs_root)
     run_dir = runs_root / os.urandom(6).hex()
     spec = replace(spec, labels={**spec.labels, RUNS_LABEL: str(runs_root)})

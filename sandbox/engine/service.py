@@ -19,6 +19,7 @@ from pathlib import Path
 
 from sandbox.engine.host import HostFacts, containers_conf
 from sandbox.errors import EngineUnavailableError
+from sandbox.safedirs import private_dir
 
 IDLE_SECONDS = 600
 START_TIMEOUT_S = 20.0
@@ -121,7 +122,7 @@ def find_socket(runtime_dir: Path, facts: HostFacts) -> tuple[Path, bool]:
         for candidate in user_sockets():
             if candidate.exists() and ping(candidate):
                 return candidate, False
-    runtime_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(runtime_dir, env="SBX_RUNTIME_DIR")
     return private_socket(runtime_dir, facts), True
 
 
