@@ -55,6 +55,19 @@ class Layer:
     work: Path
 
 
+@dataclass(frozen=True)
+class Quarantined:
+    """A changeset folder recovery could not handle, moved aside (to `moved_to`) with why."""
+
+    changeset_id: str
+    reason: str
+    moved_to: str
+
+    def describe(self) -> str:
+        return (f"changeset {self.changeset_id} could not be cleaned up ({self.reason}); "
+                f"it was moved to {self.moved_to}, and can be deleted from there")
+
+
 class ChangesetStore:
     def __init__(self, state_root: Path, workspace: Path, *, checkpoint: Checkpoint | None = None) -> None:
         self.workspace = _resolve_workspace(Path(workspace))
@@ -63,6 +76,7 @@ class ChangesetStore:
         self.state_dir = Path(os.path.realpath(state_root)) / "workspaces" / key
         _check_state_outside(self.state_dir, self.workspace)
         self._checkpoint = checkpoint or no_checkpoint
+        self.quarantined: builtins.list[Quarantined] = []
         self._changesets = self.state_dir / "changesets"
         self._commits = self.state_dir / "commits"
         self._init_state_dir()
@@ -100,9 +114,8 @@ class ChangesetStore:
             try:
                 records = read_changes(str(directory / "upper"), lowers)
                 sha256 = layer_digest(str(directory / "upper"))
-            except OSError as exc:
-                message = f"cannot read the change layer of {layer_id}: {exc}"
-                raise StateError(message, code="state.unreadable_layer") from exc
+            except (OSError, StateError) as exc:
+                raise self._refuse_layer(directory, meta, exc) from exc
             status = ChangesetStatus.PENDING if records else ChangesetStatus.EMPTY
             save_records(directory, records)
             meta = meta.with_status(status, pid=None, sha256=sha256)
@@ -111,6 +124,21 @@ class ChangesetStore:
             if status == ChangesetStatus.EMPTY:
                 remove_tree(directory / "upper")
             return meta.changeset(str(self.workspace), tuple(records))
+
+    def _refuse_layer(self, directory: Path, meta: Meta, exc: OSError | StateError) -> StateError:
+        """A layer that cannot be reviewed is discarded at once (quarantined if even that fails), so
+        the workspace stays usable; the error says what happened."""
+        if isinstance(exc, StateError):
+            what, code, hint = exc.message, exc.code, exc.hint
+        else:
+            what, code, hint = f"its change layer cannot be read ({exc})", "state.unreadable_layer", None
+        save_meta(directory, meta.with_status(ChangesetStatus.DISCARDED, pid=None))
+        try:
+            self._drop_layer(directory)
+        except OSError as failed:
+            self._quarantine(directory, failed)
+        message = f"changeset {meta.id}: {what}; the layer was discarded and the workspace is untouched"
+        return StateError(message, code=code, hint=hint)
 
     def refuse(self, layer_id: str) -> Changeset:
         """Discard an open layer without reviewing it (it broke a change budget): DISCARDED, no
@@ -215,8 +243,11 @@ class ChangesetStore:
                 outcome = self._recover_commit(commit_dir)
                 if outcome is not None:
                     recovered.append(outcome)
-            for directory in self._changeset_dirs():
-                self._collect_layer(directory)
+            for directory in list(self._changeset_dirs()):
+                try:
+                    self._collect_layer(directory)
+                except (OSError, SbxError) as exc:
+                    self._quarantine(directory, exc)
             return tuple(recovered)
 
     # -- commit bookkeeping ------------------------------------------------------------------------
@@ -296,6 +327,20 @@ class ChangesetStore:
             remove_tree(directory)
         elif meta.status in (ChangesetStatus.DISCARDED, ChangesetStatus.EMPTY):
             self._drop_layer(directory)
+
+    def _quarantine(self, directory: Path, exc: OSError | SbxError) -> None:
+        """Move a changeset folder that sbx cannot handle out of its way (a rename: instant at any
+        size or depth), so that every other command on the workspace keeps working."""
+        target = self.state_dir / "quarantine" / f"{directory.name}-{time.time_ns()}"
+        target.parent.mkdir(mode=0o700, exist_ok=True)
+        os.rename(directory, target)
+        reason = exc.message if isinstance(exc, SbxError) else (exc.strerror or str(exc))
+        self.quarantined.append(Quarantined(directory.name, reason, str(target)))
+
+    def take_quarantined(self) -> tuple[Quarantined, ...]:
+        """The changeset folders moved to quarantine since the last call."""
+        taken, self.quarantined = tuple(self.quarantined), []
+        return taken
 
     @contextmanager
     def _host(self) -> Iterator[HostTree]:
