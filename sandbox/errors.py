@@ -66,6 +66,17 @@ class StateError(SbxError):
     code = "state.invalid"
 
 
+class UnreviewableEffectError(SbxError):
+    """The action ran, but its effect could not become a changeset (a layer too deep, a path past
+    PATH_MAX, an overlay feature sbx never mounts): nothing reached the workspace. The error keeps
+    the cause's code, message and hint, and carries the steps that ran (their JSON form), so the
+    tool's output is still reported with it."""
+
+    def __init__(self, cause: SbxError, steps: tuple[dict[str, object], ...]) -> None:
+        super().__init__(cause.message, hint=cause.hint, code=cause.code)
+        self.steps = steps
+
+
 class UnsafeDirError(StateError):
     """A folder sbx keeps things in could be taken over by another user: owned by another uid, a
     symlink, writable by others, or below a folder others may write to. `paths` names it."""
