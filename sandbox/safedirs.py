@@ -56,6 +56,16 @@ def private_dir(base: Path, *parts: str, env: str = "SBX_STATE_DIR / SBX_RUNTIME
     return current
 
 
+def trusted_dir(path: Path, *, env: str) -> Path:
+    """For reading what is there, not for writing: `path` and every folder above it are owned by
+    root or the effective user and not writable by others (sticky root folders excepted), so a
+    folder root provisioned for everyone passes and one another user could fill does not. Nothing
+    is created; a missing part is left for the reader to report."""
+    path = Path(os.path.abspath(path))
+    _check_parents(path, env, create=False)
+    return path
+
+
 def socket_path(directory: Path, name: str, *, reserve: int = 0) -> Path:
     """`directory`/`name` for a unix socket, or `state.socket_path_too_long` (the kernel's limit is
     107 bytes) naming the folder to shorten. `reserve`: bytes a staging name next to it adds."""
@@ -110,9 +120,9 @@ def _trusted_owners() -> set[int]:
     return owners
 
 
-def _check_parents(path: Path, env: str) -> None:
+def _check_parents(path: Path, env: str, *, create: bool = True) -> None:
     """Walk `path` from / as the kernel resolves it, checking each folder and symlink on the way;
-    create what is missing (0700, then checked like our own)."""
+    create what is missing (0700, then checked like our own) unless `create` is false."""
     owners = _trusted_owners()
     pending = list(path.parts[1:])
     current = Path("/")
@@ -129,6 +139,8 @@ def _check_parents(path: Path, env: str) -> None:
         try:
             st = os.lstat(candidate)
         except FileNotFoundError:
+            if not create:
+                return
             _own_dir(candidate, env)
             current = candidate
             continue

@@ -41,6 +41,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from sandbox import safedirs
 from sandbox.errors import ModelError
 from sandbox.planner.catalog import BuildRecipe, ModelSpec, WheelPart, catalog, get_spec
 
@@ -398,10 +399,11 @@ class BuildVenv:
 
     def ensure(self, *, log: Log = _quiet) -> Path:
         """Create or update the venv (idempotent). Returns its python."""
+        # Its python is run: a venv planted in a folder another user controls must not be.
+        safedirs.private_dir(self.path.parent, env="SBX_CACHE_DIR")
         if self.ready():
             return self.python
         log(f"creating the model build environment in {self.path} (torch CPU, transformers, ...; a few minutes)")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         with _locked(self.path.parent / ".model-build-venv.lock"):
             if self.ready():
                 return self.python
@@ -552,6 +554,8 @@ class ModelStore:
     def require(self, name: str | ModelSpec) -> Path:
         """The model folder to load, or `model.not_found` saying how to get it."""
         spec = name if isinstance(name, ModelSpec) else get_spec(name)
+        # What is loaded must be root's or the user's (a shared, root-provisioned cache is fine).
+        safedirs.trusted_dir(self.home(spec), env="SBX_CACHE_DIR")
         if not self.is_present(spec):
             raise ModelError(
                 f"model {spec.name} is not prepared in {self.models_dir}",
@@ -626,7 +630,7 @@ class ModelStore:
         if self.is_present(spec) and not force:
             self.log(f"{spec.name} is ready in {self.model_path(spec)}")
             return self.info(spec)
-        self.models_dir.mkdir(parents=True, exist_ok=True)
+        safedirs.private_dir(self.cache_dir, self.models_dir.name, env="SBX_CACHE_DIR")
         with _locked(self.models_dir / f".{spec.name}.lock"):
             if self.is_present(spec) and not force:
                 return self.info(spec)

@@ -205,3 +205,31 @@ def test_a_runtime_folder_of_another_user_is_not_used(monkeypatch: pytest.Monkey
     own.mkdir(mode=0o700)
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(own))
     assert Settings.from_env().runtime_dir == own / "sbx"
+
+
+def test_trusted_dir_reads_a_shared_folder_but_creates_nothing(tmp_path: Path) -> None:
+    shared = tmp_path / "models"
+    shared.mkdir()
+    os.chmod(shared, 0o755)  # noqa: S103 -- a shared, read-only folder
+    assert safedirs.trusted_dir(shared, env="SBX_CACHE_DIR") == shared
+    assert _mode(shared) == 0o755  # a reader does not tighten what it does not own
+    safedirs.trusted_dir(tmp_path / "missing" / "x", env="SBX_CACHE_DIR")
+    assert not (tmp_path / "missing").exists()
+    os.chmod(shared, 0o777)  # noqa: S103 -- the unsafe folder under test
+    with pytest.raises(UnsafeDirError):
+        safedirs.trusted_dir(shared / "qwen", env="SBX_CACHE_DIR")
+
+
+@needs_root
+def test_a_model_cache_of_another_uid_is_neither_loaded_nor_built_in(tmp_path: Path) -> None:
+    from sandbox.planner.catalog import DEFAULT_MODEL
+    from sandbox.planner.models import BuildVenv, ModelStore
+
+    cache = tmp_path / "cache"
+    cache.mkdir(mode=0o755)
+    os.chown(cache, OTHER_UID, OTHER_UID)
+    with pytest.raises(UnsafeDirError):
+        ModelStore(cache).require(DEFAULT_MODEL)
+    with pytest.raises(UnsafeDirError):
+        BuildVenv(cache / "model-build-venv").ensure()
+    assert os.listdir(cache) == []
