@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from sandbox.config import Settings
 from sandbox.engine import host, service
+from sandbox.engine.overlay import Mounter, NamespaceMounter
 from sandbox.engine.spec import BindMount, ContainerOutcome, ContainerSpec, WorkspaceOverlay
 from sandbox.errors import EngineUnavailableError
 
@@ -40,10 +41,29 @@ def connect(settings: Settings) -> Engine:
     if settings.engine == "docker":
         from sandbox.engine.docker import DEFAULT_HOST, DockerEngine
 
-        return DockerEngine(os.environ.get("DOCKER_HOST", DEFAULT_HOST), facts, runs)
+        base_url = os.environ.get("DOCKER_HOST", DEFAULT_HOST)
+        return DockerEngine(base_url, facts, runs, _private_namespace(settings, facts, base_url))
     if settings.engine != "podman":
         raise EngineUnavailableError(f"unknown engine {settings.engine!r}", hint="SBX_ENGINE=podman or docker")
-    socket_path, _private = service.find_socket(settings.runtime_dir, facts)
+    paths = service_paths(settings)
+    socket_path, private = service.find_socket(paths, facts)
     from sandbox.engine.podman import PodmanEngine
 
-    return PodmanEngine(socket_path, facts, runs)
+    return PodmanEngine(socket_path, facts, runs, paths if private else None)
+
+
+def _private_namespace(settings: Settings, facts: host.HostFacts, base_url: str) -> tuple[Mounter, str] | None:
+    """Rootless, a Docker-compatible socket that is sbx's own Podman service: its namespace."""
+    paths = service_paths(settings)
+    if not facts.rootless or base_url.removeprefix("unix://") != str(paths.socket):
+        return None
+    pid = service.service_pid(paths.runtime_dir)
+    ns_pid = service.namespace_pid(pid) if pid else None
+    if ns_pid is None:
+        return None
+    return NamespaceMounter(ns_pid), service.uid_map(ns_pid)
+
+
+def service_paths(settings: Settings) -> service.ServicePaths:
+    """sbx's private Podman service: its runtime files, and (rootless) its own image storage."""
+    return service.ServicePaths(settings.runtime_dir, settings.cache_dir / "podman")

@@ -18,7 +18,7 @@ import docker
 import docker.errors
 import requests
 
-from sandbox.engine import runner
+from sandbox.engine import overlay, runner
 from sandbox.engine.capture import start_error
 from sandbox.engine.host import HostFacts
 from sandbox.engine.runner import LABEL, RunFiles
@@ -68,15 +68,36 @@ class _Stream:
 
 
 class DockerEngine:
-    user_namespace = "host"
-
-    def __init__(self, base_url: str, facts: HostFacts, runs_root: Path) -> None:
+    def __init__(self, base_url: str, facts: HostFacts, runs_root: Path,
+                 namespace: tuple[overlay.Mounter, str] | None = None) -> None:
+        """`namespace`: rootless, the mounter into the daemon's user namespace and its uid map (sbx
+        can find it only for the Podman service it started itself)."""
         self._api = _call("connect", lambda: docker.APIClient(base_url=base_url, version="auto", timeout=60))
         self.base_url = base_url
         self.facts = facts
         self.runs_root = runs_root
         self.socket_path = Path(base_url.removeprefix("unix://"))
         self._is_podman: bool | None = None
+        self._namespace = namespace
+
+    @property
+    def mounter(self) -> overlay.Mounter:
+        if self._namespace is not None:
+            return self._namespace[0]
+        if self.facts.rootless:
+            raise EngineUnavailableError(
+                "rootless: the Docker engine works only against sbx's own Podman service",
+                hint="unset SBX_ENGINE (Podman is the default), or run sbx as root",
+            )
+        return overlay.HostMounter()
+
+    @property
+    def user_namespace(self) -> str:
+        return f"private uid_map {self._namespace[1]}" if self._namespace else "host"
+
+    @property
+    def degraded(self) -> tuple[str, ...]:
+        return self.facts.degraded()
 
     def _podman_compat(self) -> bool:
         if self._is_podman is None:
@@ -128,6 +149,10 @@ class DockerEngine:
             # service runs on this host and reads the file itself).
             profile = str(files.seccomp_path) if self._podman_compat() else files.seccomp_path.read_text()
             security.append(f"seccomp={profile}")
+        cgroup_limits: dict[str, Any] = {}
+        if self.facts.cgroup_limits:
+            cgroup_limits = {"mem_limit": limits.memory_bytes, "memswap_limit": limits.memory_bytes,
+                             "pids_limit": limits.pids, "nano_cpus": int(limits.cpus * 1e9)}
         host_config = self._api.create_host_config(
             binds=[f"{m.source}:{m.target}:{'ro' if m.read_only else 'rw'}" for m in files.mounts],
             tmpfs={"/tmp": f"rw,nosuid,nodev,size={spec.tmpfs_bytes}"},
@@ -136,11 +161,9 @@ class DockerEngine:
             security_opt=security,
             read_only=spec.read_only_root,
             network_mode=spec.network,
-            mem_limit=limits.memory_bytes,
-            memswap_limit=limits.memory_bytes,
-            pids_limit=limits.pids,
-            nano_cpus=int(limits.cpus * 1e9),
-            ulimits=[docker.types.Ulimit(name=name, soft=v, hard=v) for name, v in self.facts.ulimits],
+            **cgroup_limits,
+            ulimits=[docker.types.Ulimit(name=name, soft=v, hard=v)
+                     for name, v in self.facts.rlimits(limits.pids, limits.memory_bytes)],
             log_config=docker.types.LogConfig(type="none"),
         )
         created = _call("create the container", lambda: self._api.create_container(

@@ -50,6 +50,39 @@ class HostFacts:
     runtime: str | None  # the OCI runtime sbx will use
     ulimits: tuple[tuple[str, int], ...]  # what sbx sets instead of Podman's defaults
     configured: tuple[str, ...] = field(default=())  # what sbx did about the host's quirks
+    user: str = ""
+    subuids: tuple[int, int] | None = None  # (first, count) of the user's subordinate uids, rootless
+    subgids: tuple[int, int] | None = None
+    newuidmap: bool = True
+    nsenter: bool = True
+
+    @property
+    def cgroup_limits(self) -> bool:
+        """Whether Podman can set memory, pids and cpu limits: rootless, only on cgroups v2 (with
+        the controllers delegated); on v1 it ignores them."""
+        return not self.rootless or self.cgroups == "v2"
+
+    def rlimits(self, pids: int, memory_bytes: int) -> tuple[tuple[str, int], ...]:
+        """The container's rlimits. Where no cgroup can bound processes and memory, per-process
+        limits stand in: the container's root is the user's own uid, so RLIMIT_NPROC binds."""
+        if self.cgroup_limits:
+            return self.ulimits
+        ulimits = dict(self.ulimits)
+        ulimits["nproc"] = min(ulimits.get("nproc", pids), pids)
+        ulimits["data"] = memory_bytes
+        return tuple(ulimits.items())
+
+    def degraded(self) -> tuple[str, ...]:
+        """The protections this host cannot give, each with what stands in for it."""
+        if self.cgroup_limits:
+            return ()
+        return (
+            f"memory: no memory cgroup ({self.cgroups} cgroups, rootless); "
+            "RLIMIT_DATA caps each process's data instead, not the container's total",
+            f"pids: no pids cgroup ({self.cgroups} cgroups, rootless); RLIMIT_NPROC caps the processes "
+            "of the container's uid",
+            f"cpu: no cpu cgroup ({self.cgroups} cgroups, rootless); only the wall-clock timeout bounds CPU time",
+        )
 
     def problems(self) -> list[Problem]:
         out: list[Problem] = []
@@ -59,12 +92,22 @@ class HostFacts:
             need = "runc (crun cannot start containers on hybrid cgroups)" if self.cgroups != "v2" else "crun or runc"
             out.append(Problem(f"no usable OCI runtime: need {need}", "apt-get install runc"))
         if self.rootless:
-            out.append(
-                Problem(
-                    "rootless: sbx mounts the workspace overlay itself and needs root for that today",
-                    "run sbx as root (sudo), or wait for the rootless overlay path",
-                )
-            )
+            user = self.user or "$USER"
+            if self.subuids is None or self.subgids is None:
+                which = " and ".join(n for n, r in (("/etc/subuid", self.subuids), ("/etc/subgid", self.subgids))
+                                     if r is None)
+                out.append(Problem(f"rootless: no subordinate id range for {user} in {which}",
+                                   f"sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 {user}"))
+            if not self.newuidmap:
+                out.append(Problem("rootless: newuidmap/newgidmap are not installed", "sudo apt-get install uidmap"))
+            if not self.nsenter:
+                out.append(Problem("rootless: nsenter is not installed", "sudo apt-get install util-linux"))
+            if not self.cgroup_limits:
+                out.append(Problem(
+                    f"rootless on {self.cgroups} cgroups: memory, pids and cpu limits are per-process rlimits "
+                    "and the timeout (recorded in protections.degraded)",
+                    "boot with cgroups v2 (systemd.unified_cgroup_hierarchy=1) and delegate the controllers "
+                    "to users", fatal=False))
         if not self.overlay:
             out.append(Problem("the kernel has no overlayfs", "modprobe overlay"))
         if self.landlock_abi is None:
@@ -92,6 +135,12 @@ class HostFacts:
             "seccomp": self.seccomp,
             "ulimits": {name: value for name, value in self.ulimits},
             "configured": list(self.configured),
+            "mode": "rootless" if self.rootless else "rootful",
+            "user": self.user,
+            "subuids": list(self.subuids) if self.subuids else None,
+            "subgids": list(self.subgids) if self.subgids else None,
+            "cgroup_limits": self.cgroup_limits,
+            "degraded": list(self.degraded()),
         }
 
 
@@ -120,6 +169,29 @@ def landlock_abi() -> int | None:
     return abi if abi > 0 else None
 
 
+def _subordinate(path: str, user: str, uid: int) -> tuple[int, int] | None:
+    """The user's first range in /etc/subuid or /etc/subgid (by name or by number)."""
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        parts = line.strip().split(":")
+        if (len(parts) == 3 and parts[0] in (user, str(uid)) and parts[1].isdigit() and parts[2].isdigit()
+                and int(parts[2]) > 0):
+            return int(parts[1]), int(parts[2])
+    return None
+
+
+def _user_name(uid: int) -> str:
+    import pwd
+
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
 def _hard_limit(which: int) -> int:
     hard = resource.getrlimit(which)[1]
     return 1 << 20 if hard == resource.RLIM_INFINITY else int(hard)
@@ -146,8 +218,10 @@ def detect() -> HostFacts:
     ulimits = (("nofile", min(nofile, 1 << 20)), ("nproc", min(nproc, 32768)))
     if not cap_res:
         configured.append(f"ulimits nofile={ulimits[0][1]} nproc={ulimits[1][1]} (no CAP_SYS_RESOURCE)")
+    uid = os.geteuid()
+    user = _user_name(uid)
     return HostFacts(
-        rootless=os.geteuid() != 0,
+        rootless=uid != 0,
         cgroups=cgroups,
         systemd=Path("/run/systemd/system").is_dir(),
         cap_sys_resource=cap_res,
@@ -162,11 +236,18 @@ def detect() -> HostFacts:
         runtime=runtime,
         ulimits=ulimits,
         configured=tuple(configured),
+        user=user,
+        subuids=_subordinate("/etc/subuid", user, uid) if uid != 0 else None,
+        subgids=_subordinate("/etc/subgid", user, uid) if uid != 0 else None,
+        newuidmap=shutil.which("newuidmap") is not None and shutil.which("newgidmap") is not None,
+        nsenter=shutil.which("nsenter") is not None,
     )
 
 
-def containers_conf(facts: HostFacts) -> str:
-    """The containers.conf of sbx's private Podman service."""
+def containers_conf(facts: HostFacts, storage: Path | None = None, runroot: Path | None = None) -> str:
+    """The containers.conf of sbx's private Podman service. Rootless, the service keeps its own
+    libpod database beside its own storage (`storage`, see `storage_conf`), so that the user's own
+    Podman settings (often the slow `vfs` driver) and sbx's never meet."""
     ulimits = ", ".join(f'"{name}={value}:{value}"' for name, value in facts.ulimits)
     lines = [
         "# Written by sbx for its private Podman service; regenerated on every start.",
@@ -179,7 +260,27 @@ def containers_conf(facts: HostFacts) -> str:
     ]
     if facts.runtime:
         lines.append(f'runtime = "{facts.runtime}"')
+    if facts.rootless and storage is not None and runroot is not None:
+        lines += [f"static_dir = {_toml(storage / 'libpod')}", f"volume_path = {_toml(storage / 'volumes')}",
+                  f"tmp_dir = {_toml(runroot / 'libpod')}"]
     return "\n".join(lines) + "\n"
+
+
+def storage_conf(storage: Path, runroot: Path) -> str:
+    """Rootless storage of sbx's own: the native overlay driver (kernel >= 5.13 in a user namespace);
+    Podman's rootless default, `vfs`, copies the whole image for every container (seconds)."""
+    return "\n".join([
+        "# Written by sbx for its private rootless Podman service; regenerated on every start.",
+        "[storage]",
+        'driver = "overlay"',
+        f"graphroot = {_toml(storage / 'storage')}",
+        f"rootless_storage_path = {_toml(storage / 'storage')}",
+        f"runroot = {_toml(runroot / 'storage')}",
+    ]) + "\n"
+
+
+def _toml(path: Path) -> str:
+    return json.dumps(str(path))  # a TOML basic string is a JSON string for these characters
 
 
 def podman_version(podman: str) -> JsonDict:

@@ -16,6 +16,7 @@ import shlex
 import socket
 import subprocess
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,12 +98,11 @@ def _run(argv: list[str], env: dict[str, str], what: str) -> None:
         raise ImageBuildError(f"{what} failed: {' / '.join(tail) or 'exit ' + str(result.returncode)}")
 
 
-def build(containerfile: Path, tag: str, *, podman: str, containers_conf: Path | None, offline: bool | None) -> str:
-    """Build `tag` from `containerfile`; returns "podman build" or "mmdebstrap" (the route taken)."""
+def build(containerfile: Path, tag: str, *, podman: str, env: Mapping[str, str], offline: bool | None) -> str:
+    """Build `tag` from `containerfile` with podman run in `env` (the whole environment); returns
+    "podman build" or "mmdebstrap" (the route taken)."""
     spec = parse_containerfile(containerfile)
-    env = dict(os.environ)
-    if containers_conf is not None:
-        env["CONTAINERS_CONF"] = str(containers_conf)
+    env = dict(env)
     if offline is None:
         offline = not registry_answers()
     if not offline:

@@ -1,9 +1,16 @@
-"""The workspace overlay, mounted on the host and bind-mounted into the container.
+"""The workspace overlay, mounted by sbx and bind-mounted into the container.
 
 sbx mounts the overlay itself rather than leaving it to the engine, because it needs several lower
 layers (pending changesets stack above the host folder) and full control of the mount options:
-redirect_dir, index and metacopy are off so that the upper directory is a self-contained record of
+redirects, index and metacopy are off so that the upper directory is a self-contained record of
 the effect (no metadata-only copies, no redirects to lower files).
+
+Where the mount is made depends on who runs sbx. As root, in the host's own mount namespace
+(`HostMounter`, plain mount(2)). Rootless, an unprivileged user cannot mount on the host, but is
+root of Podman's user namespace: the mounts are made inside Podman's user and mount namespaces
+(`NamespaceMounter`, through nsenter), where the containers Podman creates can see them. The kernel
+(>= 5.11) allows overlay and tmpfs there; overlay then keeps its whiteouts as 0/0 character devices
+and its opaque marks as `user.overlay.opaque` (the `userxattr` option) instead of `trusted.*`.
 
 Each mount lives in a run folder with the owner's pid; `sweep_stale` removes the mounts of owners
 that died (kill -9) so nothing is left behind.
@@ -22,6 +29,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from sandbox.engine.spec import WorkspaceOverlay
 from sandbox.errors import EngineError
@@ -31,32 +39,133 @@ MNT_DETACH = 2
 MOUNT_DATA_MAX = 4096  # mount(2) copies at most one page of options
 MS_NOSUID = 2
 MS_NODEV = 4
-_OPTIONS = "redirect_dir=off,index=off,metacopy=off,xino=off"
+_HOST_OPTIONS = "redirect_dir=off,index=off,metacopy=off,xino=off"
+# In a user namespace overlay takes its xattrs from the user.* namespace and, with them, refuses
+# to follow redirects at all: nofollow is the only redirect mode it accepts.
+_USERNS_OPTIONS = "userxattr,redirect_dir=nofollow,index=off,metacopy=off,xino=off"
 _FORBIDDEN = frozenset(",:\\\n")
+NSENTER_TIMEOUT_S = 60.0
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
-def _mount(source: str, target: str, fstype: str, flags: int, data: str) -> None:
-    rc = _libc.mount(source.encode(), target.encode(), fstype.encode(), ctypes.c_ulong(flags), data.encode())
-    if rc != 0:
-        err = ctypes.get_errno()
-        raise EngineError(
-            f"cannot mount the workspace overlay on {target}: {os.strerror(err)}",
-            code="engine.overlay_failed",
-            hint="sbx needs root and a kernel with overlayfs; `sbx doctor` checks both",
-        )
+def _overlay_failed(target: str, reason: str) -> EngineError:
+    return EngineError(
+        f"cannot mount the workspace overlay on {target}: {reason}",
+        code="engine.overlay_failed",
+        hint="`sbx doctor` checks the kernel's overlayfs and, rootless, the user namespace",
+    )
 
 
-def _umount(target: str) -> None:
-    if _libc.umount2(target.encode(), 0) != 0:
-        err = ctypes.get_errno()
-        if err in (errno.EINVAL, errno.ENOENT):  # not mounted (any more)
-            return
-        # Busy: a process still holds it. Detach so the path frees now; the kernel finishes later.
-        if _libc.umount2(target.encode(), MNT_DETACH) != 0 and ctypes.get_errno() not in (errno.EINVAL, errno.ENOENT):
-            reason = os.strerror(ctypes.get_errno())
-            raise EngineError(f"cannot unmount {target}: {reason}", code="engine.overlay_failed")
+class Mounter(Protocol):
+    """Where the overlay and its capped change layer are mounted."""
+
+    options: str
+
+    def capped_layer(self, scratch: Path, cap_bytes: int, upper_mode: int) -> None:
+        """Mount a tmpfs of `cap_bytes` on `scratch` and make `upper` and `work` in it."""
+
+    def overlay(self, merged: Path, data: str) -> None: ...
+
+    def unmount(self, target: Path) -> None: ...
+
+    def keep(self, upper: Path, destination: Path) -> None:
+        """Copy a change layer to sbx's state: whiteouts, opaque xattrs, modes, links."""
+
+    def seen_from_here(self, path: Path) -> Path:
+        """The same path as sbx's own process reaches it (mounts in another namespace included)."""
+
+
+def _cp_layer(prefix: list[str], upper: Path, destination: Path, *, ownership: bool) -> None:
+    argv = [*prefix, "cp", "-a", *(() if ownership else ("--no-preserve=ownership",)), "--",
+            f"{upper}/.", str(destination)]
+    result = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=NSENTER_TIMEOUT_S * 10)
+    if result.returncode != 0:
+        raise EngineError(f"cannot keep the change layer: {result.stderr.strip()}", code="engine.overlay_failed")
+
+
+class HostMounter:
+    """Root in the host's mount namespace: mount(2) directly."""
+
+    options = _HOST_OPTIONS
+
+    @staticmethod
+    def _mount(source: str, target: Path, fstype: str, flags: int, data: str) -> None:
+        rc = _libc.mount(source.encode(), str(target).encode(), fstype.encode(), ctypes.c_ulong(flags), data.encode())
+        if rc != 0:
+            raise _overlay_failed(str(target), os.strerror(ctypes.get_errno()))
+
+    def capped_layer(self, scratch: Path, cap_bytes: int, upper_mode: int) -> None:
+        self._mount("tmpfs", scratch, "tmpfs", MS_NOSUID | MS_NODEV, f"size={cap_bytes},mode=0700")
+        (scratch / "upper").mkdir()
+        (scratch / "work").mkdir()
+        os.chmod(scratch / "upper", upper_mode)
+
+    def overlay(self, merged: Path, data: str) -> None:
+        self._mount("overlay", merged, "overlay", 0, data)
+
+    def unmount(self, target: Path) -> None:
+        path = str(target).encode()
+        if _libc.umount2(path, 0) != 0:
+            err = ctypes.get_errno()
+            if err in (errno.EINVAL, errno.ENOENT):  # not mounted (any more)
+                return
+            # Busy: a process still holds it. Detach so the path frees now; the kernel finishes later.
+            if _libc.umount2(path, MNT_DETACH) != 0 and ctypes.get_errno() not in (errno.EINVAL, errno.ENOENT):
+                reason = os.strerror(ctypes.get_errno())
+                raise EngineError(f"cannot unmount {target}: {reason}", code="engine.overlay_failed")
+
+    def keep(self, upper: Path, destination: Path) -> None:
+        _cp_layer([], upper, destination, ownership=True)
+
+    def seen_from_here(self, path: Path) -> Path:
+        return path
+
+
+# Run inside Podman's namespaces by /bin/sh; paths come as positional arguments, never in the text.
+_NS_LAYER = 'mount -t tmpfs -o "nosuid,nodev,size=$2,mode=0700" tmpfs "$1" && mkdir "$1/upper" "$1/work" ' \
+            '&& chmod "$3" "$1/upper"'
+_NS_OVERLAY = 'mount -t overlay -o "$2" overlay "$1"'
+_NS_UNMOUNT = 'mountpoint -q "$1" || exit 0; umount "$1" 2>/dev/null || umount -l "$1"'
+
+
+class NamespaceMounter:
+    """Rootless: root of Podman's user namespace, inside its mount namespace (`ns_pid` is a process
+    that lives in both, sbx's Podman service). Files the container's root makes are the user's on
+    the host; a layer is kept without the container's other owners (subordinate ids the user could
+    not remove again), which sbx never applies anyway."""
+
+    options = _USERNS_OPTIONS
+
+    def __init__(self, ns_pid: int) -> None:
+        self.ns_pid = ns_pid
+
+    def _prefix(self) -> list[str]:
+        return ["nsenter", f"--target={self.ns_pid}", "--user", "--mount", "--preserve-credentials", "--"]
+
+    def _sh(self, script: str, *args: str, what: str) -> None:
+        try:
+            result = subprocess.run([*self._prefix(), "sh", "-c", script, "sbx-mount", *args], capture_output=True,
+                                    text=True, check=False, timeout=NSENTER_TIMEOUT_S)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise _overlay_failed(args[0], f"{what}: {exc}") from None
+        if result.returncode != 0:
+            raise _overlay_failed(args[0], f"{what}: {result.stderr.strip() or 'exit ' + str(result.returncode)}")
+
+    def capped_layer(self, scratch: Path, cap_bytes: int, upper_mode: int) -> None:
+        self._sh(_NS_LAYER, str(scratch), str(cap_bytes), f"{upper_mode:o}", what="the change layer's tmpfs")
+
+    def overlay(self, merged: Path, data: str) -> None:
+        self._sh(_NS_OVERLAY, str(merged), data, what="overlay in Podman's user namespace")
+
+    def unmount(self, target: Path) -> None:
+        self._sh(_NS_UNMOUNT, str(target), what="unmount")
+
+    def keep(self, upper: Path, destination: Path) -> None:
+        _cp_layer(self._prefix(), upper, destination, ownership=False)
+
+    def seen_from_here(self, path: Path) -> Path:
+        return Path(f"/proc/{self.ns_pid}/root") / path.relative_to("/")
 
 
 def _lowerdir(run_dir: Path, lowers: tuple[Path, ...]) -> str:
@@ -77,42 +186,23 @@ def _lowerdir(run_dir: Path, lowers: tuple[Path, ...]) -> str:
 class Mounted:
     merged: Path
     scratch: Path | None  # the size-capped tmpfs the change layer is written to, if capped
+    mounter: Mounter
 
     def full(self) -> bool:
         """True when the change layer reached its cap (less than 1 MiB left)."""
         if self.scratch is None:
             return False
-        stats = os.statvfs(self.scratch)
+        stats = os.statvfs(self.mounter.seen_from_here(self.scratch))
         return stats.f_bavail * stats.f_frsize < (1 << 20)
 
 
-def _capped_layer(overlay: WorkspaceOverlay, run_dir: Path, cap_bytes: int) -> tuple[Path, Path, Path]:
-    """A tmpfs of `cap_bytes` holding this action's upper and work dirs: a write past the cap gets
-    ENOSPC in the container, and the host's disk never sees more than the cap."""
-    scratch = run_dir / "layer"
-    scratch.mkdir()
-    _mount("tmpfs", str(scratch), "tmpfs", MS_NOSUID | MS_NODEV, f"size={cap_bytes},mode=0700")
-    upper, work = scratch / "upper", scratch / "work"
-    upper.mkdir()
-    work.mkdir()
-    os.chmod(upper, stat.S_IMODE(os.stat(overlay.upper).st_mode))
-    return scratch, upper, work
-
-
-def _keep_layer(upper: Path, destination: Path) -> None:
-    """Copy the capped layer to sbx's state: whiteouts (char devices), opaque xattrs, modes, links."""
-    result = subprocess.run(["cp", "-a", "--", f"{upper}/.", str(destination)], capture_output=True, text=True,
-                            check=False)
-    if result.returncode != 0:
-        raise EngineError(f"cannot keep the change layer: {result.stderr.strip()}", code="engine.overlay_failed")
-
-
 @contextlib.contextmanager
-def mounted(overlay: WorkspaceOverlay, run_dir: Path, *, cap_bytes: int | None = None) -> Iterator[Mounted]:
+def mounted(overlay: WorkspaceOverlay, run_dir: Path, mounter: Mounter, *,
+            cap_bytes: int | None = None) -> Iterator[Mounted]:
     """Mount the overlay under `run_dir/merged` for the duration of the block; always unmounts.
     With `cap_bytes`, the change layer is written to a capped tmpfs and copied to `overlay.upper`
     when the block ends."""
-    run_dir.mkdir(parents=True, exist_ok=False)
+    run_dir.mkdir(parents=True, exist_ok=False, mode=0o700)
     (run_dir / "owner.pid").write_text(str(os.getpid()))
     merged = run_dir / "merged"
     merged.mkdir()
@@ -120,27 +210,29 @@ def mounted(overlay: WorkspaceOverlay, run_dir: Path, *, cap_bytes: int | None =
     try:
         upper, work = overlay.upper, overlay.work
         if cap_bytes is not None:
-            scratch, upper, work = _capped_layer(overlay, run_dir, cap_bytes)
+            scratch = run_dir / "layer"
+            scratch.mkdir()
+            mounter.capped_layer(scratch, cap_bytes, stat.S_IMODE(os.stat(overlay.upper).st_mode))
+            upper, work = scratch / "upper", scratch / "work"
         lowerdir = _lowerdir(run_dir, overlay.lowers)
-        data = f"lowerdir={lowerdir},upperdir={upper},workdir={work},{_OPTIONS}"
+        data = f"lowerdir={lowerdir},upperdir={upper},workdir={work},{mounter.options}"
         if len(data) >= MOUNT_DATA_MAX:
             raise EngineError(
                 f"too many pending changesets stacked on this workspace ({len(overlay.lowers) - 1})",
                 code="engine.too_many_layers",
                 hint="apply or discard some pending changesets (`sbx list`)",
             )
-        _mount("overlay", str(merged), "overlay", 0, data)
+        mounter.overlay(merged, data)
         try:
-            yield Mounted(merged, scratch)
+            yield Mounted(merged, scratch, mounter)
         finally:
-            _umount(str(merged))
+            mounter.unmount(merged)
             if scratch is not None:
-                _keep_layer(upper, overlay.upper)
+                mounter.keep(upper, overlay.upper)
     finally:
         if scratch is not None:
-            _umount(str(scratch))
+            mounter.unmount(scratch)
         shutil.rmtree(run_dir, ignore_errors=True)
-
 
 
 def _younger_than(path: Path, seconds: float) -> bool:
@@ -150,7 +242,7 @@ def _younger_than(path: Path, seconds: float) -> bool:
         return False
 
 
-def sweep_stale(runs_root: Path) -> list[Path]:
+def sweep_stale(runs_root: Path, mounter: Mounter) -> list[Path]:
     """Unmount and delete the run folders whose owner process is gone."""
     swept: list[Path] = []
     if not runs_root.is_dir():
@@ -166,7 +258,8 @@ def sweep_stale(runs_root: Path) -> list[Path]:
             continue
         for mount_point in (run_dir / "merged", run_dir / "layer"):
             if mount_point.exists():
-                _umount(str(mount_point))
+                with contextlib.suppress(EngineError):  # a namespace that is gone took its mounts along
+                    mounter.unmount(mount_point)
         shutil.rmtree(run_dir, ignore_errors=True)
         swept.append(run_dir)
     return swept

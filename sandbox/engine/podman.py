@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sandbox.engine import runner
+from sandbox.engine import overlay, runner, service
 from sandbox.engine.capture import start_error
 from sandbox.engine.host import HostFacts
 from sandbox.engine.libpod import API_PREFIX, LibpodClient, error_message
@@ -57,12 +57,16 @@ def _call(what: str, fn: Callable[[], T]) -> T:
 
 
 class PodmanEngine:
-    def __init__(self, socket_path: Path, facts: HostFacts, runs_root: Path) -> None:
+    def __init__(self, socket_path: Path, facts: HostFacts, runs_root: Path,
+                 private: service.ServicePaths | None = None) -> None:
         self._client: podman.PodmanClient | None = None
         self._libpod = LibpodClient(socket_path)
         self.facts = facts
         self.runs_root = runs_root
         self.socket_path = socket_path
+        self.private = private  # sbx's own service (restartable), or None for a user's socket
+        self._mounter: overlay.Mounter | None = None
+        self._uid_map = ""
 
     @property
     def _api(self) -> Any:
@@ -104,10 +108,51 @@ class PodmanEngine:
     def runtime(self) -> str:
         return self.facts.runtime or ""
 
-    user_namespace = "host"
+    @property
+    def mounter(self) -> overlay.Mounter:
+        """Rootful: the host's mount namespace. Rootless: the service's user and mount namespaces,
+        found through the service process sbx started."""
+        if self._mounter is None:
+            if not self.facts.rootless:
+                self._mounter = overlay.HostMounter()
+            else:
+                pid = service.service_pid(self.private.runtime_dir) if self.private else None
+                ns_pid = service.namespace_pid(pid) if pid else None
+                if ns_pid is None:
+                    raise EngineUnavailableError(
+                        "rootless: cannot find the user namespace of sbx's Podman service",
+                        hint="`sbx doctor` restarts the service and checks subuid/subgid and newuidmap",
+                    )
+                self._uid_map = service.uid_map(ns_pid)
+                self._mounter = overlay.NamespaceMounter(ns_pid)
+        return self._mounter
+
+    @property
+    def user_namespace(self) -> str:
+        if not self.facts.rootless:
+            return "host"
+        self.mounter  # noqa: B018 -- finds the namespace and its uid map
+        return f"private uid_map {self._uid_map}"
+
+    @property
+    def degraded(self) -> tuple[str, ...]:
+        return self.facts.degraded()
 
     def run(self, spec: ContainerSpec) -> ContainerOutcome:
         return runner.run(self, spec, self.runs_root)
+
+    def _limits(self, spec: ContainerSpec) -> dict[str, Any]:
+        """Cgroup limits where Podman can set them; rlimits stand in elsewhere (host.rlimits)."""
+        limits = spec.limits
+        rlimits = self.facts.rlimits(limits.pids, limits.memory_bytes)
+        body: dict[str, Any] = {"r_limits": [{"type": name, "hard": v, "soft": v} for name, v in rlimits]}
+        if self.facts.cgroup_limits:
+            body["resource_limits"] = {
+                "memory": {"limit": limits.memory_bytes, "swap": limits.memory_bytes},
+                "pids": {"limit": limits.pids},
+                "cpu": {"quota": int(limits.cpus * 100_000), "period": 100_000},
+            }
+        return body
 
     def create(self, spec: ContainerSpec, files: RunFiles, name: str) -> str:
         limits = spec.limits
@@ -137,12 +182,7 @@ class PodmanEngine:
             "no_new_privileges": True,
             "read_only_filesystem": spec.read_only_root,
             "mounts": mounts,
-            "resource_limits": {
-                "memory": {"limit": limits.memory_bytes, "swap": limits.memory_bytes},
-                "pids": {"limit": limits.pids},
-                "cpu": {"quota": int(limits.cpus * 100_000), "period": 100_000},
-            },
-            "r_limits": [{"type": name, "hard": v, "soft": v} for name, v in self.facts.ulimits],
+            **self._limits(spec),
             # conmon kills the container on its own if sbx dies before its timeout fires.
             "timeout": int(limits.timeout_s) + 5,
             "log_configuration": {"driver": "none"},  # output is read through attach, capped

@@ -52,6 +52,10 @@ class Backend(Protocol):
     def runtime(self) -> str: ...
     @property
     def user_namespace(self) -> str: ...
+    @property
+    def mounter(self) -> overlay.Mounter: ...
+    @property
+    def degraded(self) -> tuple[str, ...]: ...
 
     def create(self, spec: ContainerSpec, files: RunFiles, name: str) -> str: ...
     def attach(self, container_id: str) -> tuple[Stream, bytes]: ...
@@ -143,7 +147,7 @@ def _final_state(backend: Backend, container_id: str) -> dict[str, Any]:
 def run(backend: Backend, spec: ContainerSpec, runs_root: Path) -> ContainerOutcome:
     """Run one action in a throwaway container; the overlay and the container never outlive it."""
     private_dir(runs_root.parent, runs_root.name, env="SBX_RUNTIME_DIR")
-    overlay.sweep_stale(runs_root)
+    overlay.sweep_stale(runs_root, backend.mounter)
     run_dir = runs_root / os.urandom(6).hex()
     spec = replace(spec, labels={**spec.labels, RUNS_LABEL: str(runs_root)})
     started = time.monotonic()
@@ -151,7 +155,8 @@ def run(backend: Backend, spec: ContainerSpec, runs_root: Path) -> ContainerOutc
     refused: list[str] = []
     with contextlib.ExitStack() as stack:
         stack.callback(backend.close)
-        mounted = stack.enter_context(overlay.mounted(spec.workspace, run_dir, cap_bytes=spec.limits.changes_bytes))
+        mounted = stack.enter_context(overlay.mounted(spec.workspace, run_dir, backend.mounter,
+                                                           cap_bytes=spec.limits.changes_bytes))
         files = prepare(spec, mounted.merged, run_dir)
         if spec.egress_hosts and files.report_dir is not None:
             proxy = stack.enter_context(egress.serving(files.report_dir / EGRESS_SOCKET, spec.egress_hosts))
@@ -180,4 +185,5 @@ def run(backend: Backend, spec: ContainerSpec, runs_root: Path) -> ContainerOutc
         reports=reports,
         egress_refused=tuple(dict.fromkeys(refused)),
         layer_full=layer_full,
+        degraded=backend.degraded,
     )

@@ -3,6 +3,14 @@
 Order: CONTAINER_HOST (unix:// only), the user's rootless socket, the system socket. When none
 answers, sbx starts `podman system service` on a private socket with its own containers.conf
 (see host.py) and reuses it across invocations; it exits by itself after `IDLE_SECONDS` idle.
+
+Rootless, sbx always uses its own service: it needs the service's storage to be `overlay` (not the
+user's `vfs`) and it mounts each workspace overlay inside the service's user and mount namespaces
+(`namespace_pid`), which it can find only for a process it started.
+
+The service outlives the command that started it, so it is started standing on its own: in sbx's
+runtime folder (never the caller's working directory, which may be deleted later: conmon then fails
+every container with "Failed to get working directory"), with a clean environment.
 """
 
 from __future__ import annotations
@@ -15,9 +23,10 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
-from sandbox.engine.host import HostFacts, containers_conf
+from sandbox.engine.host import HostFacts, containers_conf, storage_conf
 from sandbox.errors import EngineUnavailableError
 from sandbox.safedirs import private_dir
 
@@ -50,6 +59,100 @@ def user_sockets() -> list[Path]:
     return found
 
 
+@dataclass(frozen=True)
+class ServicePaths:
+    """Where sbx's private Podman service keeps its socket, configuration and (rootless) storage."""
+
+    runtime_dir: Path
+    storage_dir: Path  # rootless: images and containers of sbx's own (overlay driver)
+
+    @property
+    def socket(self) -> Path:
+        return self.runtime_dir / "podman.sock"
+
+    @property
+    def containers_conf(self) -> Path:
+        return self.runtime_dir / "containers.conf"
+
+    @property
+    def storage_conf(self) -> Path:
+        return self.runtime_dir / "storage.conf"
+
+    @property
+    def podman_runtime(self) -> Path:
+        """XDG_RUNTIME_DIR of the rootless service: its pause process and locks, sbx's own."""
+        return self.runtime_dir / "podman-run"
+
+    def configuration(self, facts: HostFacts) -> dict[Path, str]:
+        files = {self.containers_conf: containers_conf(facts, self.storage_dir, self.podman_runtime)}
+        if facts.rootless:
+            files[self.storage_conf] = storage_conf(self.storage_dir, self.podman_runtime)
+        return files
+
+    def environment(self, facts: HostFacts) -> dict[str, str]:
+        """The whole environment of podman processes sbx starts: nothing of the caller's leaks in."""
+        env = {name: os.environ[name] for name in _KEPT_ENV if os.environ.get(name)}
+        env.setdefault("PATH", DEFAULT_PATH)
+        env["CONTAINERS_CONF"] = str(self.containers_conf)
+        if facts.rootless:
+            env["CONTAINERS_STORAGE_CONF"] = str(self.storage_conf)
+            env["XDG_RUNTIME_DIR"] = str(self.podman_runtime)
+        return env
+
+
+_KEPT_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TZ")
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Written beside, then renamed into place: never through a link someone left at `path`."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
+
+
+def _configured(paths: ServicePaths, facts: HostFacts) -> bool:
+    for path, text in paths.configuration(facts).items():
+        try:
+            if path.read_text() != text:
+                return False
+        except OSError:
+            return False
+    return True
+
+
+def namespace_pid(pid: int) -> int | None:
+    """A process in the service's user namespace: the service itself, or (when it had to create the
+    namespace) the child it re-executed into it. None when neither is in another namespace."""
+    try:
+        own = os.readlink("/proc/self/ns/user")
+    except OSError:
+        return None
+    pending, seen = [pid], 0
+    while pending and seen < 16:
+        current = pending.pop(0)
+        seen += 1
+        try:
+            if os.readlink(f"/proc/{current}/ns/user") != own:
+                return current
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def uid_map(pid: int) -> str:
+    """`inside:outside:count` rows of a process's user namespace, comma-joined."""
+    try:
+        rows = Path(f"/proc/{pid}/uid_map").read_text().split("\n")
+    except OSError:
+        return "?"
+    return ",".join(":".join(row.split()) for row in rows if row.strip())
+
+
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -72,36 +175,47 @@ def _stop(pid_file: Path) -> None:
         time.sleep(0.1)
 
 
-def private_socket(runtime_dir: Path, facts: HostFacts) -> Path:
-    """The socket of sbx's own service, started if it is not answering (or runs an old config)."""
-    sock = runtime_dir / "podman.sock"
-    conf_path, pid_file = runtime_dir / "containers.conf", runtime_dir / "podman.pid"
-    conf = containers_conf(facts)
-    if ping(sock) and conf_path.is_file() and conf_path.read_text() == conf:
+def service_pid(runtime_dir: Path) -> int | None:
+    try:
+        return int((runtime_dir / "podman.pid").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def private_socket(paths: ServicePaths, facts: HostFacts, *, restart: bool = False) -> Path:
+    """The socket of sbx's own service, started if it is not answering (or runs an old config);
+    `restart` replaces a service that answers but cannot run containers."""
+    runtime_dir, sock, pid_file = paths.runtime_dir, paths.socket, paths.runtime_dir / "podman.pid"
+    if not restart and ping(sock) and _configured(paths, facts):
         return sock
     if facts.podman is None:
         raise EngineUnavailableError(
             "podman is not installed", hint="run scripts/bootstrap, or: apt-get install podman runc"
         )
     with _locked(runtime_dir / "service.lock"):
-        if ping(sock) and conf_path.is_file() and conf_path.read_text() == conf:
+        if not restart and ping(sock) and _configured(paths, facts):
             return sock  # another sbx started it while we waited for the lock
         _stop(pid_file)
-        conf_path.write_text(conf)
+        for path, text in paths.configuration(facts).items():
+            _write_private(path, text)
+        if facts.rootless:
+            paths.podman_runtime.mkdir(mode=0o700, exist_ok=True)
+            paths.storage_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         sock.unlink(missing_ok=True)
-        env = dict(os.environ, CONTAINERS_CONF=str(conf_path))
         log = open(runtime_dir / "podman-service.log", "ab")  # noqa: SIM115 -- handed to the child
         with log:
             child = subprocess.Popen(
                 [facts.podman, "system", "service", "--time", str(IDLE_SECONDS), f"unix://{sock}"],
-                env=env,
+                env=paths.environment(facts),
+                cwd=runtime_dir,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
                 start_new_session=True,  # survives this sbx process, and Ctrl-C in its terminal
                 close_fds=True,
+                umask=0o077,
             )
-        pid_file.write_text(str(child.pid))
+        _write_private(pid_file, str(child.pid))
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if ping(sock, timeout=0.5):
@@ -116,14 +230,14 @@ def private_socket(runtime_dir: Path, facts: HostFacts) -> Path:
         )
 
 
-def find_socket(runtime_dir: Path, facts: HostFacts) -> tuple[Path, bool]:
-    """(socket, private?). SBX_PODMAN=private skips the user's sockets."""
-    if os.environ.get("SBX_PODMAN") != "private":
+def find_socket(paths: ServicePaths, facts: HostFacts) -> tuple[Path, bool]:
+    """(socket, private?). SBX_PODMAN=private skips the user's sockets; rootless always does."""
+    if os.environ.get("SBX_PODMAN") != "private" and not facts.rootless:
         for candidate in user_sockets():
             if candidate.exists() and ping(candidate):
                 return candidate, False
-    private_dir(runtime_dir, env="SBX_RUNTIME_DIR")
-    return private_socket(runtime_dir, facts), True
+    private_dir(paths.runtime_dir, env="SBX_RUNTIME_DIR")
+    return private_socket(paths, facts), True
 
 
 def stop_private(runtime_dir: Path) -> None:

@@ -74,3 +74,4 @@ class ContainerOutcome:
     reports: Mapping[str, bytes] = field(default_factory=dict)  # files left in report_dir
     egress_refused: tuple[str, ...] = ()  # "network: host:port" the proxy refused
     layer_full: bool = False  # the change layer reached its size cap (writes got ENOSPC)
+    degraded: tuple[str, ...] = ()  # protections the engine could not give on this host, and what stands in

@@ -55,12 +55,12 @@ def engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, podm
     """Run the test once per engine: Podman's libpod API, and the Docker engine against Podman's
     Docker-compatible API (no Docker daemon runs on the test machines)."""
     from sandbox.config import Settings
-    from sandbox.engine import host, service
+    from sandbox.engine import host, service, service_paths
 
     name = str(request.param)
     if name == "docker":
         settings = Settings.from_env()
-        socket_path, _ = service.find_socket(settings.runtime_dir, host.detect())
+        socket_path, _ = service.find_socket(service_paths(settings), host.detect())
         monkeypatch.setenv("DOCKER_HOST", f"unix://{socket_path}")
     monkeypatch.setenv("SBX_ENGINE", name)
     return name
