@@ -159,7 +159,10 @@ def usage_of(upper: Path) -> Usage:
             return Usage(data["bytes"], data["inodes"])
     except (OSError, ValueError):
         pass
-    usage = measure(upper)
+    try:
+        usage = measure(upper)
+    except FileNotFoundError:
+        return Usage()  # its folders are gone (quarantined): nothing of it waits for review
     with contextlib.suppress(OSError):
         save_usage(upper.parent, usage)
     return usage

@@ -14,6 +14,7 @@ import stat
 from collections.abc import Iterable, Iterator
 
 from sandbox.changes import overlay
+from sandbox.changes.budget import check_deadline
 from sandbox.changes.walk import Limits
 
 CHUNK = 1024 * 1024
@@ -25,6 +26,7 @@ def hash_fd(fd: int) -> tuple[str, int]:
     h = hashlib.sha256()
     size = 0
     while chunk := os.read(fd, CHUNK):
+        check_deadline()  # a review reads within its deadline, never for as long as a file is
         h.update(chunk)
         size += len(chunk)
     return h.hexdigest(), size

@@ -256,14 +256,60 @@ def _changed_meanwhile(path: str) -> ConflictError:
 
 
 def _copy(src: int, dst: int) -> str:
-    """Copy everything from `src` to `dst`; the sha256 of what was copied."""
+    """Copy everything from `src` (at offset 0) to the new, empty `dst`; the sha256 of what was
+    copied. Holes stay holes (SEEK_DATA/SEEK_HOLE): a sparse file costs the host the blocks it
+    has, not its apparent size; the digest covers every byte, the zeros of holes included."""
     digest = hashlib.sha256()
+    offset = 0
+    while True:
+        try:
+            data = os.lseek(src, offset, os.SEEK_DATA)
+        except OSError as exc:
+            if exc.errno == errno.ENXIO:  # nothing but a hole (or the end) from here on
+                break
+            if exc.errno in (errno.EINVAL, errno.EOPNOTSUPP) and offset == 0:
+                return _copy_dense(src, dst, digest)  # a filesystem without hole reporting
+            raise
+        end = os.lseek(src, data, os.SEEK_HOLE)
+        _hash_zeros(digest, data - offset)
+        offset = data
+        while offset < end:
+            chunk = os.pread(src, min(CHUNK, end - offset), offset)
+            if not chunk:  # the file shrank under us: the digest will not match what was reviewed
+                return digest.hexdigest()
+            digest.update(chunk)
+            _write_all(dst, chunk, offset)
+            offset += len(chunk)
+    size = os.fstat(src).st_size
+    _hash_zeros(digest, size - offset)
+    os.ftruncate(dst, size)
+    return digest.hexdigest()
+
+
+def _copy_dense(src: int, dst: int, digest: hashlib._Hash) -> str:
     while chunk := os.read(src, CHUNK):
         digest.update(chunk)
-        view = memoryview(chunk)
-        while view:
-            view = view[os.write(dst, view) :]
+        _write_all(dst, chunk, None)
     return digest.hexdigest()
+
+
+def _write_all(fd: int, data: bytes, offset: int | None) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view) if offset is None else os.pwrite(fd, view, offset)
+        view = view[written:]
+        if offset is not None:
+            offset += written
+
+
+_ZEROS = bytes(CHUNK)
+
+
+def _hash_zeros(digest: hashlib._Hash, count: int) -> None:
+    while count > 0:
+        step = min(count, CHUNK)
+        digest.update(_ZEROS[:step] if step < CHUNK else _ZEROS)
+        count -= step
 
 
 def _set_fd_attrs(fd: int, mode: int, owner: Owner | None) -> None:
