@@ -10,6 +10,13 @@ They are a review aid, not a barrier: a change that is not flagged is not thereb
 is), and nothing here refuses anything. Path rules look at every path component, so a nested
 repository or a home folder used as a workspace is covered too.
 
+Content is read the way its consumer reads it, and whole: git configuration through a parser
+that follows git's own (`gitconfig.py`: continuation lines, a byte-order mark, quotes, comments,
+case rules), `package.json` through a JSON parser. A file too large to read whole within the
+limits below is flagged `risk.too_large_to_inspect` instead of being judged on its start.
+Permissions that open a file or folder to other users' writes, a sticky bit removed, and links
+that point outside the workspace are flagged too.
+
 `assess(change, old=..., new=...)` is the whole API: it looks at the change (path, kind, types,
 modes) and, only where a rule needs it, at content through lazy readers (`file_reader`). The
 layer reader calls it once per change at finalize, so flags are computed once, from the bytes
@@ -18,12 +25,14 @@ that will be committed, and stored with the changeset.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import stat
 from collections.abc import Callable
 
+from sandbox.changes import gitconfig
 from sandbox.types import Change, ChangeKind, EntryType
 
 GIT_HOOK = "risk.git_hook"
@@ -36,6 +45,9 @@ TASK_CONFIG = "risk.task_config"
 PACKAGE_SCRIPTS = "risk.package_scripts"
 EXEC_BIT = "risk.exec_bit"
 CREDENTIALS = "risk.credentials"
+WEAK_PERMISSIONS = "risk.weakened_permissions"
+OUTWARD_LINK = "risk.outward_link"
+TOO_LARGE = "risk.too_large_to_inspect"
 
 # The closed set, in the order flags are listed on a change, with what each means.
 RISKS: dict[str, str] = {
@@ -49,10 +61,17 @@ RISKS: dict[str, str] = {
     PACKAGE_SCRIPTS: "package manager scripts (npm/composer install hooks) changed",
     EXEC_BIT: "a file becomes executable",
     CREDENTIALS: "content that looks like a credential (private key, token, password) or a secrets file",
+    WEAK_PERMISSIONS: "permissions opened to other users' writes (or a secret's reads), or a sticky bit removed",
+    OUTWARD_LINK: "a symbolic link pointing outside the workspace (absolute, or escaping it with ..)",
+    TOO_LARGE: "too large to read whole for the checks above (git settings, package scripts, credentials)",
 }
 
-SCAN_LIMIT = 1024 * 1024  # bytes of a file's start searched for credentials
-CONFIG_LIMIT = 1024 * 1024  # bytes read of a config file (git config, package.json)
+# Whole files are read up to these sizes; a larger one is flagged TOO_LARGE. Measured on this
+# machine: credentials ~30 MB/s, git config 2-16 MB/s (worst: millions of tiny settings or
+# continuation lines), JSON ~100 MB/s.
+SCAN_LIMIT = 32 * 1024 * 1024  # searched for credentials
+CONFIG_LIMIT = 4 * 1024 * 1024  # git configuration
+JSON_LIMIT = 64 * 1024 * 1024  # package.json, composer.json
 
 Reader = Callable[[int], bytes | None]  # up to N bytes of a side's content; None when unreadable
 
@@ -60,19 +79,27 @@ Reader = Callable[[int], bytes | None]  # up to N bytes of a side's content; Non
 def assess(change: Change, *, old: Reader | None = None, new: Reader | None = None) -> tuple[str, ...]:
     """The risk flags of one change, in `RISKS` order. `old` and `new` read the content of each
     side when it is a regular file (None otherwise); they are called only when a rule needs it."""
-    if change.refused is not None or change.kind == ChangeKind.DELETED or change.new_type in (None, EntryType.DIR):
+    if change.refused is not None or change.kind == ChangeKind.DELETED or change.new_type is None:
         return ()
-    gains_exec = _gains_exec(change)
-    if change.kind == ChangeKind.MODE and not gains_exec:
-        return ()  # a mode change that adds no x bit grants nothing
     parts = tuple(change.path.split("/"))
-    flags = _path_flags(parts)
-    if gains_exec:
+    flags = _permission_flags(change, parts)
+    if change.new_type == EntryType.DIR:
+        return _ordered(flags)  # what a folder holds is flagged entry by entry
+    if _gains_exec(change):
         flags.add(EXEC_BIT)
+    if change.kind == ChangeKind.MODE:
+        if flags:  # say what the newly executable or writable file is
+            flags.update(_path_flags(parts))
+        return _ordered(flags)  # a mode change that grants nothing is not a risk
+    flags.update(_path_flags(parts))
     if change.new_type == EntryType.SYMLINK:
-        flags.update(_link_flags(parts))  # content behind a link is not read: the path decides
-    elif change.kind != ChangeKind.MODE and change.new_type == EntryType.FILE:
+        flags.update(_link_flags(parts, change.new_target))  # content behind a link is not read
+    elif change.new_type == EntryType.FILE:
         flags.update(_content_flags(parts, old, new))
+    return _ordered(flags)
+
+
+def _ordered(flags: set[str]) -> tuple[str, ...]:
     return tuple(flag for flag in RISKS if flag in flags)
 
 
@@ -107,6 +134,46 @@ def _gains_exec(change: Change) -> bool:
     return change.old_type != EntryType.FILE or not (change.old_mode or 0) & 0o111
 
 
+# -- permissions -----------------------------------------------------------------------------------
+_GROUP_OTHER_WRITE = 0o022
+_GROUP_OTHER_READ = 0o044
+# Folders whose entries decide what runs or who logs in: opening them to others' writes lets
+# anyone on the host replace what is inside.
+_SENSITIVE_DIRS = frozenset({
+    ".git", ".ssh", ".gnupg", ".husky", ".config", ".github", ".gitea", ".forgejo", ".vscode", ".devcontainer",
+    ".circleci", ".buildkite", ".aws", ".docker", ".kube", ".local", "autostart",
+})
+
+
+def _permission_flags(change: Change, parts: tuple[str, ...]) -> set[str]:
+    """Write access for others on anything, for the group on a sensitive path, read access on a
+    secret, or a directory's sticky bit removed (anyone may then delete others' entries)."""
+    new = change.new_mode
+    if new is None or change.new_type not in (EntryType.FILE, EntryType.DIR):
+        return set()
+    old = change.old_mode if change.old_type == change.new_type else None
+    gained = new & ~(old or 0)
+    is_dir = change.new_type == EntryType.DIR
+    if is_dir and old is not None and old & stat.S_ISVTX and not new & stat.S_ISVTX:
+        return {WEAK_PERMISSIONS}
+    if gained & 0o002 and not (is_dir and new & stat.S_ISVTX):  # a sticky world-writable folder is /tmp's way
+        return {WEAK_PERMISSIONS}
+    if gained & _GROUP_OTHER_WRITE and _sensitive(parts, is_dir=is_dir):
+        return {WEAK_PERMISSIONS}
+    secret = not is_dir and (_secret_file(parts) or ".ssh" in parts[:-1])
+    if old is not None and gained & _GROUP_OTHER_READ and secret:  # a new secret is flagged as one already
+        return {WEAK_PERMISSIONS}
+    return set()
+
+
+def _sensitive(parts: tuple[str, ...], *, is_dir: bool) -> bool:
+    if any(p in _SENSITIVE_DIRS for p in parts) or _git_dir_index((*parts, "")) is not None:
+        return True
+    if is_dir:  # a folder where a new entry would be flagged (hooks, workflows, conf.d...)
+        return bool(_path_flags((*parts, "x")))
+    return bool(_path_flags(parts)) or _is_git_config(parts) or parts[-1] in _PACKAGE_FILES
+
+
 # -- paths -----------------------------------------------------------------------------------------
 _SHELL_FILES = frozenset({
     ".bashrc", ".bash_profile", ".bash_login", ".bash_logout", ".bash_aliases", ".profile",
@@ -137,6 +204,9 @@ _SECRET_FILES = frozenset({
 })
 _SECRET_PAIRS = frozenset({(".aws", "credentials"), (".docker", "config.json"), (".kube", "config")})
 _SECRET_SUFFIXES = (".p12", ".pfx", ".jks", ".keystore")
+# package manager settings that run code: script-shell, node-options=--require, onload-script...
+_PACKAGE_RC = frozenset({".npmrc", ".yarnrc", ".yarnrc.yml"})
+_PACKAGE_FILES = _PACKAGE_RC | {"package.json", "composer.json"}
 _ENV_TEMPLATES = (".example", ".sample", ".template", ".tpl", ".dist", ".defaults")
 
 
@@ -161,6 +231,8 @@ def _path_flags(parts: tuple[str, ...]) -> set[str]:
         flags.add(TASK_CONFIG)
     if _secret_file(parts):
         flags.add(CREDENTIALS)
+    if name in _PACKAGE_RC:
+        flags.add(PACKAGE_SCRIPTS)
     return flags
 
 
@@ -171,7 +243,9 @@ _RULE_DIRS = frozenset(
      ".docker", ".kube"}
     | {d[0] for group in (_SHELL_DIRS, _AUTOSTART_DIRS, _CI_DIRS, _TASK_DIRS) for d in group}
 )
-_RULE_NAMES = _SHELL_FILES | _PYTHON_STARTUP | _CI_FILES | _TASK_FILES | _SECRET_FILES | {".git", ".gitconfig"}
+_RULE_NAMES = (
+    _SHELL_FILES | _PYTHON_STARTUP | _CI_FILES | _TASK_FILES | _SECRET_FILES | _PACKAGE_RC | {".git", ".gitconfig"}
+)
 _RULE_PREFIXES = (".env", "Jenkinsfile")
 _RULE_SUFFIXES = (".git", ".env", ".pth", ".code-workspace", *_SECRET_SUFFIXES)
 
@@ -200,10 +274,46 @@ def _is_git_hook(parts: tuple[str, ...]) -> bool:
     return rest[0] == "modules" and "hooks" in rest[2:]
 
 
-def _link_flags(parts: tuple[str, ...]) -> set[str]:
+def _link_flags(parts: tuple[str, ...], target: str | None) -> set[str]:
+    """A link at a config path stands for that config; a link elsewhere is judged by where it
+    points: outside the workspace, or at a path that is itself flagged (writing through
+    `notes -> .git/hooks/pre-commit` writes the hook)."""
+    flags: set[str] = set()
     if _is_git_config(parts):
-        return {GIT_CONFIG}
-    return {PACKAGE_SCRIPTS} if parts[-1] in ("package.json", "composer.json") else set()
+        flags.add(GIT_CONFIG)
+    if parts[-1] in ("package.json", "composer.json"):
+        flags.add(PACKAGE_SCRIPTS)
+    if target is None:
+        return flags
+    resolved = _resolve_inside(parts[:-1], target)
+    if resolved is None:
+        flags.add(OUTWARD_LINK)
+    elif resolved:
+        flags.update(_path_flags(resolved) - {CREDENTIALS} | ({GIT_CONFIG} if _is_git_config(resolved) else set()))
+        if ".ssh" in resolved:
+            flags.add(SSH)
+    return flags
+
+
+def _resolve_inside(parent: tuple[str, ...], target: str) -> tuple[str, ...] | None:
+    """Where a link in `parent` pointing at `target` leads, as workspace path components, or
+    None when it leads outside: an absolute target, `..` above the workspace, or `..` after a
+    component of the target itself (which may be another link, so only the kernel can tell)."""
+    if target.startswith("/"):
+        return None
+    where = list(parent)
+    walked = False  # has the target named a component that could be a link?
+    for part in target.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if walked or not where:
+                return None
+            where.pop()
+        else:
+            where.append(part)
+            walked = True
+    return tuple(where)
 
 
 def _under(parts: tuple[str, ...], dirs: tuple[tuple[str, ...], ...]) -> bool:
@@ -243,32 +353,47 @@ def _content_flags(parts: tuple[str, ...], old: Reader | None, new: Reader | Non
     flags: set[str] = set()
     if new is None:
         return flags
-    if _is_git_config(parts) and _git_config_grows(old, new):
-        flags.add(GIT_CONFIG)
-    if name in ("package.json", "composer.json") and _scripts_changed(old, new):
-        flags.add(PACKAGE_SCRIPTS)
-    if _new_credentials(old, new):
-        flags.add(CREDENTIALS)
+    if _is_git_config(parts):
+        flags.update(_git_config_flags(parts, old, new))
+    if name in ("package.json", "composer.json"):
+        flags.update(_scripts_flags(old, new))
+    flags.update(_credential_flags(old, new))
     return flags
 
 
-def _read(reader: Reader | None, limit: int) -> bytes | None:
-    return None if reader is None else reader(limit)
+class _TooLarge:
+    """A side larger than the limit it was read with."""
+
+
+_TOO_LARGE = _TooLarge()
+
+
+def _whole(reader: Reader | None, limit: int) -> bytes | _TooLarge | None:
+    """A side's whole content; None when absent or unreadable."""
+    if reader is None:
+        return None
+    data = reader(limit + 1)
+    return _TOO_LARGE if data is not None and len(data) > limit else data
 
 
 # git ---------------------------------------------------------------------------------------------
-# (section, key): any value runs a command, or points git at something that does
+# (section, name) whose value runs a command or points git at something that does, whatever the
+# subsection (`diff.<driver>.textconv`, `credential.<url>.helper`, `gpg.<format>.program`...)
 _GIT_KEYS = frozenset({
     ("core", "hookspath"), ("core", "fsmonitor"), ("core", "sshcommand"), ("core", "pager"),
-    ("core", "editor"), ("core", "askpass"), ("core", "gitproxy"), ("sequence", "editor"),
-    ("diff", "external"), ("credential", "helper"), ("include", "path"), ("includeif", "path"),
-    ("uploadpack", "packobjectshook"), ("gpg", "program"), ("web", "browser"), ("protocol", "allow"),
-    ("filter", "clean"), ("filter", "smudge"), ("filter", "process"), ("diff", "textconv"),
-    ("diff", "command"), ("merge", "driver"), ("difftool", "cmd"), ("mergetool", "cmd"),
-    ("browser", "cmd"), ("browser", "path"), ("man", "cmd"), ("man", "path"),
-    ("remote", "uploadpack"), ("remote", "receivepack"), ("core", "worktree"),
+    ("core", "editor"), ("core", "askpass"), ("core", "gitproxy"), ("core", "worktree"),
+    ("core", "alternaterefscommand"), ("sequence", "editor"), ("diff", "external"), ("diff", "textconv"),
+    ("diff", "command"), ("merge", "driver"), ("filter", "clean"), ("filter", "smudge"), ("filter", "process"),
+    ("credential", "helper"), ("include", "path"), ("includeif", "path"), ("gpg", "program"),
+    ("uploadpack", "packobjectshook"), ("web", "browser"), ("browser", "cmd"), ("browser", "path"),
+    ("man", "cmd"), ("man", "path"), ("difftool", "cmd"), ("difftool", "path"), ("mergetool", "cmd"),
+    ("mergetool", "path"), ("remote", "uploadpack"), ("remote", "receivepack"), ("protocol", "allow"),
+    ("init", "templatedir"), ("interactive", "difffilter"), ("instaweb", "httpd"), ("guitool", "cmd"),
 })
-_GIT_SECTION = re.compile(r'^\[\s*([A-Za-z0-9.-]+)(?:\s+"(?:[^"\\]|\\.)*")?\s*\]')
+# A name ending like these names a program in any section (sendemail.sendmailcmd,
+# gpg.ssh.defaultkeycommand, gc.recentobjectshook...).
+_GIT_COMMAND_SUFFIXES = ("cmd", "command", "program", "helper", "editor", "pager", "hook", "askpass", "driver",
+                         "textconv")
 
 
 def _is_git_config(parts: tuple[str, ...]) -> bool:
@@ -280,53 +405,76 @@ def _is_git_config(parts: tuple[str, ...]) -> bool:
     return _git_dir_index(parts) is not None and name in ("config", "config.worktree")
 
 
-def _git_config_grows(old: Reader | None, new: Reader) -> bool:
-    new_data = new(CONFIG_LIMIT)
+def _git_config_flags(parts: tuple[str, ...], old: Reader | None, new: Reader) -> set[str]:
+    if parts[-1] == ".git":
+        return {GIT_CONFIG}  # a gitdir file: any new or changed one points git somewhere else
+    new_data = _whole(new, CONFIG_LIMIT)
+    if isinstance(new_data, _TooLarge):
+        return {GIT_CONFIG, TOO_LARGE}
     if new_data is None:
+        return {GIT_CONFIG}
+    old_data = _whole(old, CONFIG_LIMIT)
+    try:
+        added = git_commands(new_data)
+    except gitconfig.GitConfigError:
+        # git refuses such a file (every git command fails); flagged all the same when it changed,
+        # as a parser disagreement must never hide a setting
+        return set() if old_data == new_data else {GIT_CONFIG}
+    if isinstance(old_data, bytes):
+        with contextlib.suppress(gitconfig.GitConfigError):  # an old file git refused ran nothing
+            added -= git_commands(old_data)
+    return {GIT_CONFIG} if added else set()
+
+
+def git_commands(data: bytes) -> set[tuple[bytes, bytes | None]]:
+    """The settings of a git config file that make git run something, as (key, value) as git
+    reads them. Raises GitConfigError where git would refuse the file."""
+    return {(key, value) for key, value in gitconfig.parse(data) if _runs_command(key, value)}
+
+
+def _runs_command(key: bytes, value: bytes | None) -> bool:
+    section, subsection, name = gitconfig.split_key(key)
+    text = "" if value is None else value.decode("utf-8", "surrogateescape").strip()
+    if section == "pager" or (section, name) in _GIT_KEYS or name.endswith(_GIT_COMMAND_SUFFIXES):
         return True
-    if new_data.lstrip().startswith(b"gitdir:"):
-        old_data = _read(old, CONFIG_LIMIT)
-        return old_data is None or old_data.strip() != new_data.strip()
-    added = _git_settings(new_data) - _git_settings(_read(old, CONFIG_LIMIT) or b"")
-    return bool(added)
-
-
-def _git_settings(data: bytes) -> set[tuple[str, str, str]]:
-    """The settings of a git config file that make git run something, as (section, key, value)."""
-    found: set[tuple[str, str, str]] = set()
-    section = ""
-    for raw in data.decode("utf-8", "replace").splitlines():
-        line = raw.strip()
-        match = _GIT_SECTION.match(line)
-        if match:
-            section = match.group(1).split(".")[0].lower()
-            line = line[match.end() :].strip()  # `[alias] x = !cmd` on one line is valid
-        if not line or line[0] in "#;":
-            continue
-        key, _, value = line.partition("=")
-        key, value = key.strip().lower(), value.strip()
-        shell = value.lstrip('"').startswith("!")  # `!cmd`: run by the shell
-        runs = (section, key) in _GIT_KEYS or section == "pager"
-        if runs or (shell and (section == "alias" or (section, key) == ("submodule", "update"))):
-            found.add((section, key, value))
-    return found
+    if section == "alias":
+        return text.startswith(("!", "-"))  # a shell command, or git options (-c core.pager=...) before it
+    if (section, name) == ("submodule", "update"):
+        return text.startswith("!")
+    if section == "protocol" and name == "allow":
+        return True
+    if (section, name) in (("remote", "url"), ("remote", "pushurl"), ("submodule", "url")):
+        return text.startswith("ext::")  # ext:: runs its "URL" as a command
+    return section == "url" and subsection.startswith("ext::")
 
 
 # package scripts ---------------------------------------------------------------------------------
-def _scripts_changed(old: Reader | None, new: Reader) -> bool:
-    new_scripts = _scripts(new(CONFIG_LIMIT))
-    old_data = _read(old, CONFIG_LIMIT)
-    return new_scripts != (_scripts(old_data) if old_data is not None else {})
+_PACKAGE_KEYS = ("scripts", "gypfile")  # npm runs scripts (install hooks included) and node-gyp builds
 
 
-def _scripts(data: bytes | None) -> object:
+def _scripts_flags(old: Reader | None, new: Reader) -> set[str]:
+    new_data = _whole(new, JSON_LIMIT)
+    if isinstance(new_data, _TooLarge):
+        return {PACKAGE_SCRIPTS, TOO_LARGE}
+    old_data = _whole(old, JSON_LIMIT)
+    new_scripts = _scripts(new_data)
+    if new_scripts is None:  # unparsable: npm refuses it; flagged all the same when it changed
+        return set() if old_data == new_data else {PACKAGE_SCRIPTS}
+    old_scripts = _scripts(old_data) if isinstance(old_data, bytes) else {}
+    return {PACKAGE_SCRIPTS} if new_scripts != old_scripts else set()
+
+
+def _scripts(data: bytes | None) -> dict[str, object] | None:
+    """The package's script-running keys, or None when it is not JSON."""
     if data is None:
-        return None
+        return {}
     try:
-        document = json.loads(data)
-    except ValueError:
-        return data if b'"scripts"' in data else {}  # unparsable: any difference in the text counts
-    return document.get("scripts", {}) if isinstance(document, dict) else {}
+        document = json.loads(data)  # bytes: a UTF-8 byte-order mark is skipped, as npm does
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(document, dict):
+        return {}
+    return {key: document[key] for key in _PACKAGE_KEYS if key in document}
 
 
 # credentials ---------------------------------------------------------------------------------------
@@ -371,15 +519,19 @@ _PLACEHOLDERS = (b"example", b"placeholder", b"changeme", b"change_me", b"your",
 _WORD = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 
 
-def _new_credentials(old: Reader | None, new: Reader) -> bool:
-    data = new(SCAN_LIMIT)
+def _credential_flags(old: Reader | None, new: Reader) -> set[str]:
+    data = _whole(new, SCAN_LIMIT)
+    if isinstance(data, _TooLarge):
+        return {TOO_LARGE}
     if not data:
-        return False
+        return set()
     found = _credentials(data)
     if not found:
-        return False
-    old_data = _read(old, SCAN_LIMIT)
-    return bool(found - _credentials(old_data)) if old_data else True
+        return set()
+    old_data = _whole(old, SCAN_LIMIT)
+    if isinstance(old_data, bytes) and old_data:
+        found -= _credentials(old_data)
+    return {CREDENTIALS} if found else set()
 
 
 def _credentials(data: bytes) -> set[bytes]:

