@@ -62,8 +62,9 @@ class Mounter(Protocol):
 
     options: str
 
-    def capped_layer(self, scratch: Path, cap_bytes: int, upper_mode: int) -> None:
-        """Mount a tmpfs of `cap_bytes` on `scratch` and make `upper` and `work` in it."""
+    def capped_layer(self, scratch: Path, cap_bytes: int, upper_mode: int, max_inodes: int = 0) -> None:
+        """Mount a tmpfs of `cap_bytes` (and `max_inodes` inodes, if not 0) on `scratch` and make
+        `upper` and `work` in it."""
 
     def overlay(self, merged: Path, data: str) -> None: ...
 
@@ -95,8 +96,8 @@ class HostMounter:
         if rc != 0:
             raise _overlay_failed(str(target), os.strerror(ctypes.get_errno()))
 
-    def capped_layer(self, scratch: Path, cap_bytes: int, upper_mode: int) -> None:
-        self._mount("tmpfs", scratch, "tmpfs", MS_NOSUID | MS_NODEV, f"size={cap_bytes},mode=0700")
+    def capped_layer(self, scratch: Path, cap_bytes: int, upper_mode: int, max_inodes: int = 0) -> None:
+        self._mount("tmpfs", scratch, "tmpfs", MS_NOSUID | MS_NODEV, f"{_tmpfs_caps(cap_bytes, max_inodes)},mode=0700")
         (scratch / "upper").mkdir()
         (scratch / "work").mkdir()
         os.chmod(scratch / "upper", upper_mode)
@@ -122,8 +123,13 @@ class HostMounter:
         return path
 
 
+def _tmpfs_caps(cap_bytes: int, max_inodes: int) -> str:
+    """tmpfs options for the layer's caps: inodes too when given (nr_inodes=0 would mean unlimited)."""
+    return f"size={cap_bytes}" + (f",nr_inodes={max_inodes}" if max_inodes > 0 else "")
+
+
 # Run inside Podman's namespaces by /bin/sh; paths come as positional arguments, never in the text.
-_NS_LAYER = 'mount -t tmpfs -o "nosuid,nodev,size=$2,mode=0700" tmpfs "$1" && mkdir "$1/upper" "$1/work" ' \
+_NS_LAYER = 'mount -t tmpfs -o "nosuid,nodev,$2,mode=0700" tmpfs "$1" && mkdir "$1/upper" "$1/work" ' \
             '&& chmod "$3" "$1/upper"'
 _NS_OVERLAY = 'mount -t overlay -o "$2" overlay "$1"'
 _NS_UNMOUNT = 'mountpoint -q "$1" || exit 0; umount "$1" 2>/dev/null || umount -l "$1"'
@@ -152,8 +158,9 @@ class NamespaceMounter:
         if result.returncode != 0:
             raise _overlay_failed(args[0], f"{what}: {result.stderr.strip() or 'exit ' + str(result.returncode)}")
 
-    def capped_layer(self, scratch: Path, cap_bytes: int, upper_mode: int) -> None:
-        self._sh(_NS_LAYER, str(scratch), str(cap_bytes), f"{upper_mode:o}", what="the change layer's tmpfs")
+    def capped_layer(self, scratch: Path, cap_bytes: int, upper_mode: int, max_inodes: int = 0) -> None:
+        self._sh(_NS_LAYER, str(scratch), _tmpfs_caps(cap_bytes, max_inodes), f"{upper_mode:o}",
+                 what="the change layer's tmpfs")
 
     def overlay(self, merged: Path, data: str) -> None:
         self._sh(_NS_OVERLAY, str(merged), data, what="overlay in Podman's user namespace")
@@ -212,7 +219,7 @@ def mounted(overlay: WorkspaceOverlay, run_dir: Path, mounter: Mounter, *,
         if cap_bytes is not None:
             scratch = run_dir / "layer"
             scratch.mkdir()
-            mounter.capped_layer(scratch, cap_bytes, stat.S_IMODE(os.stat(overlay.upper).st_mode))
+            mounter.capped_layer(scratch, cap_bytes, stat.S_IMODE(os.stat(overlay.upper).st_mode), overlay.max_inodes)
             upper, work = scratch / "upper", scratch / "work"
         lowerdir = _lowerdir(run_dir, overlay.lowers)
         data = f"lowerdir={lowerdir},upperdir={upper},workdir={work},{mounter.options}"

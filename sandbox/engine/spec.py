@@ -21,6 +21,7 @@ class WorkspaceOverlay:
     upper: Path
     work: Path
     target: str = "/workspace"
+    max_inodes: int = 0  # inodes the change layer may hold while the tool runs (its tmpfs); 0: no cap
 
 
 @dataclass(frozen=True)
