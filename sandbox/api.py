@@ -8,7 +8,10 @@
     box.apply(result.changeset.id, sha256=result.changeset.sha256)   # only what was reviewed
 
 Nothing here commits on its own: `run` and `exec` leave a pending changeset; `apply` needs the
-changeset's sha256, so a caller can only commit exactly what it (or its user) reviewed. Results are
+changeset's sha256, so a caller can only commit exactly what it (or its user) reviewed. A changeset
+with risk flags (a `.git/hooks` script, a shell start-up file, ...) needs a person: `apply` refuses
+it (`changeset.needs_person`) unless whoever built the `Sandbox` passed `allow_risky_apply=True`.
+Opening a `Sandbox` first finishes or rolls back a commit a killed process left (`recovered`). Results are
 the frozen dataclasses of `sandbox.types`; every failure is an `SbxError` (`sandbox.errors`) with a
 stable `code`. A `Sandbox` may be shared between threads: its calls on one workspace queue up.
 """
@@ -21,9 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sandbox.app import Workspace
+from sandbox.app import OnRecovered, Workspace
 from sandbox.config import Settings
-from sandbox.types import ActionResult, Changeset, ChangesetStatus, CommitResult
+from sandbox.types import ActionResult, Changeset, ChangesetStatus, CommitResult, Recovered
 
 
 @dataclass(frozen=True)
@@ -37,13 +40,27 @@ class ToolInfo:
 class Sandbox:
     """One workspace under sbx's control."""
 
-    def __init__(self, workspace: str | Path = ".", *, settings: Settings | None = None, via: str = "api") -> None:
-        self._workspace = Workspace(workspace, settings, via=via)
+    def __init__(
+        self,
+        workspace: str | Path = ".",
+        *,
+        settings: Settings | None = None,
+        via: str = "api",
+        allow_risky_apply: bool = False,
+        on_recovered: OnRecovered | None = None,
+    ) -> None:
+        self._workspace = Workspace(workspace, settings, via=via, allow_risky_apply=allow_risky_apply,
+                                    on_recovered=on_recovered)
         self._lock = threading.RLock()  # threads queue instead of failing on the workspace lock
 
     @property
     def path(self) -> Path:
         return self._workspace.path
+
+    @property
+    def recovered(self) -> tuple[Recovered, ...]:
+        """The interrupted commits of this workspace that this Sandbox rolled back or completed."""
+        return tuple(self._workspace.recovered)
 
     def tools(self) -> list[ToolInfo]:
         out = []
@@ -84,7 +101,8 @@ class Sandbox:
         skip_conflicts: bool = False,
     ) -> CommitResult:
         """Commit exactly the reviewed changeset: refused (`changeset.hash_mismatch`) unless its
-        content still has `sha256`."""
+        content still has `sha256`, and (`changeset.needs_person`) if the paths it commits carry
+        risk flags and this Sandbox was not opened with `allow_risky_apply=True`."""
         with self._lock:
             return self._workspace.apply(changeset, sha256=sha256, paths=paths, skip_conflicts=skip_conflicts)
 

@@ -21,11 +21,20 @@ from sandbox.changes import ChangesetStore
 from sandbox.config import Settings
 from sandbox.engine import ContainerSpec, WorkspaceOverlay
 from sandbox.engine.spec import ContainerOutcome, InlineFile
-from sandbox.errors import PolicyError, SbxError, UsageError
+from sandbox.errors import ChangesetError, PolicyError, SbxError, StateError, UsageError
 from sandbox.policy.compile import PROXY_PORT, CompiledCall, compile_call
 from sandbox.policy.profiles import Profiles, load_profiles
 from sandbox.safedirs import private_dir
-from sandbox.types import ActionResult, Changeset, ChangesetStatus, CommitResult, Protections, StepResult
+from sandbox.types import (
+    ActionResult,
+    Change,
+    Changeset,
+    ChangesetStatus,
+    CommitResult,
+    Protections,
+    Recovered,
+    StepResult,
+)
 
 if TYPE_CHECKING:
     from sandbox.engine import Engine
@@ -49,6 +58,9 @@ class Approval:
 
 
 Approver = Callable[[Changeset], Approval]
+OnRecovered = Callable[[Recovered], None]
+# How each front end's person lets its callers commit flagged changes, for the audit trail.
+_RISKY_OPT_IN = {"api": "allow_risky_apply=True", "mcp": "--allow-risky-apply"}
 MAX_TIMEOUT_S = 24 * 3600
 
 
@@ -131,17 +143,83 @@ def denials(stderr: str, exit_code: int | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(found))[:20]
 
 
-class Workspace:
-    """One host folder under sbx's control. Engine connection is made on first use."""
+def flagged_changes(changeset: Changeset, paths: Collection[str] | None) -> tuple[Change, ...]:
+    """The changes with risk flags that approving `paths` (None: all) would commit. A directory
+    above a chosen path counts too (a commit creates the folders a chosen entry needs), so this
+    errs towards asking a person."""
+    wanted = None if paths is None else [p.strip().removeprefix("./").rstrip("/") for p in paths]
 
-    def __init__(self, path: str | Path, settings: Settings | None = None, *, via: str = "api") -> None:
+    def chosen(path: str) -> bool:
+        return wanted is None or any(
+            path == w or path.startswith(w + "/") or w.startswith(path + "/") for w in wanted
+        )
+
+    return tuple(c for c in changeset.changes if c.risks and c.refused is None and chosen(c.path))
+
+
+class Workspace:
+    """One host folder under sbx's control. Engine connection is made on first use.
+
+    Constructing one first finishes or rolls back any commit of this workspace that a dead process
+    left half-done (the one place every front end and command passes), and reports each through
+    `on_recovered` and `recovered`. `allow_risky_apply`: whether a commit may include changes with
+    risk flags; only a person's own command line, or a person who opted in, says yes."""
+
+    def __init__(self, path: str | Path, settings: Settings | None = None, *, via: str = "api",
+                 allow_risky_apply: bool = False, on_recovered: OnRecovered | None = None) -> None:
         self.settings = settings or Settings.from_env()
         self.store = ChangesetStore(self.settings.state_dir, Path(path))
         self.path = self.store.workspace
         self.via = via  # the front end, for the audit trail: "cli", "api", "mcp"
+        self.allow_risky_apply = allow_risky_apply
+        self.recovered: list[Recovered] = []
+        self._on_recovered = on_recovered
         self._audit: AuditLog | None = None
         self._engine: Engine | None = None
         self._profiles: Profiles | None = None
+        try:
+            with self.store.lock():
+                self._recover()
+        except StateError as exc:
+            # A live sbx process holds the workspace: it recovered when it took the lock, and the
+            # commit it may be making now is not interrupted. What this one changes locks again.
+            if exc.code != "state.locked":
+                raise
+
+    def _recover(self) -> None:
+        """Finish or roll back interrupted commits; the caller holds the workspace lock."""
+        for done in self.store.recover():
+            self.recovered.append(done)
+            self.audit.recovery(self.path, commit_id=done.commit_id, kind=done.kind,
+                                changeset_id=done.changeset_id, outcome=done.outcome, paths=done.paths)
+            if self._on_recovered is not None:
+                self._on_recovered(done)
+        for moved in self.store.take_quarantined():
+            error = StateError(moved.describe(), code="state.layer_quarantined")
+            self.audit.failure(self.path, error=error, changeset_id=moved.changeset_id)
+
+    def _approval_via(
+        self, changeset: Changeset, paths: Collection[str] | None, how: str
+    ) -> tuple[str, tuple[str, ...]]:
+        """How the approval is recorded, and the risk flags it covers; refused
+        (`changeset.needs_person`) when it covers flagged changes and nobody opted in."""
+        flagged = flagged_changes(changeset, paths)
+        risks = tuple(sorted({r for c in flagged for r in c.risks}))
+        if not flagged:
+            return how, ()
+        if not self.allow_risky_apply:
+            shown = "; ".join(f"{c.path}: {', '.join(c.risks)}" for c in flagged[:5])
+            more = f" and {len(flagged) - 5} more" if len(flagged) > 5 else ""
+            error = ChangesetError(
+                f"changeset {changeset.id} has changes that can run code or leak secrets on the host "
+                f"({shown}{more}); a person must review it with `sbx diff {changeset.id} -w {self.path}` and "
+                f"apply it with `sbx apply {changeset.id} -w {self.path}` on a terminal; nothing was applied",
+                code="changeset.needs_person",
+            )
+            self.audit.failure(self.path, error=error, changeset_id=changeset.id)
+            raise error
+        opt_in = _RISKY_OPT_IN.get(self.via)
+        return (f"{how} ({opt_in})" if opt_in else how), risks
 
     @property
     def engine(self) -> Engine:
@@ -183,7 +261,7 @@ class Workspace:
         `parent`: the (action id, step index) of the plan this call is a step of, for the audit trail."""
         call = self.compile(tool_name, args, timeout_s=timeout_s)
         with self.store.lock():
-            self.store.recover()
+            self._recover()
             action = new_action_id()
             self.audit.action(self.path, tool=call.tool, args=dict(call.args), via=self.via, action_id=action,
                               parent=parent[0] if parent else None, step=parent[1] if parent else None)
@@ -197,8 +275,12 @@ class Workspace:
             commit = None
             if changeset.status is ChangesetStatus.PENDING and approve is not None:
                 decision = approve(changeset)
+                via = decision.how or self.via
+                risks: tuple[str, ...] = ()
+                if decision.approve:
+                    via, risks = self._approval_via(changeset, decision.paths, via)
                 self.audit.approval(self.path, changeset_id=changeset.id, sha256=changeset.sha256,
-                                    via=decision.how or self.via, approved=decision.approve, paths=decision.paths)
+                                    via=via, approved=decision.approve, paths=decision.paths, risks=risks)
                 if decision.approve:
                     commit = self._commit(changeset.id, changeset.sha256, decision.paths, skip_conflicts=False)
                     changeset = self.store.get(changeset.id)
@@ -291,7 +373,7 @@ class Workspace:
     # -- review and commit ------------------------------------------------------------------------
     def _recovered(self) -> None:
         with self.store.lock():
-            self.store.recover()
+            self._recover()
 
     def changeset(self, ref: str | None = None) -> Changeset:
         self._recovered()
@@ -311,15 +393,16 @@ class Workspace:
         how: str = "",
     ) -> CommitResult:
         with self.store.lock():
-            self.store.recover()
+            self._recover()
             changeset = self.store.get(ref)
+            via, risks = self._approval_via(changeset, paths, how or self.via)
             self.audit.approval(self.path, changeset_id=changeset.id, sha256=sha256 or changeset.sha256,
-                                via=how or self.via, approved=True, paths=paths)
+                                via=via, approved=True, paths=paths, risks=risks)
             return self._commit(changeset.id, sha256, paths, skip_conflicts=skip_conflicts)
 
     def discard(self, ref: str | None = None) -> Changeset:
         with self.store.lock():
-            self.store.recover()
+            self._recover()
             changeset = self.store.discard(self.store.get(ref).id)
             self.audit.discard(self.path, changeset=changeset)
             return changeset
@@ -328,7 +411,7 @@ class Workspace:
         """Re-run a pending changeset's call on the workspace as it is now (after a conflict): the old
         changeset is discarded and the new one waits for review like any other."""
         with self.store.lock():
-            self.store.recover()
+            self._recover()
             old = self.store.get(ref)
             if old.status is not ChangesetStatus.PENDING:
                 raise UsageError(f"changeset {old.id} is {old.status}; only a pending one can be rebased",
@@ -344,7 +427,7 @@ class Workspace:
 
     def undo(self) -> CommitResult:
         with self.store.lock():
-            self.store.recover()
+            self._recover()
             result = self.store.undo()
             self.audit.undo(self.path, result=result)
             return result

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from sandbox.config import Settings
 from sandbox.errors import SbxError, UsageError
 from sandbox.safedirs import open_append, private_dir
-from sandbox.types import ActionResult, Changeset, ChangesetStatus, CommitResult
+from sandbox.types import ActionResult, Change, Changeset, ChangesetStatus, CommitResult, Recovered
 
 if TYPE_CHECKING:
     from sandbox.app import Approval, Workspace
@@ -44,11 +44,40 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see `{self.prog} --help`)", code="usage.invalid")
 
 
+class _Notices:
+    """What sbx did on its own before the command ran (an interrupted commit rolled back or
+    completed): said on stderr at once, and in --json as the envelope's `recovered` list."""
+
+    def __init__(self) -> None:
+        self.as_json = False
+        self.recovered: list[Recovered] = []
+
+    def reset(self, as_json: bool) -> None:
+        self.as_json, self.recovered = as_json, []
+
+    def on_recovered(self, done: Recovered) -> None:
+        self.recovered.append(done)
+        if not self.as_json:
+            sys.stderr.write(f"sbx: recovery: {done.describe()}\n")
+            sys.stderr.flush()
+
+    def add_to(self, envelope: dict[str, Any]) -> dict[str, Any]:
+        if self.recovered:
+            envelope["recovered"] = [done.to_json() for done in self.recovered]
+        return envelope
+
+
+_notices = _Notices()
+
+
 # -- helpers ---------------------------------------------------------------------------------------
 def _workspace(path: str | None) -> Workspace:
+    """The workspace a command names (or the current folder); opening it recovers first. The
+    command line is the person's own, so it may commit flagged changes once they approve."""
     from sandbox.app import Workspace, resolve_workspace
 
-    return Workspace(resolve_workspace(path), Settings.from_env(), via="cli")
+    return Workspace(resolve_workspace(path), Settings.from_env(), via="cli", allow_risky_apply=True,
+                     on_recovered=_notices.on_recovered)
 
 
 def _color() -> bool:
@@ -326,7 +355,18 @@ def cmd_apply(ns: argparse.Namespace) -> Output:
         paths = decision.paths
     how = "--yes" if ns.yes else "terminal"
     commit = ws.apply(cs.id, sha256=ns.sha256 or cs.sha256, paths=paths, skip_conflicts=ns.skip_conflicts, how=how)
-    return Output(commit.to_json(), _commit_text(commit))
+    # --yes is the person's own word, also for flagged changes; say which ones it covered.
+    flagged = _flagged(cs, paths) if ns.yes else ()
+    err = "\n".join(f"sbx: RISK applied on --yes: {c.path}: {', '.join(c.risks)}" for c in flagged)
+    return Output(commit.to_json(), _commit_text(commit), err)
+
+
+def _flagged(cs: Changeset, paths: Collection[str] | None) -> tuple[Change, ...]:
+    from sandbox.app import flagged_changes
+
+    return flagged_changes(cs, paths)
+
+
 
 
 def cmd_rebase(ns: argparse.Namespace) -> Output:
@@ -364,6 +404,8 @@ def cmd_log(ns: argparse.Namespace) -> Output:
 def cmd_doctor(ns: argparse.Namespace) -> Output:
     from sandbox.app import doctor
 
+    if ns.workspace is not None:  # recovers an interrupted commit of that workspace first
+        _workspace(ns.workspace)
     report = doctor(Settings.from_env())
     lines = [f"{key}: {value}" for key, value in report["host"].items()]
     lines += [f"podman: {report['podman']}", f"image: {report['image']}"]
@@ -391,7 +433,8 @@ def cmd_serve(ns: argparse.Namespace) -> Output:
     from sandbox.app import resolve_workspace
     from sandbox.mcp_server import serve
 
-    serve(Path(resolve_workspace(ns.workspace)), Settings.from_env())
+    serve(Path(resolve_workspace(ns.workspace)), Settings.from_env(), allow_risky_apply=ns.allow_risky_apply,
+          on_recovered=_notices.on_recovered)
     return Output({})
 
 
@@ -531,6 +574,8 @@ def _add_log_command(sub: Any) -> None:
 
 def _add_host_commands(sub: Any) -> None:
     p = sub.add_parser("doctor", help="check the host: podman, runtime, cgroups, Landlock, seccomp, image")
+    p.add_argument("-w", "--workspace", metavar="DIR",
+                   help="also recover an interrupted commit of this workspace (default: none)")
     _common(p, workspace=False)
     p.set_defaults(handler=cmd_doctor)
 
@@ -548,6 +593,9 @@ def _add_serve_command(sub: Any) -> None:
     p = sub.add_parser("serve", help="serve sbx to other agents (MCP over stdio)")
     p.add_argument("--mcp", action="store_true", help="speak the Model Context Protocol on stdin/stdout")
     p.add_argument("-w", "--workspace", metavar="DIR", help="workspace folder (default: current)")
+    p.add_argument("--allow-risky-apply", action="store_true",
+                   help="let the client commit changesets with risk flags (git hooks, shell start-up files, "
+                        "...); without it they need a person at a terminal (sbx apply)")
     p.set_defaults(handler=cmd_serve, json=False)
 
 
@@ -593,7 +641,7 @@ def _print_error(command: str, as_json: bool, error: SbxError) -> None:
         paths = getattr(error, "paths", None)
         if paths:
             payload["paths"] = list(paths)
-        sys.stdout.write(json.dumps({"ok": False, "command": command, "error": payload}) + "\n")
+        sys.stdout.write(json.dumps(_notices.add_to({"ok": False, "command": command, "error": payload})) + "\n")
     else:
         hint = f" (fix: {error.hint})" if error.hint else ""
         sys.stderr.write(f"sbx: error: {error.message}{hint}\n")
@@ -617,6 +665,7 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     options = args[: args.index("--")] if "--" in args else args  # a command after -- may say --json
     as_json = "--json" in options
+    _notices.reset(as_json)
     ns: argparse.Namespace | None = None
     try:
         parser = build_parser()
@@ -639,7 +688,8 @@ def main(argv: list[str] | None = None) -> int:
         _print_error(_command_name(ns, args), as_json, error)
         return 70
     if as_json:
-        sys.stdout.write(json.dumps({"ok": True, "command": _command_name(ns, args), "result": out.result}) + "\n")
+        envelope = {"ok": True, "command": _command_name(ns, args), "result": out.result}
+        sys.stdout.write(json.dumps(_notices.add_to(envelope)) + "\n")
     else:
         if out.err:
             sys.stderr.write(out.err if out.err.endswith("\n") else out.err + "\n")

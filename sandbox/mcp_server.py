@@ -4,8 +4,10 @@ Every tool in `profiles/` is exposed under its own name and schema; a call runs 
 returns its output and the pending changeset (id, sha256, changes) as structured content. It never
 commits. Three more tools review and commit: `sbx_diff(changeset?)`, `sbx_apply(changeset, sha256)`
 (refused unless the sha256 is the changeset's as it stands, so an agent commits only what was
-reviewed) and `sbx_discard(changeset)`. A malformed call gets an MCP error (invalid params) and the
-server keeps serving; a tool that fails is a result with `isError`, which the model can read.
+reviewed; and, unless the person started the server with `--allow-risky-apply`, refused with
+`changeset.needs_person` when the changeset has risk flags) and `sbx_discard(changeset)`. A
+malformed call gets an MCP error (invalid params) and the server keeps serving; a tool that fails
+is a result with `isError`, which the model can read.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from mcp.shared.exceptions import MCPError
 from sandbox.api import Sandbox
 from sandbox.config import Settings
 from sandbox.errors import SbxError
-from sandbox.types import ActionResult, Changeset
+from sandbox.types import ActionResult, Changeset, Recovered
 
 # Errors in the call itself (the model can fix its call) are protocol errors; the rest are results.
 _CALLER_ERRORS = ("usage.", "tool.", "policy.path_outside_workspace", "policy.invalid_path")
@@ -37,7 +39,8 @@ REVIEW_TOOLS = [
     ),
     types.Tool(
         name="sbx_apply",
-        description="Commit a reviewed changeset to the host. Refused unless sha256 is the changeset's current hash.",
+        description="Commit a reviewed changeset to the host. Refused unless sha256 is the changeset's current hash; "
+        "a changeset with risk flags (git hooks, shell start-up files, ...) may need a person to apply it.",
         input_schema={
             "type": "object",
             "properties": {"changeset": {"type": "string"}, "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"}},
@@ -160,8 +163,11 @@ async def _serve(box: Sandbox) -> None:
         await server.run(read_stream, write_stream, server.create_initialization_options())
 
 
-def serve(workspace: Path, settings: Settings) -> None:
-    """Serve MCP on stdin/stdout until the client closes it."""
-    box = Sandbox(workspace, settings=settings, via="mcp")
+def serve(workspace: Path, settings: Settings, *, allow_risky_apply: bool = False,
+          on_recovered: Callable[[Recovered], None] | None = None) -> None:
+    """Serve MCP on stdin/stdout until the client closes it. `allow_risky_apply`: the person who
+    starts the server lets its client commit changesets with risk flags."""
+    box = Sandbox(workspace, settings=settings, via="mcp", allow_risky_apply=allow_risky_apply,
+                  on_recovered=on_recovered)
     box.tools()  # load the profiles now: a broken profile is an error before the first request
     asyncio.run(_serve(box))

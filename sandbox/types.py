@@ -115,6 +115,27 @@ class Changeset:
 
 
 @dataclass(frozen=True)
+class Recovered:
+    """What recovery did with a commit that an earlier process left unfinished."""
+
+    commit_id: str
+    kind: str  # "apply" or "undo"
+    changeset_id: str
+    outcome: str  # "rolled_back": the host holds what it held before; "committed": what was approved
+    paths: int  # how many paths the commit covered
+
+    def to_json(self) -> JsonDict:
+        return {"commit": self.commit_id, "kind": self.kind, "changeset": self.changeset_id,
+                "outcome": self.outcome, "paths": self.paths}
+
+    def describe(self) -> str:
+        what = f"an interrupted {self.kind} of changeset {self.changeset_id} ({self.paths} path(s))"
+        if self.outcome == "rolled_back":
+            return f"{what} was rolled back: the workspace is as it was before it"
+        return f"{what} had reached the host and was completed"
+
+
+@dataclass(frozen=True)
 class CommitResult:
     """What a commit (or undo) did to the host."""
 

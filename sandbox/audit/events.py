@@ -42,6 +42,7 @@ class EventKind(StrEnum):
     UNDO = "undo"  # a commit undone
     DISCARD = "discard"  # a pending changeset thrown away
     FAILURE = "failure"  # an action or commit that ended in an sbx error
+    RECOVERY = "recovery"  # a commit a dead process left unfinished, rolled back or completed
 
 
 class Via(StrEnum):
@@ -159,9 +160,11 @@ def approval_payload(
     approved: bool = True,
     paths: Iterable[str] | None = None,
     by: str | None = None,
+    risks: Iterable[str] = (),
 ) -> dict[str, Any]:
-    """Who approved (or declined) which changeset, how, and which paths (None: all of them)."""
-    return {
+    """Who approved (or declined) which changeset, how, and which paths (None: all of them);
+    `risks`: the risk flags among the approved changes, so a flagged approval stands out."""
+    out: dict[str, Any] = {
         "changeset": changeset_id,
         "sha256": sha256,
         "via": str(via),
@@ -169,6 +172,10 @@ def approval_payload(
         "paths": None if paths is None else _paths(paths),
         "by": by if by is not None else who(),
     }
+    flags = sorted(set(risks))
+    if flags:
+        out["risks"] = flags
+    return out
 
 
 def commit_payload(
@@ -222,6 +229,12 @@ def undo_payload(*, result: CommitResult, undid: str | None = None) -> dict[str,
 
 def discard_payload(*, changeset: Changeset) -> dict[str, Any]:
     return {"changeset": changeset.id, "sha256": changeset.sha256, "changes_total": len(changeset.changes)}
+
+
+def recovery_payload(*, commit_id: str, kind: str, changeset_id: str, outcome: str, paths: int) -> dict[str, Any]:
+    """An interrupted commit (`kind` apply or undo) that the next sbx command found: `outcome`
+    `rolled_back` (the host is as before it) or `committed` (it had reached the host)."""
+    return {"changeset": changeset_id, "commit": commit_id, "kind": kind, "outcome": outcome, "paths": paths}
 
 
 def failure_payload(

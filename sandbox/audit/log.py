@@ -188,9 +188,10 @@ class AuditLog:
         approved: bool = True,
         paths: Iterable[str] | None = None,
         by: str | None = None,
+        risks: Iterable[str] = (),
     ) -> Entry:
         payload = ev.approval_payload(
-            changeset_id=changeset_id, sha256=sha256, via=via, approved=approved, paths=paths, by=by
+            changeset_id=changeset_id, sha256=sha256, via=via, approved=approved, paths=paths, by=by, risks=risks
         )
         return self.record(EventKind.APPROVAL, workspace, payload)
 
@@ -211,6 +212,14 @@ class AuditLog:
 
     def discard(self, workspace: str | Path, *, changeset: Changeset) -> Entry:
         return self.record(EventKind.DISCARD, workspace, ev.discard_payload(changeset=changeset))
+
+    def recovery(
+        self, workspace: str | Path, *, commit_id: str, kind: str, changeset_id: str, outcome: str, paths: int
+    ) -> Entry:
+        payload = ev.recovery_payload(
+            commit_id=commit_id, kind=kind, changeset_id=changeset_id, outcome=outcome, paths=paths
+        )
+        return self.record(EventKind.RECOVERY, workspace, payload)
 
     def failure(
         self,

@@ -77,7 +77,15 @@ def _approval(p: Mapping[str, Any]) -> str:
     verb = "approved" if p.get("approved") else "declined"
     paths = p.get("paths")
     scope = "all paths" if paths is None else f"{len(paths)} path(s)"
-    return f"{verb} changeset {p.get('changeset')} ({scope}) via {p.get('via')} by {p.get('by')}"
+    text = f"{verb} changeset {p.get('changeset')} ({scope}) via {p.get('via')} by {p.get('by')}"
+    risks = p.get("risks") or []
+    return text + (f"; RISKS {', '.join(map(str, risks))}" if risks else "")
+
+
+def _recovery(p: Mapping[str, Any]) -> str:
+    done = "rolled back" if p.get("outcome") == "rolled_back" else "completed"
+    return (f"recovered an interrupted {p.get('kind')} of changeset {p.get('changeset')}: {done} "
+            f"({p.get('paths')} path(s), commit {p.get('commit')})")
 
 
 def _undo(p: Mapping[str, Any]) -> str:
@@ -148,4 +156,5 @@ _SUMMARIES: dict[EventKind, Callable[[Mapping[str, Any]], str]] = {
     EventKind.UNDO: _undo,
     EventKind.DISCARD: _discard,
     EventKind.FAILURE: _failure,
+    EventKind.RECOVERY: _recovery,
 }

@@ -90,27 +90,6 @@ class Journal:
         }
 
 
-@dataclass(frozen=True)
-class Recovered:
-    """What recovery did with a commit that an earlier process left unfinished."""
-
-    commit_id: str
-    kind: str  # APPLY or UNDO
-    changeset_id: str
-    outcome: str  # ROLLED_BACK: the host holds every `before` again; COMMITTED: every `after`
-    paths: int  # how many paths the commit covered
-
-    def to_json(self) -> dict[str, Any]:
-        return {"commit": self.commit_id, "kind": self.kind, "changeset": self.changeset_id,
-                "outcome": self.outcome, "paths": self.paths}
-
-    def describe(self) -> str:
-        what = f"an interrupted {self.kind} of changeset {self.changeset_id} ({self.paths} path(s))"
-        if self.outcome == ROLLED_BACK:
-            return f"{what} was rolled back: the workspace is as it was before it"
-        return f"{what} had reached the host and was completed"
-
-
 def journal_path(commit_dir: Path) -> Path:
     return commit_dir / "journal.json"
 

@@ -40,7 +40,7 @@ from sandbox.changes.statefiles import read_json, remove_tree, write_json
 from sandbox.errors import ChangesetError, ConflictError, SbxError, StateError, UnsafeChangeError, WorkspaceError
 from sandbox.procs import pid_alive
 from sandbox.safedirs import private_dir
-from sandbox.types import Changeset, ChangesetStatus, CommitResult
+from sandbox.types import Changeset, ChangesetStatus, CommitResult, Recovered
 
 _ID_BYTES = 4  # changeset ids: 8 hex digits
 _SHOWN = 5  # paths named in an error message
@@ -235,7 +235,7 @@ class ChangesetStore:
             self._finish_undo(done)
             return CommitResult(applied.changeset_id, done.applied, commit_id=done.commit_id)
 
-    def recover(self) -> tuple[jr.Recovered, ...]:
+    def recover(self) -> tuple[Recovered, ...]:
         """Finish or roll back every commit a dead process left; returns what that changed."""
         with self.lock():
             recovered = []
@@ -286,13 +286,13 @@ class ChangesetStore:
         remove_tree(self._commits / done.commit_id / "backup")
         remove_tree(target_dir / "backup")
 
-    def _recover_commit(self, commit_dir: Path) -> jr.Recovered | None:
+    def _recover_commit(self, commit_dir: Path) -> Recovered | None:
         if not jr.journal_path(commit_dir).exists():
             remove_tree(commit_dir)  # a commit that died before its journal: the host was not touched
             return None
         journal = jr.load(commit_dir)
         outcome = jr.ROLLED_BACK if journal.state == jr.PREPARED else jr.COMMITTED
-        recovered = jr.Recovered(journal.commit_id, journal.kind, journal.changeset_id, outcome, len(journal.steps))
+        recovered = Recovered(journal.commit_id, journal.kind, journal.changeset_id, outcome, len(journal.steps))
         if journal.state == jr.PREPARED:
             try:
                 with self._host() as host:
