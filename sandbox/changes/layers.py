@@ -32,7 +32,7 @@ from sandbox.changes.walk import Limits
 from sandbox.errors import StateError
 from sandbox.types import Change, ChangeKind, EntryType
 
-STRIPPED_BITS_NOTE = "setuid/setgid/sticky bits are stripped when applied"
+STRIPPED_BITS_NOTE = "setuid/setgid bits are stripped when applied"
 
 
 def read_changes(upper: str, lowers: Sequence[str]) -> list[ChangeRecord]:

@@ -17,7 +17,7 @@ from sandbox.errors import StateError
 from sandbox.types import EntryType
 
 PERMISSION_BITS = 0o7777
-SAFE_PERMISSION_BITS = 0o777  # what a commit may set: no setuid, setgid or sticky
+SAFE_PERMISSION_BITS = 0o1777  # what a commit may set: no setuid or setgid; a sticky folder stays sticky
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 `base` is what the lower view held at the path when the action ran (None = absent); a commit
 applies the change only if the host still holds exactly that. `after` is what the commit writes
-(None = delete); its mode is already stripped of setuid/setgid/sticky. Records are persisted in
+(None = delete); its mode is already stripped of setuid/setgid. Records are persisted in
 the changeset's meta file, so they carry their own strict JSON form.
 """
 

@@ -204,9 +204,7 @@ _SECRET_FILES = frozenset({
 })
 _SECRET_PAIRS = frozenset({(".aws", "credentials"), (".docker", "config.json"), (".kube", "config")})
 _SECRET_SUFFIXES = (".p12", ".pfx", ".jks", ".keystore")
-# package manager settings that run code: script-shell, node-options=--require, onload-script...
-_PACKAGE_RC = frozenset({".npmrc", ".yarnrc", ".yarnrc.yml"})
-_PACKAGE_FILES = _PACKAGE_RC | {"package.json", "composer.json"}
+_PACKAGE_FILES = frozenset({"package.json", "composer.json"})
 _ENV_TEMPLATES = (".example", ".sample", ".template", ".tpl", ".dist", ".defaults")
 
 
@@ -231,8 +229,6 @@ def _path_flags(parts: tuple[str, ...]) -> set[str]:
         flags.add(TASK_CONFIG)
     if _secret_file(parts):
         flags.add(CREDENTIALS)
-    if name in _PACKAGE_RC:
-        flags.add(PACKAGE_SCRIPTS)
     return flags
 
 
@@ -244,7 +240,7 @@ _RULE_DIRS = frozenset(
     | {d[0] for group in (_SHELL_DIRS, _AUTOSTART_DIRS, _CI_DIRS, _TASK_DIRS) for d in group}
 )
 _RULE_NAMES = (
-    _SHELL_FILES | _PYTHON_STARTUP | _CI_FILES | _TASK_FILES | _SECRET_FILES | _PACKAGE_RC | {".git", ".gitconfig"}
+    _SHELL_FILES | _PYTHON_STARTUP | _CI_FILES | _TASK_FILES | _SECRET_FILES | {".git", ".gitconfig"}
 )
 _RULE_PREFIXES = (".env", "Jenkinsfile")
 _RULE_SUFFIXES = (".git", ".env", ".pth", ".code-workspace", *_SECRET_SUFFIXES)

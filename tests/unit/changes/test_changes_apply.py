@@ -236,13 +236,14 @@ def test_only_refused_changes_still_count_as_applied(store: ChangesetStore, make
     assert store.get(cs.id).status == ChangesetStatus.APPLIED
 
 
-def test_setuid_setgid_sticky_are_stripped(store: ChangesetStore, make_changeset: MakeChangeset,
-                                           workspace: Path) -> None:
+def test_setuid_setgid_are_stripped_sticky_is_kept(store: ChangesetStore, make_changeset: MakeChangeset,
+                                                   workspace: Path) -> None:
     special = {"suid": (b"x", 0o4755), "sgid": (b"x", 0o2755), "tmp": ("dir", 0o1777, {})}
     cs = make_changeset(lambda u: build(u, special))
     store.apply(cs.id)
     modes = {name: stat.S_IMODE(os.lstat(workspace / name).st_mode) for name in ("suid", "sgid", "tmp")}
-    assert modes == {"suid": 0o755, "sgid": 0o755, "tmp": 0o777}
+    # stripping the sticky bit of a world-writable folder would let anyone delete others' files
+    assert modes == {"suid": 0o755, "sgid": 0o755, "tmp": 0o1777}
 
 
 def test_read_only_directories_are_filled_before_their_mode_is_set(store: ChangesetStore, make_changeset: MakeChangeset,

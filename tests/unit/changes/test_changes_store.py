@@ -209,7 +209,7 @@ def test_render_plain_and_colour(make_changeset: MakeChangeset, workspace: Path)
     assert "  D  gone  (file, 0644, +0 -1)" in plain
     assert "  A  new.bin  (file, 0644, binary, - -> 2 B)" in plain
     assert "REFUSED: fifo" in plain
-    assert "setuid/setgid/sticky bits are stripped when applied" in plain
+    assert "setuid/setgid bits are stripped when applied" in plain
     assert "--- a/edit.txt\n+++ b/edit.txt\n@@ -1 +1 @@\n-one\n+two" in plain
     coloured = render_changeset(cs, color=True)
     assert "\x1b[32m+two\x1b[0m" in coloured and "\x1b[31m-one\x1b[0m" in coloured
@@ -225,7 +225,7 @@ def test_json_form_carries_kind_diff_refusal_and_notes(make_changeset: MakeChang
     assert data["status"] == "pending" and len(data["sha256"]) == 64
     assert by_path["run.sh"]["kind"] == "added"
     assert by_path["run.sh"]["new_mode"] == "0o4755"
-    assert by_path["run.sh"]["notes"] == ["setuid/setgid/sticky bits are stripped when applied"]
+    assert by_path["run.sh"]["notes"] == ["setuid/setgid bits are stripped when applied"]
     assert by_path["run.sh"]["diff"].startswith("--- a/run.sh\n+++ b/run.sh\n")
     assert by_path["pipe"]["refused"] == "fifo"
 

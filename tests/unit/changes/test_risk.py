@@ -334,7 +334,6 @@ def test_package_scripts_are_read_whole_as_json() -> None:
     assert added("package.json", b"\xef\xbb\xbf" + escaped) == (risk.PACKAGE_SCRIPTS,)
     assert added("package.json", b'{"gypfile": true}') == (risk.PACKAGE_SCRIPTS,)
     assert added("package.json", b"[" * 100_000 + b"]" * 100_000) == (risk.PACKAGE_SCRIPTS,)  # too deep
-    assert added(".npmrc", b"script-shell=/tmp/evil\n") == (risk.PACKAGE_SCRIPTS,)
 
 
 # -- credentials -------------------------------------------------------------------------------------
