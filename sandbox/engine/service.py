@@ -199,8 +199,9 @@ def private_socket(paths: ServicePaths, facts: HostFacts, *, restart: bool = Fal
         for path, text in paths.configuration(facts).items():
             _write_private(path, text)
         if facts.rootless:
-            paths.podman_runtime.mkdir(mode=0o700, exist_ok=True)
-            paths.storage_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            private_dir(paths.runtime_dir, paths.podman_runtime.name, env="SBX_RUNTIME_DIR")
+            # the images containers run from: no other user may fill it
+            private_dir(paths.storage_dir.parent, paths.storage_dir.name, env="SBX_CACHE_DIR")
         sock.unlink(missing_ok=True)
         log = open(runtime_dir / "podman-service.log", "ab")  # noqa: SIM115 -- handed to the child
         with log:
