@@ -21,7 +21,7 @@ from sandbox.changes import ChangesetStore
 from sandbox.config import Settings
 from sandbox.engine import ContainerSpec, WorkspaceOverlay
 from sandbox.engine.spec import ContainerOutcome, InlineFile
-from sandbox.errors import ChangesetError, PolicyError, SbxError, StateError, UsageError
+from sandbox.errors import ChangesetError, PolicyError, SbxError, StateError, UnreviewableEffectError, UsageError
 from sandbox.policy.compile import PROXY_PORT, CompiledCall, compile_call
 from sandbox.policy.profiles import Profiles, load_profiles
 from sandbox.safedirs import private_dir
@@ -266,11 +266,17 @@ class Workspace:
             self.audit.action(self.path, tool=call.tool, args=dict(call.args), via=self.via, action_id=action,
                               parent=parent[0] if parent else None, step=parent[1] if parent else None)
             try:
-                step, changeset = self._run_step(call, allow_degraded=allow_degraded)
+                step, layer_id = self._run_step(call, allow_degraded=allow_degraded)
             except SbxError as exc:
                 self.audit.failure(self.path, error=exc, action_id=action)
                 raise
+            # Recorded before finalize, which reads what the tool left and may refuse it.
             self.audit.step(self.path, action_id=action, index=0, step=step, landlock_digest=call.landlock_digest)
+            try:
+                changeset = self.store.finalize(layer_id)
+            except SbxError as exc:
+                self.audit.failure(self.path, error=exc, action_id=action, changeset_id=layer_id)
+                raise UnreviewableEffectError(exc, (step.to_json(),)) from exc
             self.audit.changeset(self.path, action_id=action, changeset=changeset)
             commit = None
             if changeset.status is ChangesetStatus.PENDING and approve is not None:
@@ -319,7 +325,8 @@ class Workspace:
         relaxed = {**call.landlock, "require_landlock": False}
         return replace(call, landlock=relaxed), ("landlock",)
 
-    def _run_step(self, call: CompiledCall, *, allow_degraded: bool) -> tuple[StepResult, Changeset]:
+    def _run_step(self, call: CompiledCall, *, allow_degraded: bool) -> tuple[StepResult, str]:
+        """Run the call; its step and the id of the layer it left, not yet finalized."""
         engine = self.engine  # connect before allocating state, so a missing podman leaves nothing
         call, degraded = self._degraded(call, allow_degraded)
         layer = self.store.new_layer(f"{call.tool} {json.dumps(dict(call.args))}")  # rebase re-reads it
@@ -347,7 +354,6 @@ class Workspace:
         except BaseException:
             self.store.abandon(layer.id)
             raise
-        changeset = self.store.finalize(layer.id)
         stderr = _decode(outcome.stderr)
         step = StepResult(
             tool=call.tool,
@@ -368,7 +374,7 @@ class Workspace:
             stderr_truncated=outcome.stderr_truncated,
             oom_killed=outcome.oom_killed,
         )
-        return step, changeset
+        return step, layer.id
 
     # -- review and commit ------------------------------------------------------------------------
     def _recovered(self) -> None:

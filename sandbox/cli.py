@@ -641,8 +641,17 @@ def _print_error(command: str, as_json: bool, error: SbxError) -> None:
         paths = getattr(error, "paths", None)
         if paths:
             payload["paths"] = list(paths)
+        steps = getattr(error, "steps", None)  # steps that ran before sbx failed: their output is data
+        if steps:
+            payload["steps"] = list(steps)
         sys.stdout.write(json.dumps(_notices.add_to({"ok": False, "command": command, "error": payload})) + "\n")
     else:
+        for step in getattr(error, "steps", None) or ():
+            sys.stdout.write(step["stdout"])
+            if step["stderr"]:
+                sys.stderr.write(step["stderr"].rstrip("\n") + "\n")
+            status = "timed out" if step["timed_out"] else f"exit {step['exit_code']}"
+            sys.stderr.write(f"sbx: [{step['tool']}: {status}, {step['duration_s']:.2f}s]\n")
         hint = f" (fix: {error.hint})" if error.hint else ""
         sys.stderr.write(f"sbx: error: {error.message}{hint}\n")
 

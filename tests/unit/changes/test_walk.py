@@ -117,13 +117,16 @@ def test_read_changes_refuses_a_layer_deeper_than_the_limit(tmp_path: Path) -> N
     lower.mkdir()
     upper.mkdir()
     nest(upper, sys.getrecursionlimit() + 500)
-    with pytest.raises(StateError) as caught:
-        read_changes(str(upper), [str(lower)])
-    assert caught.value.code == "state.layer_refused"
-    assert f"deeper than {MAX_DEPTH} levels" in caught.value.message
-    with pytest.raises(StateError) as digest:
-        layer_digest(str(upper))
-    assert digest.value.code == "state.layer_refused"
+    try:
+        with pytest.raises(StateError) as caught:
+            read_changes(str(upper), [str(lower)])
+        assert caught.value.code == "state.layer_refused"
+        assert f"deeper than {MAX_DEPTH} levels" in caught.value.message
+        with pytest.raises(StateError) as digest:
+            layer_digest(str(upper))
+        assert digest.value.code == "state.layer_refused"
+    finally:
+        remove_tree(upper)  # pytest's own clean-up of old temp folders recurses
 
 
 def test_read_changes_takes_a_tree_at_the_depth_limit(tmp_path: Path) -> None:
