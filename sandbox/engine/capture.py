@@ -19,7 +19,7 @@ def start_error(message: str) -> EngineError:
         return CommandNotRunnableError(f"command not found in the image: {exe}")
     if any(marker in message.lower() for marker in _NOT_RUNNABLE):
         return CommandNotRunnableError(f"the command cannot be executed: {message.split('exec: ', 1)[-1]}")
-    return EngineError(f"podman could not start the container: {message}")
+    return EngineError(f"podman could not start the container: {message}", code="engine.start_failed")
 
 
 def read_reports(folder: Path, cap: int = 1 << 20) -> dict[str, bytes]:

@@ -10,6 +10,7 @@ Docker-compatible API, since no Docker daemon runs on the test machines.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -136,6 +137,29 @@ class DockerEngine:
     def leftover_containers(self) -> list[str]:
         found = _call("list containers", lambda: self._api.containers(all=True, filters={"label": LABEL}))
         return [str(c["Id"]) for c in found]
+
+    def restart(self) -> None:
+        """The daemon is not sbx's to restart."""
+
+    def probe(self, image: str) -> str | None:
+        """Run `true` in a throwaway container of `image`: None when it worked, else the reason."""
+        container_id = None
+        try:
+            created = _call("create a probe container", lambda: self._api.create_container(
+                image=image, command=["true"], labels={LABEL: "probe"}, network_disabled=True,
+                host_config=self._api.create_host_config(cap_drop=["ALL"], read_only=True,
+                                                         log_config=docker.types.LogConfig(type="none"))))
+            container_id = str(created["Id"])
+            _call("start a probe container", lambda: self._api.start(container_id))
+            code = int(_call("wait for a probe container", lambda: self._api.wait(container_id, timeout=30))
+                       .get("StatusCode", -1))
+            return None if code == 0 else f"the probe container exited {code}"
+        except EngineError as exc:
+            return exc.message
+        finally:
+            if container_id is not None:
+                with contextlib.suppress(EngineError):
+                    self.remove(container_id)
 
     # -- the runner's primitives (runner.Backend) ------------------------------------------------
     def run(self, spec: ContainerSpec) -> ContainerOutcome:

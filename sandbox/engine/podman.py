@@ -13,8 +13,11 @@ as it streams); its end means the process is gone, and the exit code is then rea
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import socket
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -31,6 +34,7 @@ if TYPE_CHECKING:
     import podman
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def _call(what: str, fn: Callable[[], T]) -> T:
@@ -139,7 +143,57 @@ class PodmanEngine:
         return self.facts.degraded()
 
     def run(self, spec: ContainerSpec) -> ContainerOutcome:
-        return runner.run(self, spec, self.runs_root)
+        """A service of sbx's own that fails to start a container (its working folder deleted, a
+        broken conmon) is restarted and the call made once more: the tool never ran."""
+        try:
+            return runner.run(self, spec, self.runs_root)
+        except EngineError as exc:
+            if exc.code != "engine.start_failed" or self.private is None:
+                raise
+            log.warning("sbx's Podman service could not start a container (%s); restarting it", exc.message)
+            self.restart()
+            return runner.run(self, spec, self.runs_root)
+
+    def restart(self) -> None:
+        if self.private is None:
+            return
+        self._libpod.close()
+        self.socket_path = service.private_socket(self.private, self.facts, restart=True)
+        self._libpod = LibpodClient(self.socket_path)
+        self._client = None
+        self._mounter = None
+
+    def probe(self, image: str) -> str | None:
+        """Run `true` in a throwaway container of `image`: None when it worked, else the reason."""
+        body: dict[str, Any] = {
+            "image": image, "command": ["true"], "labels": {LABEL: "probe"}, "netns": {"nsmode": "none"},
+            "cap_drop": ["ALL"], "no_new_privileges": True, "read_only_filesystem": True,
+            "r_limits": [{"type": name, "hard": v, "soft": v} for name, v in self.facts.ulimits],
+            "log_configuration": {"driver": "none"},
+        }
+        if self.facts.runtime:
+            body["oci_runtime"] = self.facts.runtime
+        container_id = None
+        try:
+            created = self._libpod.json("POST", "/containers/create", what="create a probe container", body=body)
+            container_id = str(created["Id"])
+            status, answer = self._libpod.request("POST", f"/containers/{container_id}/start",
+                                                  what="start a probe container")
+            if status >= 400:
+                return error_message(answer, status)
+            for _ in range(400):
+                state = self.state(container_id)
+                if state.get("Status") in ("exited", "stopped", "dead"):
+                    code = int(state.get("ExitCode", -1))
+                    return None if code == 0 else f"the probe container exited {code}"
+                time.sleep(0.025)
+            return "the probe container did not finish in 10 s"
+        except EngineError as exc:
+            return exc.message
+        finally:
+            if container_id is not None:
+                with contextlib.suppress(EngineError):
+                    self.remove(container_id)
 
     def _limits(self, spec: ContainerSpec) -> dict[str, Any]:
         """Cgroup limits where Podman can set them; rlimits stand in elsewhere (host.rlimits)."""
