@@ -20,6 +20,7 @@ from sandbox.audit import AuditLog, Entry, default_path, new_action_id
 from sandbox.changes import ChangesetStore
 from sandbox.config import Settings
 from sandbox.engine import ContainerSpec, WorkspaceOverlay
+from sandbox.engine.egress import grants
 from sandbox.engine.spec import ContainerOutcome, InlineFile
 from sandbox.errors import ChangesetError, PolicyError, SbxError, StateError, UnreviewableEffectError, UsageError
 from sandbox.policy.compile import PROXY_PORT, CompiledCall, compile_call
@@ -85,7 +86,8 @@ def _protections(call: CompiledCall, outcome: ContainerOutcome, report: Mapping[
         seccomp=call.seccomp_digest,
         landlock_abi=report.get("abi_used") if report else None,
         landlock_enforced=bool(report and report.get("enforced")),
-        network=f"proxy:{','.join(call.proxy_hosts)}" if call.proxy_hosts else "none",
+        network=(f"proxy:{','.join(call.proxy_hosts)}" + (" (private destinations allowed)" if call.private_destinations
+                                                         else "")) if call.proxy_hosts else "none",
         user_namespace=outcome.user_namespace,
         capabilities=call.capabilities,
         no_new_privileges=True,
@@ -347,7 +349,7 @@ class Workspace:
             capabilities=call.capabilities,
             read_only_root=call.read_only_root,
             tmpfs_bytes=call.tmpfs_bytes,
-            egress_hosts=call.proxy_hosts,
+            egress_hosts=grants(call.proxy_hosts, allow_private=call.private_destinations),
         )
         try:
             outcome = engine.run(spec)

@@ -6,6 +6,13 @@ proxy's unix socket (bind-mounted into the container, unreachable to the tool it
 speaks plain HTTP proxying: `CONNECT host:port` (TLS, ports 443 and 80) and absolute-form requests
 (`GET http://host/path`, port 80), and refuses every other host with 403, recording the refusal.
 Names are resolved here, on the host; the container has no DNS at all.
+
+The proxy connects from the host's network, so an allowed host is resolved once, refused when any
+of its addresses is the host itself or a network around it (`sandbox.destinations`: loopback,
+link-local, private, CGNAT, multicast, ...), and the connection goes to exactly the addresses that
+were checked: a second lookup, which a rebinding DNS server could answer differently, never
+happens. A grant written "host:port private" (a profile's `allow_private_destinations`) skips
+that check for that endpoint only.
 """
 
 from __future__ import annotations
@@ -14,13 +21,32 @@ import contextlib
 import socket
 import socketserver
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
+
+from sandbox.destinations import literal_address, refusal
 
 DEFAULT_PORTS = (80, 443)  # for an allowed "host" without ":port"
 MAX_HEAD = 64 * 1024
 CONNECT_TIMEOUT_S = 15.0
+PRIVATE = "private"  # the grant's second word: this endpoint may be a private or local address
+
+# (family, sockaddr) pairs, as getaddrinfo gives them; a seam for tests of rebinding answers
+Resolver = Callable[[str, int], list[tuple[int, Any]]]
+
+
+def resolve(host: str, port: int) -> list[tuple[int, Any]]:
+    """Every address `host` has for TCP, in the resolver's order (one lookup)."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+    return list(dict.fromkeys((family, sockaddr) for family, _type, _proto, _name, sockaddr in infos
+                              if family in (socket.AF_INET, socket.AF_INET6)))
+
+
+def grants(endpoints: Iterable[str], *, allow_private: bool) -> tuple[str, ...]:
+    """The proxy's allowlist for a call's endpoints ("host", "host:port", "[v6]:port")."""
+    return tuple(f"{entry} {PRIVATE}" if allow_private else entry for entry in endpoints)
 
 
 def _pump(source: socket.socket, sink: socket.socket) -> None:
@@ -67,7 +93,7 @@ def _target(request_line: str) -> tuple[str, str, int, str]:
 
 def _endpoints(entry: str) -> list[tuple[str, int]]:
     """"host" allows ports 80 and 443; "host:port" (or "[v6]:port") allows that port only."""
-    entry = entry.lower()
+    entry = entry.lower().split()[0] if entry.split() else ""
     if entry.startswith("["):
         host, _, rest = entry[1:].partition("]")
         port = rest.removeprefix(":")
@@ -76,6 +102,36 @@ def _endpoints(entry: str) -> list[tuple[str, int]]:
     else:
         host, port = entry, ""
     return [(host, int(port))] if port.isdigit() else [(host, p) for p in DEFAULT_PORTS]
+
+
+def _forbidden(host: str, addresses: list[tuple[int, Any]]) -> str | None:
+    """Why `host`, resolved to `addresses`, may not be reached; any one forbidden address refuses
+    the name (a rebinding answer may mix public and private addresses)."""
+    if not addresses:
+        return f"{host} has no address"
+    for _family, sockaddr in addresses:
+        address = literal_address(str(sockaddr[0]))
+        why = refusal(address) if address is not None else "an address sbx cannot read"
+        if why is not None:
+            return f"{host} resolves to {sockaddr[0]}, {why}"
+    return None
+
+
+def _connect(addresses: list[tuple[int, Any]]) -> socket.socket:
+    """A TCP connection to the first of the checked addresses that answers: by address, never by
+    name, so nothing is looked up twice."""
+    error: OSError = OSError("no address to connect to")
+    for family, sockaddr in addresses:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(CONNECT_TIMEOUT_S)
+            sock.connect(sockaddr)
+        except OSError as exc:
+            sock.close()
+            error = exc
+            continue
+        return sock
+    raise error
 
 
 class _Handler(socketserver.BaseRequestHandler):
@@ -97,13 +153,26 @@ class _Handler(socketserver.BaseRequestHandler):
             with contextlib.suppress(OSError):
                 self._refuse("400 Bad Request", "malformed proxy request")
             return
-        if (host.lower(), port) not in self.server.allowed:
+        endpoint = (host.lower(), port)
+        if endpoint not in self.server.allowed:
             self.server.refused.append(f"network: {host}:{port}")
             with contextlib.suppress(OSError):
                 self._refuse("403 Forbidden", f"egress to {host}:{port} is not allowed for this call")
             return
         try:
-            upstream = socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S)
+            addresses = self.server.resolver(host, port)
+        except (OSError, UnicodeError) as exc:
+            with contextlib.suppress(OSError):
+                self._refuse("502 Bad Gateway", f"cannot resolve {host}: {exc}")
+            return
+        why = None if endpoint in self.server.private_ok else _forbidden(host, addresses)
+        if why is not None:
+            self.server.refused.append(f"network: {host}:{port}: {why}")
+            with contextlib.suppress(OSError):
+                self._refuse("403 Forbidden", f"egress to {host}:{port} is refused: {why}")
+            return
+        try:
+            upstream = _connect(addresses)
         except OSError as exc:
             with contextlib.suppress(OSError):
                 self._refuse("502 Bad Gateway", f"cannot reach {host}:{port}: {exc}")
@@ -122,16 +191,19 @@ class _Handler(socketserver.BaseRequestHandler):
 class EgressProxy(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
 
-    def __init__(self, path: Path, allowed: tuple[str, ...]) -> None:
+    def __init__(self, path: Path, allowed: tuple[str, ...], *, resolver: Resolver | None = None) -> None:
         self.allowed = frozenset(pair for entry in allowed for pair in _endpoints(entry))
+        self.private_ok = frozenset(pair for entry in allowed if entry.split()[1:] == [PRIVATE]
+                                    for pair in _endpoints(entry))
+        self.resolver: Resolver = resolver or resolve
         self.refused: list[str] = []
         super().__init__(str(path), _Handler)
 
 
 @contextlib.contextmanager
-def serving(path: Path, allowed: tuple[str, ...]) -> Iterator[EgressProxy]:
+def serving(path: Path, allowed: tuple[str, ...], *, resolver: Resolver | None = None) -> Iterator[EgressProxy]:
     """Serve the proxy on `path` for the duration of the block."""
-    proxy = EgressProxy(path, allowed)
+    proxy = EgressProxy(path, allowed, resolver=resolver)
     path.chmod(0o666)  # the container's root reaches it through the bind mount; nothing else can
     thread = threading.Thread(target=proxy.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()

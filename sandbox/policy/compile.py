@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from sandbox.destinations import static_refusal
 from sandbox.errors import PolicyError, StateError, UnsafeDirError
 from sandbox.policy.landlock import LandlockSpec, build_policy, policy_digest, policy_json
-from sandbox.policy.profiles import ToolProfile
+from sandbox.policy.profiles import ToolProfile, endpoint_host
 from sandbox.policy.seccomp import compile_seccomp
 from sandbox.safedirs import private_dir, write_file
 from sandbox.types import Limits
@@ -43,6 +44,7 @@ class CompiledCall:
     tmpfs_bytes: int
     capabilities: tuple[str, ...]
     proxy_hosts: tuple[str, ...]  # empty: no network at all
+    private_destinations: bool  # the proxy may reach this machine and private networks (a profile's opt-in)
     groups: tuple[str, ...]
 
     @property
@@ -58,6 +60,7 @@ class CompiledCall:
             grants.append(f"{'write' if 'write_file' in rule['access'] else 'read'} {rel}")
         workspace = ", ".join(grants) or "no workspace access"
         net = f"egress to {', '.join(self.proxy_hosts)} only" if self.proxy_hosts else "no network"
+        net += " (private destinations allowed)" if self.proxy_hosts and self.private_destinations else ""
         caps = f", caps {','.join(self.capabilities)}" if self.capabilities else ""
         return (f"{workspace}; {net}; seccomp {self.seccomp_digest[:19]}; "
                 f"{self.limits.memory_bytes >> 20}MiB, {self.limits.pids} pids, {self.limits.timeout_s:g}s{caps}")
@@ -73,7 +76,8 @@ class CompiledCall:
             "limits": self.limits.to_json(),
             "read_only_root": self.read_only_root,
             "capabilities": list(self.capabilities),
-            "network": {"mode": "proxy", "hosts": list(self.proxy_hosts)} if self.proxy_hosts else {"mode": "none"},
+            "network": {"mode": "proxy", "hosts": list(self.proxy_hosts),
+                        "private_destinations": self.private_destinations} if self.proxy_hosts else {"mode": "none"},
             "syscall_groups": list(self.groups),
             "summary": self.summary(),
         }
@@ -90,6 +94,16 @@ def _url_endpoint(tool: str, arg: str, value: Any) -> str:
         raise PolicyError(f"tool {tool}: argument {arg!r} is not an http(s) URL with a host", code="tool.invalid_args")
     host = f"[{url.hostname}]" if ":" in url.hostname else url.hostname
     return f"{host}:{port}"
+
+
+def _check_destination(tool: str, where: str, host: str) -> None:
+    """Refuse, before anything runs, a destination that is this machine or a private network in any
+    spelling; names are resolved and checked again by the egress proxy when the call connects."""
+    why = static_refusal(host)
+    if why:
+        raise PolicyError(f"tool {tool}: {where}: {why}; egress never reaches this machine or private networks",
+                          code="policy.forbidden_destination",
+                          hint="a profile may opt in with `allow_private_destinations = true` under [network]")
 
 
 _POLICY_SOURCES = ("seccomp.py", "syscall_groups.py", "syscalls.py")
@@ -155,6 +169,13 @@ def compile_call(
         target.append(str(checked[name]))
     hosts = [*needs.hosts, *(_url_endpoint(tool.name, a, checked[a]) for a in needs.hosts_from_args)]
     proxy_hosts = tuple(dict.fromkeys(hosts)) if needs.network == "proxy" else ()
+    private = bool(proxy_hosts) and needs.allow_private_destinations
+    if not private:
+        for arg in needs.hosts_from_args if proxy_hosts else ():
+            _check_destination(tool.name, f"argument {arg!r} ({str(checked[arg])[:200]})",
+                               urlsplit(str(checked[arg])).hostname or "")
+        for entry in proxy_hosts:
+            _check_destination(tool.name, "egress host", endpoint_host(entry))
     landlock = build_policy(
         LandlockSpec(
             workspace=WORKSPACE,
@@ -201,6 +222,7 @@ def compile_call(
         tmpfs_bytes=needs.tmpfs,
         capabilities=needs.capabilities,
         proxy_hosts=proxy_hosts,
+        private_destinations=private,
         groups=effective_groups,
     )
 

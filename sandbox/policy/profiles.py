@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sandbox.destinations import static_refusal
 from sandbox.errors import PolicyError
 from sandbox.tools import ACCESS_MODES, SCHEMA_KEYS, Tool
 
@@ -27,7 +28,7 @@ SECTIONS: dict[str, dict[str, tuple[type, ...]]] = {
     "filesystem": {"exec": (list,), "read": (list,), "write": (list,), "scratch": (list,), "devices": (list,),
                    "workspace": (str,)},
     "syscalls": {"groups": (list,), "extra": (list,)},
-    "network": {"mode": (str,), "hosts": (list,), "hosts_from_args": (list,)},
+    "network": {"mode": (str,), "hosts": (list,), "hosts_from_args": (list,), "allow_private_destinations": (bool,)},
     "container": {"read_only_root": (bool,), "tmpfs": (str, int), "capabilities": (list,), "landlock": (str,)},
 }
 TOP_KEYS = {"version": (int,), "name": (str,), "description": (str,), "image": (str,), "argv": (list,),
@@ -66,6 +67,7 @@ class Needs:
     network: str = "none"
     hosts: tuple[str, ...] = ()
     hosts_from_args: tuple[str, ...] = ()
+    allow_private_destinations: bool = False  # may reach the host itself and private networks
     read_only_root: bool = True
     tmpfs: int = 64 << 20
     capabilities: tuple[str, ...] = ()
@@ -230,6 +232,7 @@ def _needs(reader: _Reader, merged: Mapping[str, Mapping[str, Any]]) -> Needs:
         network=str(net.get("mode", "none")),
         hosts=_uniq(net.get("hosts", [])),
         hosts_from_args=_uniq(net.get("hosts_from_args", [])),
+        allow_private_destinations=bool(net.get("allow_private_destinations", False)),
         read_only_root=bool(ctr.get("read_only_root", True)),
         tmpfs=parse_size(ctr.get("tmpfs", "64MiB"), f"{reader.path}: [container] tmpfs"),
         capabilities=caps,
@@ -290,6 +293,9 @@ def _warnings(tool: Tool, needs: Needs) -> tuple[str, ...]:
         found.append("the root filesystem is writable (thrown away with the container)")
     if needs.capabilities:
         found.append(f"keeps capabilities: {', '.join(needs.capabilities)}")
+    if needs.allow_private_destinations and needs.network != "none":
+        found.append("allow_private_destinations: its egress may reach this machine's own services (localhost), "
+                     "cloud metadata (169.254.169.254) and private networks")
     if needs.landlock != "required":
         found.append("Landlock is best-effort: the tool runs even where Landlock is unavailable")
     if needs.workspace == "write" and tool.path_access():
@@ -297,9 +303,21 @@ def _warnings(tool: Tool, needs: Needs) -> tuple[str, ...]:
     return tuple(found)
 
 
+def endpoint_host(entry: str) -> str:
+    """The host of an allowlist entry: "host", "host:port" or "[v6]:port" (a bare v6 address too)."""
+    if entry.startswith("["):
+        return entry[1:].partition("]")[0]
+    return entry.partition(":")[0] if entry.count(":") == 1 else entry
+
+
 def _validate_hosts(reader: _Reader, tool: Tool, needs: Needs) -> None:
     if needs.network == "none" and (needs.hosts or needs.hosts_from_args):
         raise reader.error("network", "hosts", 'hosts given but mode = "none"', "policy.contradiction")
+    for host in needs.hosts if not needs.allow_private_destinations else ():
+        why = static_refusal(endpoint_host(host))
+        if why:
+            raise reader.error("network", "hosts", f"{why}: egress never reaches this machine or private networks "
+                               "(opt in with allow_private_destinations = true)", "policy.forbidden_destination")
     for arg in needs.hosts_from_args:
         if arg not in tool.args:
             raise reader.error("network", "hosts_from_args", f"no argument named {arg!r}", "policy.invalid_value")
