@@ -9,13 +9,15 @@ from typing import Any
 from sandbox.audit.chain import Verification
 from sandbox.audit.events import EventKind
 from sandbox.audit.log import Entry
+from sandbox.text import printable
 
 _WIDTH = 72  # characters of an intent, command or argument shown
 
 
 def render_log(entries: Sequence[Entry]) -> str:
     """`SEQ TIME KIND [ACTION] SUMMARY`, oldest first; the workspace is shown only when the
-    entries span several."""
+    entries span several. Intents, commands, paths and messages came from actions: each line is
+    made printable, so an entry is one line and cannot drive the terminal."""
     if not entries:
         return "no audit entries"
     several = len({e.workspace for e in entries}) > 1
@@ -27,7 +29,7 @@ def render_log(entries: Sequence[Entry]) -> str:
         line = f"{entry.seq:>6}  {stamp}  {entry.kind:<9}  {link}{summary(entry.kind, entry.payload)}"
         if several:
             line += f"  ({entry.workspace or '-'})"
-        lines.append(line)
+        lines.append(printable(line))
     return "\n".join(lines)
 
 
@@ -37,7 +39,7 @@ def render_verification(result: Verification) -> str:
             return "audit log: no entries"
         return f"audit log intact: {result.checked} entries, head {result.head}"
     return (
-        f"audit log BROKEN at entry {result.broken_seq}: {result.reason}\n"
+        f"audit log BROKEN at entry {result.broken_seq}: {printable(str(result.reason))}\n"
         f"{result.checked} entries before it verified"
         + (f" (the last one's hash: {result.head})" if result.head else "")
     )

@@ -6,7 +6,7 @@ a write-ahead journal, conflict detection and undo. See docs/changes.md.
 """
 
 from sandbox.changes.commit import Checkpoint
-from sandbox.changes.render import render_changeset
+from sandbox.changes.render import render_changeset, render_risks
 from sandbox.changes.store import ChangesetStore, Layer
 
-__all__ = ["ChangesetStore", "Checkpoint", "Layer", "render_changeset"]
+__all__ = ["ChangesetStore", "Checkpoint", "Layer", "render_changeset", "render_risks"]

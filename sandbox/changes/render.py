@@ -1,8 +1,18 @@
-"""Human-readable review of a changeset: a header, one line per change, then the text diffs."""
+"""Human-readable review of a changeset: a header, one line per change, then the text diffs.
+
+Everything here that an action chose (paths, link targets, the source line, notes and refusals
+naming paths, diff lines) goes through `printable`, coloured or not: a control character in a
+name or in a file's content is shown as an escape, never acted on by the terminal, so a hostile
+file cannot clear the screen, forge a summary line or hide a flagged change. `render_risks` is
+the summary a dialogue prints last, right before its question.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sandbox.changes.textdiff import TEXT_LIMIT
+from sandbox.text import printable
 from sandbox.types import Change, ChangeKind, Changeset, EntryType
 
 _RESET = "\x1b[0m"
@@ -27,9 +37,9 @@ def render_changeset(cs: Changeset, *, color: bool) -> str:
     paint = _painter(color)
     count = len(cs.changes)
     header = f"changeset {cs.id}  {cs.status}  {count} change{'' if count == 1 else 's'}  sha256 {cs.sha256[:16]}"
-    lines = [paint(_BOLD, header)]
+    lines = [paint(_BOLD, printable(header))]
     if cs.source:
-        lines.append(f"source: {cs.source}")
+        lines.append(f"source: {printable(cs.source)}")
     if not cs.changes:
         lines.append("no changes")
     lines += [_summary_line(c, paint) for c in cs.changes]
@@ -40,16 +50,27 @@ def render_changeset(cs: Changeset, *, color: bool) -> str:
     return "\n".join(lines)
 
 
+def render_risks(changes: Iterable[Change], *, color: bool) -> str:
+    """The flagged changes, one line each, under a heading; "" when none is flagged."""
+    paint = _painter(color)
+    risky = [c for c in changes if c.risks and c.refused is None]
+    if not risky:
+        return ""
+    lines = [paint(_MAGENTA + _BOLD, f"RISK: {len(risky)} flagged change(s) can run code or leak secrets on the host:")]
+    lines += [f"  {printable(c.path)}: {paint(_MAGENTA + _BOLD, ', '.join(c.risks))}" for c in risky]
+    return "\n".join(lines)
+
+
 def _summary_line(change: Change, paint: _Paint) -> str:
     mark, colour = _MARKS[change.kind]
-    text = f"  {paint(colour, mark)}  {change.path}{'/' if change.new_type == EntryType.DIR else ''}"
+    text = f"  {paint(colour, mark)}  {printable(change.path)}{'/' if change.new_type == EntryType.DIR else ''}"
     detail = _detail(change)
     if detail:
-        text += f"  ({detail})"
+        text += f"  ({printable(detail)})"
     if change.refused is not None:
-        text += "  " + paint(_RED + _BOLD, f"REFUSED: {change.refused}")
+        text += "  " + paint(_RED + _BOLD, f"REFUSED: {printable(change.refused)}")
     for note in change.notes:
-        text += "  " + paint(_YELLOW, f"note: {note}")
+        text += "  " + paint(_YELLOW, f"note: {printable(note)}")
     if change.risks:
         text += "  " + paint(_MAGENTA + _BOLD, f"RISK: {', '.join(change.risks)}")
     return text
@@ -99,7 +120,8 @@ def _content_summary(change: Change) -> str:
     return ""
 
 
-def _diff_line(line: str, paint: _Paint) -> str:
+def _diff_line(raw: str, paint: _Paint) -> str:
+    line = printable(raw, keep_tabs=True)
     if line.startswith(("---", "+++")):
         return paint(_BOLD, line)
     if line.startswith("@@"):

@@ -11,6 +11,8 @@ import difflib
 import os
 from dataclasses import dataclass
 
+from sandbox.text import printable
+
 TEXT_LIMIT = 256 * 1024
 SNIFF_BYTES = 8 * 1024
 NO_NEWLINE = "\\ No newline at end of file\n"
@@ -36,7 +38,9 @@ def diff_files(path: str, old_real: str | None, new_real: str | None) -> FileDif
 
 
 def unified_diff(path: str, old: str, new: str) -> str:
-    return "".join(difflib.unified_diff(_lines(old), _lines(new), f"a/{path}", f"b/{path}"))
+    # a newline in the name would split its header into lines that read as diff lines
+    shown = printable(path)
+    return "".join(difflib.unified_diff(_lines(old), _lines(new), f"a/{shown}", f"b/{shown}"))
 
 
 def _lines(text: str) -> list[str]:
