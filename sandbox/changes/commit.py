@@ -107,8 +107,9 @@ def _verdict(host: HostTree, step: Step, by_path: Mapping[str, Step]) -> str | N
 
 
 def _propagate(order: list[str], blocked: dict[str, str], by_path: Mapping[str, Step]) -> None:
-    """Block what depends on a blocked step: the contents of a directory that will not be
-    created, and a directory whose contents cannot all be removed."""
+    """Block what depends on a blocked step: everything below a directory that will not be
+    created, or not removed or replaced (applying the removals below it alone would leave a
+    state nobody reviewed), and a directory whose contents cannot all be removed."""
     prefix: str | None = None
     for path in order:
         if prefix is not None and is_below(path, prefix):
@@ -116,7 +117,7 @@ def _propagate(order: list[str], blocked: dict[str, str], by_path: Mapping[str, 
             continue
         prefix = None
         step = by_path.get(path)
-        if path in blocked and step is not None and step.creates_dir():
+        if path in blocked and step is not None and (step.creates_dir() or step.removes_dir()):
             prefix = path
     blocked_below: dict[str, str] = {}
     for path in reversed(order):

@@ -157,10 +157,40 @@ def test_a_file_added_to_a_dir_being_removed_is_a_conflict(store: ChangesetStore
     (workspace / "d" / "precious").write_bytes(b"keep me")
     with pytest.raises(ConflictError) as info:
         store.apply(cs.id)
-    assert info.value.paths == ("d",)
+    assert info.value.paths == ("d", "d/a")
     result = store.apply(cs.id, skip_conflicts=True)
-    assert result.applied == ("d/a",)
+    assert result.applied == ()  # the removal is skipped whole: d/a is not deleted on its own
+    assert result.conflicts == ("d", "d/a")
     assert (workspace / "d" / "precious").read_bytes() == b"keep me"
+    assert (workspace / "d" / "a").read_bytes() == b"a"
+
+
+@pytest.mark.parametrize("replacement", ["file", "link", "deleted"])
+def test_skip_conflicts_skips_a_replaced_directory_with_everything_below(
+        store: ChangesetStore, make_changeset: MakeChangeset, workspace: Path, replacement: str) -> None:
+    """`rm -rf d; echo file > d` (or a link, or nothing) while the host adds d/new: d and all
+    below it are skipped, the rest applies."""
+    build(workspace, {"d": {"one": b"1", "sub": {"two": b"2"}}, "other": b"o"})
+
+    def replace_d(upper: Path) -> None:
+        if replacement == "file":
+            build(upper, {"d": b"file\n", "other": b"o2"})
+        elif replacement == "link":
+            build(upper, {"d": ("link", "other"), "other": b"o2"})
+        else:
+            build(upper, {"other": b"o2"})
+            whiteout(upper / "d")
+
+    cs = make_changeset(replace_d)
+    (workspace / "d" / "new").write_bytes(b"host's own")
+    before = snapshot(workspace)
+    result = store.apply(cs.id, skip_conflicts=True)
+    assert result.applied == ("other",)
+    assert "d" in result.conflicts and all(p == "d" or p.startswith("d/") for p in result.conflicts)
+    after = snapshot(workspace)
+    assert {k: v for k, v in after.items() if k.startswith("d")} == {k: v for k, v in before.items()
+                                                                    if k.startswith("d")}
+    assert (workspace / "other").read_bytes() == b"o2"
 
 
 def test_hash_mismatch_changes_nothing(store: ChangesetStore, make_changeset: MakeChangeset, workspace: Path) -> None:
@@ -292,7 +322,7 @@ def test_undo_refuses_when_the_host_changed_since(store: ChangesetStore, make_ch
     (workspace / "newdir" / "user-file").write_bytes(b"u")
     with pytest.raises(ConflictError) as added:
         store.undo()
-    assert added.value.paths == ("newdir",)
+    assert added.value.paths == ("newdir", "newdir/g")  # what is below a blocked removal stays too
     os.unlink(workspace / "newdir" / "user-file")
     store.undo()
     assert snapshot(workspace) == {"f": ("file", 0o644, b"1")}
