@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from sandbox.config import Settings
 from sandbox.errors import SbxError, UsageError
 from sandbox.safedirs import open_append, private_dir
+from sandbox.text import printable
 from sandbox.types import ActionResult, Change, Changeset, ChangesetStatus, CommitResult, Recovered
 
 if TYPE_CHECKING:
@@ -90,6 +91,20 @@ def _render(changeset: Changeset) -> str:
     return render_changeset(changeset, color=_color())
 
 
+def _risk_summary(changes: Collection[Change]) -> str:
+    from sandbox.changes import render_risks
+
+    return render_risks(changes, color=_color())
+
+
+def _for_terminal(text: str, stream: Any) -> str:
+    """A tool's own output, as it is when piped; on a terminal each line is made printable, so
+    the tool cannot move the cursor over, hide or recolour what sbx says around it."""
+    if not text or not stream.isatty():
+        return text
+    return "\n".join(printable(line, keep_tabs=True) for line in text.split("\n"))
+
+
 def _interactive(as_json: bool) -> bool:
     return not as_json and sys.stdin.isatty() and sys.stdout.isatty()
 
@@ -102,29 +117,32 @@ def _ask(question: str) -> str:
 
 
 def _ask_approval(changeset: Changeset) -> Approval:
-    """On a terminal: show the diff, then all / per file / none."""
+    """On a terminal: show the diff, the risk summary last, then all / per file / none. A
+    flagged change is applied only on a typed `yes`, whichever way was chosen."""
     from sandbox.app import Approval
 
     sys.stdout.write(_render(changeset) + "\n")
-    risky = [c for c in changeset.changes if c.risks]
+    risky = [c for c in changeset.changes if c.risks and c.refused is None]
     if risky:
-        sys.stdout.write("RISK: these changes can run code or leak secrets on the host:\n")
-        for change in risky:
-            sys.stdout.write(f"  {change.path}: {', '.join(change.risks)}\n")
-    answer = _ask("Apply these changes? [a]ll / [p]er file / [N]one: ")
+        sys.stdout.write(_risk_summary(risky) + "\n")
+    flagged = f" ({len(risky)} flagged)" if risky else ""
+    answer = _ask(f"Apply these changes{flagged}? [a]ll / [p]er file / [N]one: ")
     if answer in ("a", "all", "y", "yes"):
         if risky and _ask("Type 'yes' to apply the flagged changes too: ") != "yes":
             safe = [c.path for c in changeset.changes if not c.risks and c.refused is None]
             return Approval(bool(safe), safe, "terminal all, flagged ones declined")
         return Approval.all("terminal all")
     if answer in ("p", "per file"):
-        chosen = [
-            c.path for c in changeset.changes
-            if c.refused is None and _ask(f"  apply {c.kind} {c.path}{' [RISK]' if c.risks else ''}? [y/N] ")
-            in ("y", "yes")
-        ]
+        chosen = [c.path for c in changeset.changes if c.refused is None and _approve_one(c)]
         return Approval(bool(chosen), chosen, "terminal per-file")
     return Approval.none("terminal none")
+
+
+def _approve_one(change: Change) -> bool:
+    if change.risks:
+        question = f"  apply {change.kind} {printable(change.path)} (RISK: {', '.join(change.risks)})? type 'yes': "
+        return _ask(question) == "yes"
+    return _ask(f"  apply {change.kind} {printable(change.path)}? [y/N] ") in ("y", "yes")
 
 
 def _approver(yes: bool, as_json: bool) -> Callable[[Changeset], Approval] | None:
@@ -143,7 +161,7 @@ def _commit_text(commit: CommitResult) -> str:
         text += f"; conflicts, not applied: {', '.join(commit.conflicts)}"
     if commit.refused:
         text += f"; refused: {', '.join(commit.refused)}"
-    return text
+    return printable(text)
 
 
 def _action_output(result: ActionResult) -> Output:
@@ -152,16 +170,16 @@ def _action_output(result: ActionResult) -> Output:
     lines: list[str] = []
     for step in result.steps:
         if step.stderr:
-            lines.append(step.stderr.rstrip("\n"))
+            lines.append(_for_terminal(step.stderr.rstrip("\n"), sys.stderr))
         status = "timed out" if step.timed_out else f"exit {step.exit_code}"
         if step.stdout_truncated or step.stderr_truncated:
             status += ", output truncated"
         if step.oom_killed:
             status += ", out of memory"
-        lines += [f"sbx: denied: {denial}" for denial in step.denied]
+        lines += [f"sbx: denied: {printable(str(denial))}" for denial in step.denied]
         lines.append(f"sbx: [{step.tool}: {status}, {step.duration_s:.2f}s]")
     cs = result.changeset
-    lines += [f"sbx: RISK {c.path}: {', '.join(c.risks)}" for c in cs.changes if c.risks]
+    lines += [f"sbx: RISK {printable(c.path)}: {', '.join(c.risks)}" for c in cs.changes if c.risks]
     if cs.status is ChangesetStatus.EMPTY:
         lines.append("sbx: no changes to the workspace")
     elif result.commit is not None:
@@ -169,7 +187,8 @@ def _action_output(result: ActionResult) -> Output:
     elif cs.status is ChangesetStatus.PENDING:
         lines.append(f"sbx: changeset {cs.id} pending: {len(cs.changes)} change(s); review with `sbx diff {cs.id}`, "
                      f"commit with `sbx apply {cs.id} --yes`")
-    return Output(result.to_json(), "".join(s.stdout for s in result.steps), "\n".join(lines))
+    stdout = _for_terminal("".join(s.stdout for s in result.steps), sys.stdout)
+    return Output(result.to_json(), stdout, "\n".join(lines))
 
 
 def _parse_args(pairs: list[str]) -> dict[str, Any]:
@@ -207,7 +226,7 @@ def cmd_exec(ns: argparse.Namespace) -> Output:
 
 
 def _show_plan(plan: Any, planned: Any) -> None:
-    sys.stderr.write(f"plan for: {plan.intent}\n")
+    sys.stderr.write(f"plan for: {printable(str(plan.intent))}\n")
     for item in planned:
         args = json.dumps(dict(item.step.args))
         sys.stderr.write(f"  {item.index + 1}. {item.step.tool} {args[:300]}\n     confinement: {item.confinement}\n")
@@ -265,7 +284,7 @@ def cmd_run(ns: argparse.Namespace) -> Output:
             if event.kind in ("load", "planning", "repair"):  # these can take seconds: show the time passing
                 ticker.start(event.message)
                 return
-        sys.stderr.write(f"sbx: {event.message}\n")
+        sys.stderr.write(f"sbx: {printable(str(event.message))}\n")
 
     def confirm(plan: Any, planned: Any) -> bool:
         _show_plan(plan, planned)
@@ -276,10 +295,10 @@ def cmd_run(ns: argparse.Namespace) -> Output:
             return True
         for changeset in run.pending:
             sys.stdout.write(_render(changeset) + "\n")
-        risky = [c for cs in run.pending for c in cs.changes if c.risks]
+        risky = [c for cs in run.pending for c in cs.changes if c.risks and c.refused is None]
         question = "Apply these changes? [y/N] "
-        if risky:
-            sys.stdout.write("RISK: " + "; ".join(f"{c.path}: {', '.join(c.risks)}" for c in risky) + "\n")
+        if risky:  # last, right before the question
+            sys.stdout.write(_risk_summary(risky) + "\n")
             question = "These changes are flagged. Type 'yes' to apply them: "
         return _ask(question) == "yes" if risky else _ask(question) in ("y", "yes")
 
@@ -313,7 +332,9 @@ def cmd_run(ns: argparse.Namespace) -> Output:
                      f"commit with `sbx apply ID --yes` (in this order)")
     if result.commits:
         lines += ["sbx: " + _commit_text(commit) for commit in result.commits]
-    return Output(result.to_json(), result.stdout(), "\n".join(lines), exit_code=0 if result.error is None else 1)
+    err = "\n".join(printable(line) for line in lines)  # denials, errors and paths come from the run
+    return Output(result.to_json(), _for_terminal(result.stdout(), sys.stdout), err,
+                  exit_code=0 if result.error is None else 1)
 
 
 def cmd_model(ns: argparse.Namespace) -> Output:
@@ -338,7 +359,8 @@ def cmd_model(ns: argparse.Namespace) -> Output:
 
 def cmd_diff(ns: argparse.Namespace) -> Output:
     cs = _workspace(ns.workspace).changeset(ns.changeset)
-    return Output({"changeset": cs.to_json()}, _render(cs))
+    risks = _risk_summary(cs.changes)
+    return Output({"changeset": cs.to_json()}, _render(cs) + (f"\n{risks}" if risks else ""))
 
 
 def cmd_apply(ns: argparse.Namespace) -> Output:
@@ -367,8 +389,6 @@ def _flagged(cs: Changeset, paths: Collection[str] | None) -> tuple[Change, ...]
     return flagged_changes(cs, paths)
 
 
-
-
 def cmd_rebase(ns: argparse.Namespace) -> Output:
     return _action_output(_workspace(ns.workspace).rebase(ns.changeset, timeout_s=ns.timeout))
 
@@ -386,7 +406,8 @@ def cmd_undo(ns: argparse.Namespace) -> Output:
 
 def cmd_list(ns: argparse.Namespace) -> Output:
     sets = _workspace(ns.workspace).changesets()
-    text = "\n".join(f"{cs.id}  {cs.status:<9}  {len(cs.changes):>4} change(s)  {cs.source[:100]}" for cs in sets)
+    text = "\n".join(f"{cs.id}  {cs.status:<9}  {len(cs.changes):>4} change(s)  {printable(cs.source[:100])}"
+                     for cs in sets)
     return Output({"changesets": [cs.to_json() for cs in sets]}, text or "no changesets")
 
 

@@ -1,0 +1,70 @@
+"""The terminal approval dialogue: the risk summary comes last, right before the question, and a
+flagged change is approved only by a typed `yes`, whichever way (all or per file) was chosen."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from sandbox import cli
+from sandbox.app import Approval
+from sandbox.types import Change, ChangeKind, Changeset, ChangesetStatus, EntryType
+
+HOOK = Change(".git/hooks/pre-commit\x1b[2K", ChangeKind.ADDED, new_type=EntryType.FILE, new_mode=0o755,
+              risks=("risk.git_hook", "risk.exec_bit"))
+README = Change("README.md", ChangeKind.MODIFIED, EntryType.FILE, EntryType.FILE, 0o644, 0o644,
+                diff="--- a/README.md\n+++ b/README.md\n@@ -1 +1 @@\n-a\n+\x1b[2J\x1b[Hfake review\n")
+CS = Changeset("c1", "/w", ChangesetStatus.PENDING, "0" * 64, 0.0, (HOOK, README), "run_shell x")
+
+
+def dialogue(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], answers: list[str]
+) -> tuple[Approval, str, list[str]]:
+    asked: list[str] = []
+    replies: Iterator[str] = iter(answers)
+
+    def answer(question: str) -> str:
+        asked.append(question)
+        return next(replies, "")
+
+    monkeypatch.setattr("builtins.input", answer)
+    approval = cli._ask_approval(CS)
+    return approval, capsys.readouterr().out, asked
+
+
+def test_the_risk_summary_is_last_and_nothing_raw_reaches_the_terminal(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, out, asked = dialogue(monkeypatch, capsys, ["n"])
+    assert "\x1b" not in out  # not a terminal here: no colour, and nothing from the files
+    lines = out.rstrip("\n").split("\n")
+    assert lines[-2].startswith("RISK: 1 flagged change(s)")
+    assert lines[-1] == "  .git/hooks/pre-commit\\x1b[2K: risk.git_hook, risk.exec_bit"
+    assert "+\\x1b[2J\\x1b[Hfake review" in out
+    assert asked == ["Apply these changes (1 flagged)? [a]ll / [p]er file / [N]one: "]
+
+
+@pytest.mark.parametrize(
+    ("answers", "paths"),
+    [
+        (["a", "yes"], None),  # all, flagged ones confirmed
+        (["a", "y"], ["README.md"]),  # a plain y does not approve a flagged change
+        (["p", "y", "y"], ["README.md"]),
+        (["p", "yes", "y"], [HOOK.path, "README.md"]),
+        (["n"], "nothing"),
+    ],
+)
+def test_flagged_changes_need_a_typed_yes(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], answers: list[str],
+    paths: list[str] | str | None,
+) -> None:
+    approval, _, asked = dialogue(monkeypatch, capsys, answers)
+    if paths == "nothing":
+        assert not approval.approve
+    else:
+        assert approval.approve and approval.paths == paths
+    if answers[0] == "p":
+        assert asked[1] == (
+            "  apply added .git/hooks/pre-commit\\x1b[2K (RISK: risk.git_hook, risk.exec_bit)? type 'yes': "
+        )
