@@ -11,12 +11,14 @@ it needs no Landlock rule. Its schema is `runtime/policy-v1.schema.json`; unknow
 unknown keys are refused.
 
 Order of work: read and validate the policy; open the report file (before restricting, so writing
-it later needs no rule); set no_new_privs; build the Landlock ruleset with the best ABI the kernel
-offers (capped by `max_abi`); open every rule's path with O_PATH (paths with `beneath` resolve
-with openat2(RESOLVE_BENEATH), so a symlink cannot carry a grant out of the workspace; missing
-write targets are created there when `if_missing` says so); landlock_restrict_self; write one
-line of JSON to the report (schema: `runtime/applied-v1.schema.json`); restore the signal
-dispositions Python changed; exec the tool (PATH lookup, inherited environment).
+it later needs no rule); refuse a path the call names for writing that is, or passes through, a
+symlink (the grant would land on the link's target); set no_new_privs; build the Landlock ruleset
+with the best ABI the kernel offers (capped by `max_abi`); open every rule's path with O_PATH
+(paths with `beneath` resolve with openat2(RESOLVE_BENEATH), so a symlink cannot carry a grant out
+of the workspace; missing write targets are created there when `if_missing` says so);
+landlock_restrict_self; write one line of JSON to the report (schema:
+`runtime/applied-v1.schema.json`); restore the signal dispositions Python changed; exec the tool
+(PATH lookup, inherited environment).
 
 Fails closed: when `require_landlock` is true and Landlock is missing, older than `min_abi`, or
 any step fails, the tool does not run.
@@ -443,10 +445,42 @@ def open_rule_path(entry: dict[str, Any], created: list[str]) -> tuple[int | Non
 
 
 def preflight(policy: dict[str, Any]) -> None:
-    """Paths marked `if_missing: fail` must exist, with or without Landlock."""
+    """Paths marked `if_missing: fail` must exist, and paths a call names for writing (create_*)
+    must not be or pass through a symlink; with or without Landlock."""
     for entry in policy["landlock"]["fs"]:
         if entry["if_missing"] == "fail" and not os.path.exists(entry["path"]):
             _fail(f"{entry['path']}: required path is missing")
+        if entry["if_missing"].startswith("create_"):
+            refuse_symlinks(entry["path"], entry["beneath"])
+
+
+def refuse_symlinks(path: str, anchor: str) -> None:
+    """A call that may write `path` writes that path: were it (or a directory on the way to it
+    below `anchor`) a symlink, the grant and the tool's own open would land on the link's target,
+    say `hooklink -> .git/hooks/pre-commit`. Each component is opened without following it; the
+    first symlink refuses the call. A missing component ends the check (it is created later)."""
+    parts = [p for p in os.path.relpath(path, anchor).split("/") if p not in ("", ".")]
+    try:
+        anchor_fd = os.open(anchor, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return  # open_rule_path reports a missing or unusable anchor
+    try:
+        for depth in range(1, len(parts) + 1):
+            prefix = "/".join(parts[:depth])
+            try:
+                fd = _open_beneath(anchor_fd, prefix, os.O_PATH | os.O_NOFOLLOW)
+            except OSError:
+                return  # missing, or not a directory on the way: nothing to follow
+            try:
+                is_link = stat.S_ISLNK(os.fstat(fd).st_mode)
+            finally:
+                os.close(fd)
+            if is_link:
+                where = os.path.join(anchor, prefix)
+                what = "is a symlink" if depth == len(parts) else f"is below the symlink {where}"
+                _fail(f"write path {path} {what}; this call may write that path only, not what a link points to")
+    finally:
+        os.close(anchor_fd)
 
 
 def _plan(policy: dict[str, Any], report: dict[str, Any]) -> tuple[int, int, int, int]:

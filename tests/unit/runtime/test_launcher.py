@@ -112,18 +112,50 @@ def test_a_missing_write_path_is_created_then_granted_alone(ws: Path) -> None:
     assert sibling.stdout.strip() == "EACCES"
 
 
-@needs_landlock
 def test_a_symlink_cannot_carry_a_write_grant_out_of_the_workspace(ws: Path) -> None:
     (ws / "link").symlink_to(ws.parent / "outside")
     doc = policy(ws, write_paths=("link/x.txt", "link/secret.txt"))
     result = run_launcher(doc, probe_argv("append", ws / "link" / "secret.txt"), tmp=ws.parent, cwd=ws)
-    assert result.stdout.strip() == "EACCES", result.stderr
-    assert result.report is not None
-    reasons = {s["path"]: s["reason"] for s in result.report["skipped"]}
-    assert reasons[str(ws / "link" / "secret.txt")].startswith("resolves outside")
-    assert reasons[str(ws / "link" / "x.txt")].startswith("resolves outside")
+    assert result.code == 125 and result.stdout == "", result.stderr
+    assert f"write path {ws / 'link' / 'secret.txt'} is below the symlink {ws / 'link'}" in result.stderr
     assert not (ws.parent / "outside" / "x.txt").exists()
     assert (ws.parent / "outside" / "secret.txt").read_text() == "secret\n"
+
+
+@pytest.mark.parametrize("named", ["hooklink", "hooks/pre-commit", "hooks/new-hook", "deep/x/pre-commit"])
+def test_a_write_path_through_a_symlink_in_the_workspace_is_refused(ws: Path, named: str) -> None:
+    """`write_file hooklink` must not write .git/hooks/pre-commit through `hooklink -> ...`, nor
+    through a symlinked directory on the way, whether the file exists or would be created."""
+    (ws / ".git" / "hooks").mkdir(parents=True)
+    (ws / ".git" / "hooks" / "pre-commit").write_text("#!/bin/sh\nexit 0\n")
+    (ws / "hooklink").symlink_to(".git/hooks/pre-commit")
+    (ws / "hooks").symlink_to(".git/hooks")
+    (ws / "deep").mkdir()
+    (ws / "deep" / "x").symlink_to("../.git/hooks")
+    doc = policy(ws, read_roots=("/etc", "/proc", str(ws)), write_paths=(named,))
+    result = run_launcher(doc, probe_argv("write", ws / named), tmp=ws.parent, cwd=ws)
+    assert result.code == 125 and result.stdout == "", result.stderr
+    assert result.stderr.startswith("sbx-launcher: write path ") and "symlink" in result.stderr
+    assert (ws / ".git" / "hooks" / "pre-commit").read_text() == "#!/bin/sh\nexit 0\n"
+    assert sorted(os.listdir(ws / ".git" / "hooks")) == ["pre-commit"]
+
+
+def test_a_write_dir_path_that_is_a_symlink_is_refused(ws: Path) -> None:
+    (ws / ".git" / "hooks").mkdir(parents=True)
+    (ws / "out").symlink_to(".git/hooks")
+    doc = policy(ws, write_dir_paths=("out",))
+    result = run_launcher(doc, probe_argv("write", ws / "out" / "pre-commit"), tmp=ws.parent, cwd=ws)
+    assert result.code == 125 and "is a symlink" in result.stderr
+    assert os.listdir(ws / ".git" / "hooks") == []
+
+
+@needs_landlock
+def test_a_plain_write_path_next_to_symlinks_still_works(ws: Path) -> None:
+    (ws / "hooklink").symlink_to("a.txt")
+    doc = policy(ws, read_roots=("/etc", "/proc", str(ws)), write_paths=("src/new.py",))
+    result = run_launcher(doc, probe_argv("write", ws / "src" / "new.py"), tmp=ws.parent, cwd=ws)
+    assert result.stdout.strip() == "ok", result.stderr
+    assert (ws / "src" / "new.py").read_text() == "x"
 
 
 @needs_landlock
