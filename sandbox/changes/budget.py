@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sandbox.changes.statefiles import write_json
+from sandbox.errors import StateError
 from sandbox.types import Limits
 
 USAGE_FILE = "usage.json"  # beside a changeset's upper/: its measured usage
@@ -38,6 +39,8 @@ INODE_HEADROOM = 64  # inodes of the layer's tmpfs beyond the budget: its root, 
 # The review reads a layer at least this fast, or is stopped: a generous floor for a slow disk.
 REVIEW_BYTES_PER_S = 32 << 20
 REVIEW_BASE_S = 30.0
+
+DENIAL = "change budget: "  # how a step's denial from a budget begins
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -80,23 +83,23 @@ class Budget:
         """Why a layer with `usage` breaks the budget (the step's denial), or None when it fits."""
         more = "" if usage.complete else "more than "
         if usage.too_deep:
-            return (f"change budget: the changes nest directories deeper than {MAX_DEPTH} levels; "
+            return (f"{DENIAL}the changes nest directories deeper than {MAX_DEPTH} levels; "
                     "they were discarded")
         if usage.inodes > self.change_inodes:
-            return (f"change budget: the changes hold {more}{usage.inodes} entries, over the "
+            return (f"{DENIAL}the changes hold {more}{usage.inodes} entries, over the "
                     f"{self.change_inodes} one changeset may hold ([limits] change_inodes); they were discarded")
         if usage.bytes > self.change_bytes:
-            return (f"change budget: applying the changes would write {more}{_size(usage.bytes)}, over the "
+            return (f"{DENIAL}applying the changes would write {more}{_size(usage.bytes)}, over the "
                     f"{_size(self.change_bytes)} one changeset may write ([limits] change_bytes; a sparse file "
                     "counts its full size, a hard link counts once per name); they were discarded")
         total = usage + pending
         waiting = f"with the {pending_count} pending changeset(s) of this workspace"
         if total.inodes > self.pending_inodes:
-            return (f"change budget: {waiting}, {more}{total.inodes} entries would wait for review, over the "
+            return (f"{DENIAL}{waiting}, {more}{total.inodes} entries would wait for review, over the "
                     f"{self.pending_inodes} allowed ([limits] pending_inodes; apply or discard some, `sbx list`); "
                     "the changes were discarded")
         if total.bytes > self.pending_bytes:
-            return (f"change budget: {waiting}, {more}{_size(total.bytes)} would wait for review, over the "
+            return (f"{DENIAL}{waiting}, {more}{_size(total.bytes)} would wait for review, over the "
                     f"{_size(self.pending_bytes)} allowed ([limits] pending_bytes; apply or discard some, "
                     "`sbx list`); the changes were discarded")
         return None
@@ -177,11 +180,15 @@ def pending_usage(uppers: Iterable[Path]) -> tuple[Usage, int]:
 
 
 # -- the review's deadline -------------------------------------------------------------------------
-class ReviewTooSlow(Exception):
-    """Reading a change layer for review passed its deadline."""
+class ReviewTooSlow(StateError):
+    """Reading a change layer for review passed its deadline: the store discards the layer."""
 
     def __init__(self, seconds: float) -> None:
-        super().__init__(f"reading the changes for review took longer than {seconds:.0f} s")
+        super().__init__(
+            f"reading its changes for review took longer than {seconds:.0f} s",
+            code="state.review_deadline",
+            hint="lower the change budgets ([limits] change_bytes) or make the state folder's disk faster",
+        )
         self.seconds = seconds
 
 
