@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sandbox.audit import AuditLog, Entry, default_path, new_action_id
-from sandbox.changes import ChangesetStore
+from sandbox.changes import ChangesetStore, Layer, budget
 from sandbox.config import Settings
 from sandbox.engine import ContainerSpec, WorkspaceOverlay
 from sandbox.engine.egress import grants
@@ -32,6 +32,7 @@ from sandbox.types import (
     Changeset,
     ChangesetStatus,
     CommitResult,
+    Limits,
     Protections,
     Recovered,
     StepResult,
@@ -275,7 +276,7 @@ class Workspace:
             # Recorded before finalize, which reads what the tool left and may refuse it.
             self.audit.step(self.path, action_id=action, index=0, step=step, landlock_digest=call.landlock_digest)
             try:
-                changeset = self.store.finalize(layer_id)
+                changeset = self._finalize(layer_id, step, call.limits)
             except SbxError as exc:
                 self.audit.failure(self.path, error=exc, action_id=action, changeset_id=layer_id)
                 raise UnreviewableEffectError(exc, (step.to_json(),)) from exc
@@ -327,16 +328,41 @@ class Workspace:
         relaxed = {**call.landlock, "require_landlock": False}
         return replace(call, landlock=relaxed), ("landlock",)
 
+    def _over_budget(self, layer: Layer, rules: budget.Budget, used: tuple[budget.Usage, int]) -> str | None:
+        """Measure the layer against the change budgets before anything reads it; a layer over one
+        is discarded at once, and the step's denial says which."""
+        try:
+            usage = budget.measure(layer.upper, stop_above=budget.Usage(rules.change_bytes, rules.change_inodes))
+        except OSError:
+            return None  # unreadable: finalize refuses it with its own error
+        verdict = rules.verdict(usage, *used)
+        if verdict is not None:
+            self.store.refuse(layer.id)
+        else:
+            budget.save_usage(layer.upper.parent, usage)
+        return verdict
+
+    def _finalize(self, layer_id: str, step: StepResult, limits: Limits) -> Changeset:
+        """The changeset of a step's layer: discarded already if it broke a change budget, else
+        reviewed now, within the review's deadline."""
+        if any(d.startswith(budget.DENIAL) for d in step.denied):
+            return self.store.get(layer_id)
+        with budget.deadline(budget.Budget.of(limits).review_seconds()):
+            return self.store.finalize(layer_id)
+
     def _run_step(self, call: CompiledCall, *, allow_degraded: bool) -> tuple[StepResult, str]:
         """Run the call; its step and the id of the layer it left, not yet finalized."""
         engine = self.engine  # connect before allocating state, so a missing podman leaves nothing
         call, degraded = self._degraded(call, allow_degraded)
         layer = self.store.new_layer(f"{call.tool} {json.dumps(dict(call.args))}")  # rebase re-reads it
-        lowers = (*self.store.lower_layers(before=layer.id), self.path)
+        pending = self.store.lower_layers(before=layer.id)  # all of them: the workspace lock is held
+        lowers = (*pending, self.path)
+        rules, used = budget.Budget.of(call.limits), budget.pending_usage(pending)
         spec = ContainerSpec(
             image=self.settings.image if call.image == "default" else call.image,
             argv=(*LAUNCHER_ARGV, *call.argv),
-            workspace=WorkspaceOverlay(lowers=tuple(lowers), upper=layer.upper, work=layer.work),
+            workspace=WorkspaceOverlay(lowers=tuple(lowers), upper=layer.upper, work=layer.work,
+                                       max_inodes=rules.room(used[0]).inodes + budget.INODE_HEADROOM),
             limits=call.limits,
             env=_environment(call),
             labels={"io.sbx.changeset": layer.id, "io.sbx.tool": call.tool},
@@ -356,6 +382,7 @@ class Workspace:
         except BaseException:
             self.store.abandon(layer.id)
             raise
+        over_budget = self._over_budget(layer, rules, used)
         stderr = _decode(outcome.stderr)
         step = StepResult(
             tool=call.tool,
@@ -371,6 +398,7 @@ class Workspace:
                 *outcome.egress_refused,
                 *((f"disk: the change layer reached its cap of {call.limits.changes_bytes >> 20} MiB",)
                   if outcome.layer_full else ()),
+                *((over_budget,) if over_budget else ()),
             ),
             stdout_truncated=outcome.stdout_truncated,
             stderr_truncated=outcome.stderr_truncated,
