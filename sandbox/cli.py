@@ -129,18 +129,28 @@ def _ask_approval(changeset: Changeset) -> Approval:
     answer = _ask(f"Apply these changes{flagged}? [a]ll / [p]er file / [N]one: ")
     if answer in ("a", "all", "y", "yes"):
         if risky and _ask("Type 'yes' to apply the flagged changes too: ") != "yes":
-            safe = [c.path for c in changeset.changes if not c.risks and c.refused is None]
+            safe = [c.path for c in changeset.changes if not _flags_within(c, risky) and c.refused is None]
             return Approval(bool(safe), safe, "terminal all, flagged ones declined")
         return Approval.all("terminal all")
     if answer in ("p", "per file"):
-        chosen = [c.path for c in changeset.changes if c.refused is None and _approve_one(c)]
+        chosen = [c.path for c in changeset.changes if c.refused is None and _approve_one(c, risky)]
         return Approval(bool(chosen), chosen, "terminal per-file")
     return Approval.none("terminal none")
 
 
-def _approve_one(change: Change) -> bool:
-    if change.risks:
-        question = f"  apply {change.kind} {printable(change.path)} (RISK: {', '.join(change.risks)})? type 'yes': "
+def _flags_within(change: Change, risky: Collection[Change]) -> tuple[str, ...]:
+    """The flags a change's approval would cover: its own, and for a folder those of every
+    flagged change below it (approving a path approves everything beneath it)."""
+    below = change.path + "/"
+    return tuple(dict.fromkeys(
+        flag for c in risky if c.path == change.path or c.path.startswith(below) for flag in c.risks
+    ))
+
+
+def _approve_one(change: Change, risky: Collection[Change]) -> bool:
+    flags = _flags_within(change, risky)
+    if flags:
+        question = f"  apply {change.kind} {printable(change.path)} (RISK: {', '.join(flags)})? type 'yes': "
         return _ask(question) == "yes"
     return _ask(f"  apply {change.kind} {printable(change.path)}? [y/N] ") in ("y", "yes")
 

@@ -11,11 +11,12 @@ from sandbox import cli
 from sandbox.app import Approval
 from sandbox.types import Change, ChangeKind, Changeset, ChangesetStatus, EntryType
 
+HOOKS = Change(".git/hooks", ChangeKind.ADDED, new_type=EntryType.DIR, new_mode=0o755)
 HOOK = Change(".git/hooks/pre-commit\x1b[2K", ChangeKind.ADDED, new_type=EntryType.FILE, new_mode=0o755,
               risks=("risk.git_hook", "risk.exec_bit"))
 README = Change("README.md", ChangeKind.MODIFIED, EntryType.FILE, EntryType.FILE, 0o644, 0o644,
                 diff="--- a/README.md\n+++ b/README.md\n@@ -1 +1 @@\n-a\n+\x1b[2J\x1b[Hfake review\n")
-CS = Changeset("c1", "/w", ChangesetStatus.PENDING, "0" * 64, 0.0, (HOOK, README), "run_shell x")
+CS = Changeset("c1", "/w", ChangesetStatus.PENDING, "0" * 64, 0.0, (HOOKS, HOOK, README), "run_shell x")
 
 
 def dialogue(
@@ -50,8 +51,10 @@ def test_the_risk_summary_is_last_and_nothing_raw_reaches_the_terminal(
     [
         (["a", "yes"], None),  # all, flagged ones confirmed
         (["a", "y"], ["README.md"]),  # a plain y does not approve a flagged change
-        (["p", "y", "y"], ["README.md"]),
-        (["p", "yes", "y"], [HOOK.path, "README.md"]),
+        # approving a folder approves what is below it: it takes the flags of its contents
+        (["p", "y", "y", "y"], ["README.md"]),
+        (["p", "y", "yes", "y"], [HOOK.path, "README.md"]),
+        (["p", "yes", "yes", "y"], [".git/hooks", HOOK.path, "README.md"]),
         (["n"], "nothing"),
     ],
 )
@@ -65,6 +68,7 @@ def test_flagged_changes_need_a_typed_yes(
     else:
         assert approval.approve and approval.paths == paths
     if answers[0] == "p":
-        assert asked[1] == (
+        assert asked[1] == "  apply added .git/hooks (RISK: risk.git_hook, risk.exec_bit)? type 'yes': "
+        assert asked[2] == (
             "  apply added .git/hooks/pre-commit\\x1b[2K (RISK: risk.git_hook, risk.exec_bit)? type 'yes': "
         )
