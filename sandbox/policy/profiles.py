@@ -93,6 +93,8 @@ class ToolProfile:
         paths = ", ".join(f"{access} {arg}" for arg, access in self.tool.path_access().items())
         where = {"write": "read+write workspace", "read": "read workspace"}.get(self.needs.workspace)
         net = "no network" if self.needs.network == "none" else "egress via proxy"
+        if self.needs.network != "none" and self.needs.allow_private_destinations:
+            net += " (private destinations allowed)"
         return f"{where or paths or 'no workspace'}; {net}"
 
 
