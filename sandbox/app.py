@@ -6,6 +6,7 @@ nothing and asks nothing itself: approval is a callable the front end passes in.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -343,10 +344,14 @@ class Workspace:
         return verdict
 
     def _finalize(self, layer_id: str, step: StepResult, limits: Limits) -> Changeset:
-        """The changeset of a step's layer: discarded already if it broke a change budget, else
-        reviewed now, within the review's deadline."""
+        """The changeset of a step's layer: discarded already if it broke a change budget (the
+        store says so, not the step's text, which a tool's output feeds), else reviewed now,
+        within the review's deadline."""
         if any(d.startswith(budget.DENIAL) for d in step.denied):
-            return self.store.get(layer_id)
+            with contextlib.suppress(ChangesetError):  # an open layer is not a changeset yet
+                refused = self.store.get(layer_id)
+                if refused.status is ChangesetStatus.DISCARDED:
+                    return refused
         with budget.deadline(budget.Budget.of(limits).review_seconds()):
             return self.store.finalize(layer_id)
 
