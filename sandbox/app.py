@@ -396,7 +396,7 @@ class Workspace:
             stdout=_decode(outcome.stdout),
             stderr=stderr,
             timed_out=outcome.timed_out,
-            protections=_protections(call, outcome, _launcher_report(outcome), degraded),
+            protections=_protections(call, outcome, _launcher_report(outcome), (*degraded, *outcome.degraded)),
             duration_s=outcome.duration_s,
             denied=(
                 *denials(stderr, outcome.exit_code),
@@ -520,12 +520,29 @@ def doctor(settings: Settings) -> dict[str, Any]:
             if not current:
                 problems.append({"problem": "the default image was built from an older Containerfile",
                                  "fix": "sbx image build", "fatal": False})
+            report["probe"] = _probe(engine, settings.image)
+            if report["probe"]["error"]:
+                problems.append({"problem": f"the engine cannot run a container: {report['probe']['error']}",
+                                 "fix": "see the service log in sbx's runtime folder; `sbx doctor` again",
+                                 "fatal": True})
         report["leftover_containers"] = engine.leftover_containers()
     except SbxError as exc:
         problems.append({"problem": exc.message, "fix": exc.hint or "", "fatal": True})
     report["planner"] = _planner_report(settings, problems)
     report["ok"] = not any(p["fatal"] for p in problems)
     return report
+
+
+def _probe(engine: Engine, image: str) -> dict[str, Any]:
+    """A real container, not just an answering socket: a service that answers but cannot start
+    containers is restarted (when it is sbx's own) and probed again."""
+    error = engine.probe(image)
+    restarted = False
+    if error is not None:
+        engine.restart()
+        restarted = True
+        error = engine.probe(image)
+    return {"ok": error is None, "error": error, "restarted_service": restarted}
 
 
 def _planner_report(settings: Settings, problems: list[dict[str, Any]]) -> dict[str, Any]:
@@ -542,7 +559,7 @@ def _planner_report(settings: Settings, problems: list[dict[str, Any]]) -> dict[
 
 
 def build_image(settings: Settings, *, offline: bool | None = None) -> dict[str, Any]:
-    from sandbox.engine import host, service
+    from sandbox.engine import host, service, service_paths
     from sandbox.engine.image import build
     from sandbox.errors import EngineUnavailableError
 
@@ -551,9 +568,10 @@ def build_image(settings: Settings, *, offline: bool | None = None) -> dict[str,
         raise EngineUnavailableError("podman is not installed",
                                      hint="run scripts/bootstrap, or: apt-get install podman")
     private_dir(settings.runtime_dir, env="SBX_RUNTIME_DIR")
-    conf = settings.runtime_dir / "containers.conf"
-    if not conf.exists():
-        service.private_socket(settings.runtime_dir, facts)
-    route = build(PROJECT_ROOT / "Containerfile", settings.image, podman=facts.podman, containers_conf=conf,
-                  offline=offline)
+    paths = service_paths(settings)
+    if not paths.containers_conf.exists():
+        service.private_socket(paths, facts)
+    # The image goes where sbx's service looks: rootless, sbx's own storage.
+    route = build(PROJECT_ROOT / "Containerfile", settings.image, podman=facts.podman,
+                  env=paths.environment(facts), offline=offline)
     return {"image": settings.image, "route": route}
