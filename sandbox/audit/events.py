@@ -9,8 +9,8 @@ helpers call them.
 Long strings (a `write_file` content, say) are not stored whole: `compact` replaces any string
 longer than `MAX_STRING` characters with `{"sha256": ..., "chars": N, "head": first 120}`, which
 still proves what ran without copying every file into the log. Path lists are cut at
-`MAX_PATHS` (with the total). A step's stdout and stderr are not recorded, only their
-truncation flags.
+`MAX_PATHS` (with the total). A step's stdout and stderr are not recorded, only their sha256,
+size and truncation flags: the log proves what a tool printed without keeping what it printed.
 """
 
 from __future__ import annotations
@@ -121,6 +121,7 @@ def step_payload(
         "oom_killed": step.oom_killed,
         "stdout_truncated": step.stdout_truncated,
         "stderr_truncated": step.stderr_truncated,
+        "output": {"stdout": _digest_of(step.stdout), "stderr": _digest_of(step.stderr)},
         "duration_s": round(step.duration_s, 4),
         "denied": list(step.denied),
         "seccomp": step.protections.seccomp,
@@ -241,6 +242,11 @@ def failure_payload(
     *, error: BaseException, action_id: str | None = None, changeset_id: str | None = None
 ) -> dict[str, Any]:
     return {"action": action_id, "changeset": changeset_id, "error": _error(error)}
+
+
+def _digest_of(text: str) -> dict[str, Any]:
+    data = text.encode("utf-8", "surrogatepass")
+    return {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
 
 
 def compact(value: Any) -> Any:

@@ -1,10 +1,11 @@
 """Effects sbx cannot review (a tree deeper than any walk should take, a path past PATH_MAX, an
-overlay-reserved xattr) are refused with a clear error: the tool's output is still returned, its
-step is in the audit log before the failure, the layer is gone, the host is untouched, and every
-other command on the workspace keeps working."""
+overlay-reserved xattr) are refused: the tool's output is still returned, its step is in the audit
+log before the refusal, the layer is gone, the host is untouched, and every other command on the
+workspace keeps working."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -43,13 +44,29 @@ def _still_usable(workspace: Path) -> None:
     assert [c["path"] for c in after.json["result"]["changeset"]["changes"]] == ["ok.txt"]
 
 
+def test_a_tree_deeper_than_any_review_is_discarded_and_recorded(workspace: Path, sbx_state: Path) -> None:
+    """The change budget stops a deep tree before the review walks it (`denied`, layer discarded);
+    the review's own depth limit is the same, for layers that reach it some other way."""
+    before = snapshot(workspace)
+    run = sbx("exec", "-w", str(workspace), "--json", "--", "python3", "-c", DEEP, timeout=300)
+    assert run.code == 0, run.stdout + run.stderr
+    result = run.json["result"]
+    (step,) = result["steps"]
+    assert step["stdout"] == "tool output\n"
+    assert any("deeper than 256 levels" in d for d in step["denied"]), step["denied"]
+    assert result["changeset"]["status"] == "discarded" and result["changeset"]["changes"] == []
+    assert snapshot(workspace) == before
+    assert [p.name for p in _changesets_dir(sbx_state).glob("*/upper")] == []
+    assert any(e["kind"] == "step" and e["payload"]["exit_code"] == 0 for e in _entries(workspace))
+    _still_usable(workspace)
+
+
 @pytest.mark.parametrize(("script", "code", "says"), [
-    (DEEP, "state.layer_refused", "nested deeper than 256 levels"),
     pytest.param(LONG, "state.layer_refused", "a path longer than", marks=pytest.mark.xfail(
         strict=True, reason="the engine copies the layer out of its tmpfs with a path-based `cp -a` (engine/overlay.py "
                             "keep), which fails past PATH_MAX before finalize sees the layer")),
     (XATTR, "state.unsupported_layer", "user.overlay.redirect"),
-], ids=["deep-tree", "path-over-path-max", "overlay-xattr"])
+], ids=["path-over-path-max", "overlay-xattr"])
 def test_an_unreviewable_effect_is_refused_and_recorded(workspace: Path, sbx_state: Path, script: str, code: str,
                                                         says: str) -> None:
     before = snapshot(workspace)
@@ -69,17 +86,19 @@ def test_an_unreviewable_effect_is_refused_and_recorded(workspace: Path, sbx_sta
     failure_at = next(i for i, (kind, _) in enumerate(kinds) if kind == "failure")
     assert step_at < failure_at
     assert kinds[step_at][1]["exit_code"] == 0 and kinds[step_at][1]["seccomp"].startswith("sha256:")
+    assert kinds[step_at][1]["output"]["stdout"] == {"sha256": hashlib.sha256(b"tool output\n").hexdigest(),
+                                                     "bytes": 12}
     assert kinds[failure_at][1]["error"]["code"] == code
     _still_usable(workspace)
 
 
 def test_the_refusal_shows_the_tools_output_on_a_terminal_less_run(workspace: Path) -> None:
-    run = sbx("exec", "-w", str(workspace), "--", "python3", "-c", DEEP, timeout=300)
+    run = sbx("exec", "-w", str(workspace), "--", "python3", "-c", XATTR, timeout=300)
     assert run.code == 1
     assert run.stdout == "tool output\n"
     lines = run.stderr.splitlines()
     assert lines[-2].startswith("sbx: [run_shell: exit 0")
-    assert lines[-1].startswith("sbx: error: changeset ") and "nested deeper than 256 levels" in lines[-1]
+    assert lines[-1].startswith("sbx: error: changeset ") and "user.overlay.redirect" in lines[-1]
 
 
 def test_a_dead_actions_deep_layer_does_not_brick_the_workspace(workspace: Path, sbx_state: Path) -> None:

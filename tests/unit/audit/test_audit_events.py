@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -100,6 +101,8 @@ def test_step_payload_has_confinement_denials_and_exit_but_not_output() -> None:
     assert payload["denied"] == ["read-only file system: /etc/hosts"]
     assert (payload["exit_code"], payload["index"], payload["duration_s"]) == (0, 2, 0.1235)
     assert "secret output" not in json.dumps(payload)
+    assert payload["output"]["stdout"] == {"sha256": hashlib.sha256(b"secret output").hexdigest(), "bytes": 13}
+    assert payload["output"]["stderr"]["bytes"] == 0
     content = payload["args"]["content"]  # 5000 characters: kept as a digest
     assert content["chars"] == 5000 and len(content["sha256"]) == 64 and content["head"].startswith("milk")
     assert payload["args"]["path"] == "notes.txt"
