@@ -150,15 +150,23 @@ def denials(stderr: str, exit_code: int | None) -> tuple[str, ...]:
 def flagged_changes(changeset: Changeset, paths: Collection[str] | None) -> tuple[Change, ...]:
     """The changes with risk flags that approving `paths` (None: all) would commit. A directory
     above a chosen path counts too (a commit creates the folders a chosen entry needs), so this
-    errs towards asking a person."""
-    wanted = None if paths is None else [p.strip().removeprefix("./").rstrip("/") for p in paths]
+    errs towards asking a person: each path given is read in every spelling that could select
+    something (`././a/`, `a/../b`), and one that names the workspace itself covers everything."""
+    wanted = None if paths is None else {s for p in paths for s in _spellings(p)}
 
     def chosen(path: str) -> bool:
         return wanted is None or any(
-            path == w or path.startswith(w + "/") or w.startswith(path + "/") for w in wanted
+            w in ("", ".") or path == w or path.startswith(w + "/") or w.startswith(path + "/") for w in wanted
         )
 
     return tuple(c for c in changeset.changes if c.risks and c.refused is None and chosen(c.path))
+
+
+def _spellings(path: str) -> set[str]:
+    text = path.strip()
+    while text.startswith("./"):
+        text = text[2:]
+    return {text.rstrip("/"), os.path.normpath(text).lstrip("/") if text else ""}
 
 
 class Workspace:

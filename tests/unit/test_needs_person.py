@@ -60,6 +60,11 @@ def test_an_api_caller_cannot_commit_a_flagged_changeset_without_the_opt_in(tmp_
     assert f"sbx diff {cs.id}" in caught.value.message and f"sbx apply {cs.id}" in caught.value.message
     assert HOOK in caught.value.message
     assert _host(ws) == before, "nothing reached the host"
+    for spelling in (["././.git/hooks/pre-commit"], [".git/"], ["notes.txt", ".git/hooks/pre-commit/"]):
+        with pytest.raises(ChangesetError) as caught:
+            box.apply(cs.id, sha256=cs.sha256, paths=spelling)
+        assert caught.value.code == "changeset.needs_person", spelling
+    assert _host(ws) == before, "nothing reached the host"
     assert box.diff(cs.id).status is ChangesetStatus.PENDING
     # The unflagged part alone is the caller's to commit.
     assert box.apply(cs.id, sha256=cs.sha256, paths=["notes.txt"]).applied == ("notes.txt",)
@@ -112,7 +117,8 @@ def test_the_cli_is_the_persons_own_command_line(tmp_path: Path, capsys: pytest.
 @pytest.mark.parametrize(
     ("paths", "flagged"),
     [(None, [HOOK]), (["notes.txt"], []), (["./.git/"], [HOOK]), ([".git/hooks/pre-commit"], [HOOK]),
-     (["src/x"], [])],
+     (["src/x"], []), (["././.git/hooks/pre-commit"], [HOOK]), ([" .git/hooks//"], [HOOK]),
+     (["notes.txt/../.git/hooks/pre-commit"], [HOOK]), (["."], [HOOK]), (["/.git"], [HOOK])],
 )
 def test_which_changes_an_approval_covers(paths: list[str] | None, flagged: list[str]) -> None:
     changes = (
