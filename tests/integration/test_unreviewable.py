@@ -118,3 +118,21 @@ def test_a_dead_actions_deep_layer_does_not_brick_the_workspace(workspace: Path,
     assert discarded.code == 0, discarded.stdout
     assert not upper.exists()
     _still_usable(workspace)
+
+
+def test_a_changeset_folder_recovery_cannot_handle_is_quarantined(workspace: Path, sbx_state: Path) -> None:
+    ok = sbx("exec", "-w", str(workspace), "--json", "--", "sh", "-c", "echo a > a.txt")
+    cs = ok.json["result"]["changeset"]["id"]
+    folder = _changesets_dir(sbx_state) / cs
+    (folder / "meta.json").write_text("{not json")
+    for command in (("list",), ("undo",), ("discard",)):
+        run = sbx(*command, "-w", str(workspace), "--json")
+        assert run.code in (0, 1) and (run.code == 0 or run.json["error"]["code"].startswith("changeset.")), run.stdout
+    assert not folder.exists()
+    (moved,) = (folder.parent.parent / "quarantine").iterdir()
+    assert moved.name.startswith(cs) and (moved / "upper" / "a.txt").read_text() == "a\n"
+    failures = [e["payload"] for e in _entries(workspace) if e["kind"] == "failure"]
+    assert [f["error"]["code"] for f in failures] == ["state.layer_quarantined"]
+    assert str(moved) in failures[0]["error"]["message"]
+    assert not (workspace / "a.txt").exists()
+    _still_usable(workspace)
