@@ -189,14 +189,17 @@ class Workspace:
         self._audit: AuditLog | None = None
         self._engine: Engine | None = None
         self._profiles: Profiles | None = None
-        try:
-            with self.store.lock():
-                self._recover()
-        except StateError as exc:
-            # A live sbx process holds the workspace: it recovered when it took the lock, and the
-            # commit it may be making now is not interrupted. What this one changes locks again.
-            if exc.code != "state.locked":
-                raise
+        # The lock only when a commit is unsettled: a read-only command (log, diff) then never
+        # makes a concurrent action fail with state.locked.
+        if self.store.has_interrupted_commit():
+            try:
+                with self.store.lock():
+                    self._recover()
+            except StateError as exc:
+                # A live sbx process holds the workspace: it recovered when it took the lock, and
+                # the commit it may be making now is not interrupted. What this one changes locks again.
+                if exc.code != "state.locked":
+                    raise
 
     def _recover(self) -> None:
         """Finish or roll back interrupted commits; the caller holds the workspace lock."""

@@ -24,6 +24,7 @@ from typing import Any
 from sandbox.changes.nodes import Node, corrupt, optional_node_from_json, optional_node_to_json
 from sandbox.changes.paths import is_valid_relpath
 from sandbox.changes.statefiles import field, opt_field, read_json, str_list, write_json
+from sandbox.errors import SbxError
 
 JOURNAL_VERSION = 1
 PREPARED = "prepared"
@@ -102,6 +103,15 @@ def set_state(commit_dir: Path, journal: Journal, state: str) -> Journal:
     """Move the journal to `state`, durably, without rewriting its steps."""
     write_json(commit_dir / "state.json", {"commit_id": journal.commit_id, "state": state})
     return replace(journal, state=state)
+
+
+def settled(commit_dir: Path) -> bool:
+    """Whether the commit reached a final state (committed or undone), from its small state file
+    alone: a commit that is not settled, or cannot be read, is for `recover` to look at."""
+    try:
+        return read_json(commit_dir / "state.json").get("state") in (COMMITTED, UNDONE)
+    except (OSError, SbxError):
+        return False
 
 
 def load(commit_dir: Path) -> Journal:

@@ -235,6 +235,10 @@ class ChangesetStore:
             self._finish_undo(done)
             return CommitResult(applied.changeset_id, done.applied, commit_id=done.commit_id)
 
+    def has_interrupted_commit(self) -> bool:
+        """Whether some commit is not settled: one a dead process left (or a live one is making)."""
+        return any(not jr.settled(d) for d in self._commits.iterdir() if d.is_dir() and not d.is_symlink())
+
     def recover(self) -> tuple[Recovered, ...]:
         """Finish or roll back every commit a dead process left; returns what that changed."""
         with self.lock():

@@ -232,3 +232,30 @@ def test_a_finished_but_unrecorded_commit_is_completed(tmp_path: Path, capsys: p
     assert cli.main(["log", "-w", str(ws)]) == 0
     assert "had reached the host and was completed" in capsys.readouterr().err
     assert Workspace(ws).changeset(cs.id).status is ChangesetStatus.APPLIED
+
+
+def test_opening_a_workspace_another_process_holds_neither_waits_nor_fails(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import fcntl
+    import os
+
+    ws = _workspace(tmp_path)
+    store = ChangesetStore(Settings.from_env().state_dir, ws)
+    fd = os.open(store.state_dir / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a live sbx command working on it
+        assert cli.main(["log", "-w", str(ws)]) == 0, "nothing to recover: log does not touch the lock"
+    finally:
+        os.close(fd)
+    cs = _interrupted_apply(ws)
+    fd = os.open(store.state_dir / "lock", os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        capsys.readouterr()
+        assert cli.main(["log", "-w", str(ws)]) == 0, "the holder recovers; log reads on"
+        assert "recovery" not in capsys.readouterr().err
+    finally:
+        os.close(fd)
+    assert cli.main(["log", "-w", str(ws)]) == 0
+    assert f"changeset {cs.id}" in capsys.readouterr().err and _all_old(ws)
