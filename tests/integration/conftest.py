@@ -97,12 +97,22 @@ def leftovers(runtime_runs: Path | None = None) -> dict[str, list[str]]:
     """Containers, overlay and tmpfs mounts, and per-action run folders of this test session's
     runtime folder that are still present."""
     from sandbox.config import Settings
+    from sandbox.engine import host, service, service_paths
 
-    runs = runtime_runs or Settings.from_env().runtime_dir / "runs"
+    settings = Settings.from_env()
+    runs = runtime_runs or settings.runtime_dir / "runs"
+    # Rootless, containers live in sbx's own storage and mounts in its service's mount namespace.
+    facts, paths = host.detect(), service_paths(settings)
+    env = paths.environment(facts) if facts.rootless else None
     containers = subprocess.run(
         ["podman", "ps", "-a", "--filter", f"label=io.sbx.runs={runs}", "--format", "{{.ID}}"],
-        capture_output=True, text=True, check=False,
+        capture_output=True, text=True, check=False, env=env,
     ).stdout.split()
-    mounts = [line for line in Path("/proc/self/mounts").read_text().splitlines() if f" {runs}/" in line]
+    table = Path("/proc/self/mounts")
+    if facts.rootless:
+        pid = service.service_pid(paths.runtime_dir)
+        ns_pid = service.namespace_pid(pid) if pid else None
+        table = Path(f"/proc/{ns_pid}/mounts") if ns_pid else table
+    mounts = [line for line in table.read_text().splitlines() if f" {runs}/" in line]
     runs = [str(p) for p in runtime_runs.iterdir()] if runtime_runs and runtime_runs.is_dir() else []
     return {"containers": containers, "mounts": mounts, "runs": runs}
