@@ -78,9 +78,7 @@ def _rootless(rounds: int) -> dict[str, list[float]]:
                                     text=True).stdout.split()
     home = subprocess.run(["getent", "passwd", user], check=True, capture_output=True,
                           text=True).stdout.split(":")[5]
-    uid = subprocess.run(["id", "-u", user], check=True, capture_output=True, text=True).stdout.strip()
-    env = ["env", "-i", f"HOME={home}", f"USER={user}", "LANG=C.UTF-8", "PATH=/usr/local/bin:/usr/bin:/bin",
-           f"XDG_RUNTIME_DIR=/run/user/{uid}"]
+    env = ["env", "-i", f"HOME={home}", f"USER={user}", "LANG=C.UTF-8", "PATH=/usr/local/bin:/usr/bin:/bin"]
     out = subprocess.run(["runuser", "-u", user, "--", *env, f"{checkout}/.venv-user/bin/python",
                           f"{checkout}/bench/overhead.py", "--rounds", str(rounds), "--json"],
                          check=True, capture_output=True, text=True, cwd=checkout).stdout

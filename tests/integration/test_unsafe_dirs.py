@@ -1,6 +1,7 @@
 """Another local user cannot take over sbx's runtime or state folder by making it first.
 
-As root, the folder is made beforehand by another uid, or as a symlink to a folder that would
+The folder is made beforehand by another uid (as root, `nobody`; rootless, one of the user's
+subordinate uids, through `podman unshare chown`), or as a symlink to a folder that would
 otherwise be acceptable; the real CLI (`sbx exec`, `sbx doctor`) must refuse with
 `state.unsafe_dir`, name the folder, and write nothing there or at the link's target."""
 
@@ -21,7 +22,6 @@ OTHER_UID = 65534
 def _command(name: str, workspace: Path) -> list[str]:
     return ["exec", "-w", str(workspace), "--json", "--", "true"] if name == "exec" else ["doctor", "--json"]
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="making a folder as another uid needs root")
 
 
 def _run(args: list[str], env: dict[str, str | None], cwd: Path) -> tuple[int, dict[str, object]]:
@@ -51,7 +51,12 @@ def _snapshot(path: Path) -> list[tuple[str, int, int, int]]:
 def _foreign(path: Path) -> Path:
     """A folder another uid made first, open to that uid only (as a real squatter would)."""
     path.mkdir(mode=0o700)
-    os.chown(path, OTHER_UID, OTHER_UID)
+    if os.geteuid() == 0:
+        os.chown(path, OTHER_UID, OTHER_UID)
+    else:  # uid 1 of the user's namespace: a subordinate uid on the host, not the user
+        subprocess.run(["podman", "unshare", "chown", "1:1", str(path)], check=True, capture_output=True)
+        if os.lstat(path).st_uid == os.geteuid():
+            raise AssertionError(f"could not give {path} to another uid")
     return path
 
 
