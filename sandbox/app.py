@@ -126,6 +126,16 @@ _DENIAL = re.compile(
 )
 
 
+def _unkept_error(reason: str) -> StateError:
+    """The engine could not copy a change layer out whole: what is kept is not the effect."""
+    if "File name too long" in reason:
+        limit = os.pathconf("/", "PC_PATH_MAX")
+        return StateError(f"its change layer holds a path longer than the system allows ({limit} bytes) and could "
+                          f"not be kept whole ({reason})", code="state.layer_refused",
+                          hint="have the tool make a shallower tree (or archive it into one file)")
+    return StateError(f"its change layer could not be kept whole ({reason})", code="state.unreadable_layer")
+
+
 def denials(stderr: str, exit_code: int | None) -> tuple[str, ...]:
     """What the sandbox refused, as far as the tool's own error output tells: the kernel reports a
     Landlock or seccomp denial to the tool as an errno only, so this reads the errno messages
@@ -188,6 +198,7 @@ class Workspace:
         self._on_recovered = on_recovered
         self._audit: AuditLog | None = None
         self._engine: Engine | None = None
+        self._unkept: dict[str, str] = {}  # layer id -> why the engine could not keep it whole
         self._profiles: Profiles | None = None
         # The lock only when a commit is unsettled: a read-only command (log, diff) then never
         # makes a concurrent action fail with state.locked.
@@ -358,6 +369,9 @@ class Workspace:
         """The changeset of a step's layer: discarded already if it broke a change budget (the
         store says so, not the step's text, which a tool's output feeds), else reviewed now,
         within the review's deadline."""
+        unkept = self._unkept.pop(layer_id, None)
+        if unkept is not None:
+            raise self.store.reject(layer_id, _unkept_error(unkept))
         if any(d.startswith(budget.DENIAL) for d in step.denied):
             with contextlib.suppress(ChangesetError):  # an open layer is not a changeset yet
                 refused = self.store.get(layer_id)
@@ -398,6 +412,8 @@ class Workspace:
         except BaseException:
             self.store.abandon(layer.id)
             raise
+        if outcome.layer_error is not None:
+            self._unkept[layer.id] = outcome.layer_error
         over_budget = self._over_budget(layer, rules, used)
         stderr = _decode(outcome.stderr)
         step = StepResult(

@@ -140,6 +140,12 @@ class ChangesetStore:
         message = f"changeset {meta.id}: {what}; the layer was discarded and the workspace is untouched"
         return StateError(message, code=code, hint=hint)
 
+    def reject(self, layer_id: str, error: StateError) -> StateError:
+        """Discard an open layer that cannot be reviewed for a reason found outside the store (the
+        engine could not keep it whole); the returned error says so."""
+        with self.lock():
+            return self._refuse_layer(self._changesets / layer_id, self._open_meta(layer_id), error)
+
     def refuse(self, layer_id: str) -> Changeset:
         """Discard an open layer without reviewing it (it broke a change budget): DISCARDED, no
         changes, its folders removed at once."""

@@ -194,6 +194,9 @@ class Mounted:
     merged: Path
     scratch: Path | None  # the size-capped tmpfs the change layer is written to, if capped
     mounter: Mounter
+    # Set once the block has ended, when the change layer could not be copied out whole (a path
+    # longer than PATH_MAX, say): the kept layer is then not the effect, and must not be reviewed.
+    unkept: list[str]
 
     def full(self) -> bool:
         """True when the change layer reached its cap (less than 1 MiB left)."""
@@ -214,6 +217,7 @@ def mounted(overlay: WorkspaceOverlay, run_dir: Path, mounter: Mounter, *,
     merged = run_dir / "merged"
     merged.mkdir()
     scratch = None
+    unkept: list[str] = []
     try:
         upper, work = overlay.upper, overlay.work
         if cap_bytes is not None:
@@ -231,11 +235,14 @@ def mounted(overlay: WorkspaceOverlay, run_dir: Path, mounter: Mounter, *,
             )
         mounter.overlay(merged, data)
         try:
-            yield Mounted(merged, scratch, mounter)
+            yield Mounted(merged, scratch, mounter, unkept)
         finally:
             mounter.unmount(merged)
             if scratch is not None:
-                mounter.keep(upper, overlay.upper)
+                try:
+                    mounter.keep(upper, overlay.upper)
+                except EngineError as exc:  # the tool ran: its outcome stands, its layer is incomplete
+                    unkept.append(exc.message)
     finally:
         if scratch is not None:
             mounter.unmount(scratch)

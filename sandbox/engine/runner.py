@@ -186,4 +186,5 @@ def run(backend: Backend, spec: ContainerSpec, runs_root: Path) -> ContainerOutc
         egress_refused=tuple(dict.fromkeys(refused)),
         layer_full=layer_full,
         degraded=backend.degraded,
+        layer_error=mounted.unkept[0] if mounted.unkept else None,
     )

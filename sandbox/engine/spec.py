@@ -76,3 +76,4 @@ class ContainerOutcome:
     egress_refused: tuple[str, ...] = ()  # "network: host:port" the proxy refused
     layer_full: bool = False  # the change layer reached its size cap (writes got ENOSPC)
     degraded: tuple[str, ...] = ()  # protections the engine could not give on this host, and what stands in
+    layer_error: str | None = None  # the change layer could not be kept whole; it is not the effect

@@ -62,9 +62,7 @@ def test_a_tree_deeper_than_any_review_is_discarded_and_recorded(workspace: Path
 
 
 @pytest.mark.parametrize(("script", "code", "says"), [
-    pytest.param(LONG, "state.layer_refused", "a path longer than", marks=pytest.mark.xfail(
-        strict=True, reason="the engine copies the layer out of its tmpfs with a path-based `cp -a` (engine/overlay.py "
-                            "keep), which fails past PATH_MAX before finalize sees the layer")),
+    (LONG, "state.layer_refused", "a path longer than"),
     (XATTR, "state.unsupported_layer", "user.overlay.redirect"),
 ], ids=["path-over-path-max", "overlay-xattr"])
 def test_an_unreviewable_effect_is_refused_and_recorded(workspace: Path, sbx_state: Path, script: str, code: str,
