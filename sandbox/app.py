@@ -26,7 +26,6 @@ from sandbox.engine.spec import ContainerOutcome, InlineFile
 from sandbox.errors import ChangesetError, PolicyError, SbxError, StateError, UnreviewableEffectError, UsageError
 from sandbox.policy.compile import PROXY_PORT, CompiledCall, compile_call
 from sandbox.policy.profiles import Profiles, load_profiles
-from sandbox.safedirs import private_dir
 from sandbox.types import (
     ActionResult,
     Change,
@@ -41,6 +40,7 @@ from sandbox.types import (
 
 if TYPE_CHECKING:
     from sandbox.engine import Engine
+    from sandbox.planner.plan import Plan
 
 
 @dataclass(frozen=True)
@@ -261,6 +261,16 @@ class Workspace:
         if self._audit is None:
             self._audit = AuditLog(default_path(self.settings))
         return self._audit
+
+    def record_intent(self, intent: str) -> str:
+        """An intent arrived: its audit entry, whose action id the plan and each step's call name."""
+        return self.audit.action(self.path, intent=intent, via=self.via).action_id or ""
+
+    def record_plan(self, action_id: str, plan: Plan) -> None:
+        """The plan made for intent `action_id`, with the model that made it (name and digest)."""
+        self.audit.plan(self.path, action_id=action_id, steps=[s.to_json() for s in plan.steps],
+                        model=plan.model.name, model_digest=plan.model.digest,
+                        provider=plan.model.execution_provider)
 
     @property
     def profiles(self) -> Profiles:
@@ -506,99 +516,3 @@ class Workspace:
 
 def resolve_workspace(path: str | None) -> str:
     return path if path is not None else os.getcwd()
-
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-
-def doctor(settings: Settings) -> dict[str, Any]:
-    """What sbx found on this host, what it configured around, and a fix for each problem."""
-    from sandbox.engine import host
-    from sandbox.engine.image import DIGEST_LABEL, parse_containerfile
-    from sandbox.errors import SbxError
-
-    # Refused outright, before anything connects to or writes in them: a state or runtime folder
-    # another user could have planted things in is not one problem among others.
-    private_dir(settings.state_dir, env="SBX_STATE_DIR")
-    private_dir(settings.runtime_dir, env="SBX_RUNTIME_DIR")
-    facts = host.detect()
-    problems = [{"problem": p.what, "fix": p.fix, "fatal": p.fatal} for p in facts.problems()]
-    report: dict[str, Any] = {"host": facts.to_json(), "podman": None, "image": None, "problems": problems}
-    if facts.podman:
-        version = host.podman_version(facts.podman)
-        report["podman"] = {
-            "version": version.get("Client", {}).get("Version"),
-            "path": facts.podman,
-        }
-    try:
-        from sandbox.engine import connect
-
-        engine = connect(settings)
-        report["podman"] = {**(report["podman"] or {}), "socket": str(engine.socket_path), **engine.info()}
-        labels = engine.image_labels(settings.image)
-        wanted = parse_containerfile(PROJECT_ROOT / "Containerfile").digest
-        if labels is None:
-            problems.append({"problem": f"the default image {settings.image} does not exist",
-                             "fix": "sbx image build", "fatal": True})
-            report["image"] = {"name": settings.image, "present": False}
-        else:
-            current = labels.get(DIGEST_LABEL) == wanted
-            report["image"] = {"name": settings.image, "present": True, "current": current}
-            if not current:
-                problems.append({"problem": "the default image was built from an older Containerfile",
-                                 "fix": "sbx image build", "fatal": False})
-            report["probe"] = _probe(engine, settings.image)
-            if report["probe"]["error"]:
-                problems.append({"problem": f"the engine cannot run a container: {report['probe']['error']}",
-                                 "fix": "see the service log in sbx's runtime folder; `sbx doctor` again",
-                                 "fatal": True})
-        report["leftover_containers"] = engine.leftover_containers()
-    except SbxError as exc:
-        problems.append({"problem": exc.message, "fix": exc.hint or "", "fatal": True})
-    report["planner"] = _planner_report(settings, problems)
-    report["ok"] = not any(p["fatal"] for p in problems)
-    return report
-
-
-def _probe(engine: Engine, image: str) -> dict[str, Any]:
-    """A real container, not just an answering socket: a service that answers but cannot start
-    containers is restarted (when it is sbx's own) and probed again."""
-    error = engine.probe(image)
-    restarted = False
-    if error is not None:
-        engine.restart()
-        restarted = True
-        error = engine.probe(image)
-    return {"ok": error is None, "error": error, "restarted_service": restarted}
-
-
-def _planner_report(settings: Settings, problems: list[dict[str, Any]]) -> dict[str, Any]:
-    """The default planning model (`sbx run` needs it; `sbx exec` does not) and running services."""
-    from sandbox.planner.catalog import DEFAULT_MODEL, get_spec
-    from sandbox.planner.models import ModelStore
-    from sandbox.planner.service import running_services
-
-    present = ModelStore().is_present(get_spec(DEFAULT_MODEL))
-    if not present:
-        problems.append({"problem": f"the default planning model {DEFAULT_MODEL} is not prepared (sbx run needs it)",
-                         "fix": f"scripts/prepare-model, or: sbx model pull {DEFAULT_MODEL}", "fatal": False})
-    return {"default_model": DEFAULT_MODEL, "prepared": present, "services": running_services(settings.runtime_dir)}
-
-
-def build_image(settings: Settings, *, offline: bool | None = None) -> dict[str, Any]:
-    from sandbox.engine import host, service, service_paths
-    from sandbox.engine.image import build
-    from sandbox.errors import EngineUnavailableError
-
-    facts = host.detect()
-    if facts.podman is None:
-        raise EngineUnavailableError("podman is not installed",
-                                     hint="run scripts/bootstrap, or: apt-get install podman")
-    private_dir(settings.runtime_dir, env="SBX_RUNTIME_DIR")
-    paths = service_paths(settings)
-    if not paths.containers_conf.exists():
-        service.private_socket(paths, facts)
-    # The image goes where sbx's service looks: rootless, sbx's own storage.
-    route = build(PROJECT_ROOT / "Containerfile", settings.image, podman=facts.podman,
-                  env=paths.environment(facts), offline=offline)
-    return {"image": settings.image, "route": route}

@@ -342,12 +342,10 @@ def run_intent(
     emit(Progress("loaded", f"model ready ({load_seconds:.1f}s, {where})", {"seconds": load_seconds, "where": where}))
     emit(Progress("planning", "planning"))
     plan = planner.plan(intent, tools, summarize_workspace(workspace.path), max_steps)
-    # The audit trail links the intent to its plan and the model that made it (name and digest);
-    # each step's own entries follow from workspace.call_tool.
-    action = workspace.audit.action(workspace.path, intent=intent, via=workspace.via).action_id or ""
-    workspace.audit.plan(workspace.path, action_id=action, steps=[s.to_json() for s in plan.steps],
-                         model=plan.model.name, model_digest=plan.model.digest,
-                         provider=plan.model.execution_provider)
+    # The audit trail links the intent to its plan; each step's own entries follow from
+    # workspace.call_tool, which names the intent's action as their parent.
+    action = workspace.record_intent(intent)
+    workspace.record_plan(action, plan)
     usage: Usage = plan.usage
     emit(Progress("planned", f"plan: {len(plan.steps)} step(s), {usage.prompt_tokens}+{usage.completion_tokens} "
                   f"tokens ({usage.cached_tokens} cached), {usage.seconds:.1f}s",

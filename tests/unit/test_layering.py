@@ -27,9 +27,10 @@ ALLOWED = {
     "planner": {"types", "errors", "tools", "safedirs"},
     "app": {"types", "errors", "config", "tools", "changes", "engine", "policy", "planner", "audit", "safedirs"},
     "cli": {"types", "errors", "config", "tools", "app", "changes", "authoring", "audit", "mcp_server", "intent",
-            "planner", "safedirs", "text"},
+            "planner", "safedirs", "text", "hostcheck"},
     "api": {"types", "errors", "config", "app"},
     "intent": {"types", "errors", "config", "app", "planner", "policy", "tools"},
+    "hostcheck": {"types", "errors", "config", "engine", "planner", "safedirs"},  # doctor, image build
     "mcp_server": {"types", "errors", "config", "api"},
     "authoring": {"types", "errors", "config", "tools", "app", "policy", "engine"},
 }
