@@ -16,7 +16,6 @@ last applied one PENDING again: its layer is kept until it is discarded, so it c
 from __future__ import annotations
 
 import builtins
-import fcntl
 import hashlib
 import os
 import secrets
@@ -27,7 +26,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from sandbox.changes import commit, locking
+from sandbox.changes import commit
 from sandbox.changes import journal as jr
 from sandbox.changes.commit import CONFLICT, REFUSED, UNSAFE, Check, Checkpoint, no_checkpoint
 from sandbox.changes.digest import layer_digest
@@ -38,6 +37,7 @@ from sandbox.changes.records import ChangeRecord
 from sandbox.changes.selection import apply_steps, select, undo_steps
 from sandbox.changes.statefiles import read_json, remove_tree, write_json
 from sandbox.errors import ChangesetError, ConflictError, SbxError, StateError, UnsafeChangeError, WorkspaceError
+from sandbox.locks import exclusive, waiting
 from sandbox.procs import pid_alive
 from sandbox.safedirs import private_dir
 from sandbox.types import Changeset, ChangesetStatus, CommitResult, Recovered
@@ -83,7 +83,7 @@ class ChangesetStore:
 
     # -- layers ------------------------------------------------------------------------------------
     def lock(self) -> AbstractContextManager[None]:
-        return locking.exclusive(self.state_dir / "lock", str(self.workspace))
+        return exclusive(self.state_dir / "lock", str(self.workspace))
 
     def new_layer(self, source: str) -> Layer:
         layer_id = self._reserve_id()
@@ -447,16 +447,12 @@ class ChangesetStore:
 
     def _next_seq(self) -> int:
         """A strictly increasing number, shared by changesets and commits of this workspace."""
-        fd = os.open(self.state_dir / "seq", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)  # held for microseconds: blocking is fine
+        with waiting(self.state_dir / "seq") as fd:  # held for microseconds: waiting is fine
             previous = os.pread(fd, 32, 0).decode(errors="replace").strip()
             seq = max(time.time_ns(), int(previous) + 1 if previous.isdigit() else 0)
             os.ftruncate(fd, 0)
             os.pwrite(fd, str(seq).encode(), 0)
             return seq
-        finally:
-            os.close(fd)
 
     def _init_state_dir(self) -> None:
         try:

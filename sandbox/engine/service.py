@@ -15,19 +15,17 @@ every container with "Failed to get working directory"), with a clean environmen
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import os
 import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from sandbox.engine.host import HostFacts, containers_conf, storage_conf
 from sandbox.errors import EngineUnavailableError
+from sandbox.locks import waiting
 from sandbox.safedirs import private_dir
 
 IDLE_SECONDS = 600
@@ -153,14 +151,6 @@ def uid_map(pid: int) -> str:
     return ",".join(":".join(row.split()) for row in rows if row.strip())
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
-
-
 def _stop(pid_file: Path) -> None:
     try:
         pid = int(pid_file.read_text())
@@ -192,7 +182,7 @@ def private_socket(paths: ServicePaths, facts: HostFacts, *, restart: bool = Fal
         raise EngineUnavailableError(
             "podman is not installed", hint="run scripts/bootstrap, or: apt-get install podman runc"
         )
-    with _locked(runtime_dir / "service.lock"):
+    with waiting(runtime_dir / "service.lock"):
         if not restart and ping(sock) and _configured(paths, facts):
             return sock  # another sbx started it while we waited for the lock
         _stop(pid_file)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import fcntl
 import functools
 import hashlib
 import json
@@ -38,6 +37,7 @@ from typing import Any, BinaryIO, cast
 
 from sandbox import safedirs
 from sandbox.errors import ModelError, PlannerError, SbxError
+from sandbox.locks import waiting
 from sandbox.planner.backend import OnnxBackend, catalogued
 from sandbox.planner.catalog import DEFAULT_MODEL
 from sandbox.planner.models import ModelStore
@@ -343,7 +343,7 @@ class ServiceBackend:
         hello = self.hello()
         if hello is not None and self._compatible(hello):
             return
-        with _locked(self.path.with_suffix(".lock")):
+        with waiting(self.path.with_suffix(".lock")):
             hello = self.hello()  # another command may have started it while we waited
             if hello is not None and self._compatible(hello):
                 return
@@ -353,8 +353,8 @@ class ServiceBackend:
 
     def _spawn(self) -> None:
         log_path = self.path.with_suffix(".log")
-        package_root = str(Path(__file__).resolve().parents[2])
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (package_root, os.environ.get("PYTHONPATH"))))}
+        # The service is this interpreter with this installed sbx: `-m` finds the same package.
+        env = dict(os.environ)
         if self._cache_dir is not None:
             env["SBX_CACHE_DIR"] = str(self._cache_dir)
         with safedirs.open_append(log_path, truncate=True) as log:
@@ -391,16 +391,6 @@ def _start_failure(log_path: Path, returncode: int) -> SbxError:
     detail = lines[-1] if lines else f"exit {returncode}"
     return PlannerError(f"the planner service failed to start: {detail}", code="planner.service_failed",
                         hint=f"its log: {log_path}")
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    with open(path, "a+b") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def stop_service(path: Path) -> bool:

@@ -18,13 +18,14 @@ ALLOWED = {
     "procs": set(),
     "text": set(),
     "safedirs": {"errors"},
+    "locks": {"errors"},  # flock: waiting, and the per-workspace exclusive lock
     "destinations": set(),  # which network destinations egress never reaches: the compiler's and the proxy's rule
     "tools": {"types", "errors"},
-    "changes": {"types", "errors", "procs", "safedirs", "text"},
+    "changes": {"types", "errors", "procs", "safedirs", "text", "locks"},
     "audit": {"types", "errors", "config", "safedirs", "text"},
-    "engine": {"types", "errors", "config", "procs", "safedirs", "destinations"},
+    "engine": {"types", "errors", "config", "procs", "safedirs", "destinations", "locks"},
     "policy": {"types", "errors", "tools", "safedirs", "destinations"},
-    "planner": {"types", "errors", "tools", "safedirs"},
+    "planner": {"types", "errors", "tools", "safedirs", "locks"},
     "app": {"types", "errors", "config", "tools", "changes", "engine", "policy", "planner", "audit", "safedirs"},
     "cli": {"types", "errors", "config", "tools", "app", "changes", "authoring", "audit", "mcp_server", "intent",
             "planner", "safedirs", "text", "hostcheck"},

@@ -1,8 +1,13 @@
-"""The per-workspace lock: one sbx process (and one thread in it) changes a workspace at a time.
+"""sbx's file locks, all flock(2) on a lock file sbx owns.
 
-An exclusive, non-blocking flock on a file in the workspace's state folder. It is re-entrant
-within one thread, so the app can hold it around a whole command while the store's own methods
-take it again. Another process (or thread) gets `state.locked` at once instead of waiting.
+`waiting(path)`: an exclusive lock that waits for its turn (starting a service, building a model
+or a venv, numbering changesets: short sections another process may be in). Released when the
+block ends, by an exception too.
+
+`exclusive(path, what)`: the per-workspace lock: one sbx process (and one thread in it) changes a
+workspace at a time. Non-blocking: another process (or thread) gets `state.locked` at once instead
+of waiting. Re-entrant within one thread, so the app can hold it around a whole command while the
+store's own methods take it again. The holder writes its pid into the file, for the message.
 """
 
 from __future__ import annotations
@@ -15,6 +20,22 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sandbox.errors import StateError
+
+_FLAGS = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
+
+
+@contextmanager
+def waiting(path: Path) -> Iterator[int]:
+    """Hold an exclusive lock on `path` (created 0600 with its folders), waiting for it; yields
+    the lock file's descriptor for a caller that keeps a small value in it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, _FLAGS, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield fd
+    finally:
+        os.close(fd)  # closing the only descriptor releases the flock
+
 
 _held: dict[tuple[str, int], tuple[int, int]] = {}  # (lock file, thread) -> (fd, depth)
 _guard = threading.Lock()
@@ -40,7 +61,7 @@ def exclusive(lock_file: Path, what: str) -> Iterator[None]:
 
 
 def _acquire(lock_file: Path, what: str) -> int:
-    fd = os.open(lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    fd = os.open(lock_file, _FLAGS, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
