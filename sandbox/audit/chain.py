@@ -14,6 +14,8 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from sandbox.digests import canonical_json
+
 GENESIS = "0" * 64
 
 
@@ -36,11 +38,6 @@ class Verification:
             "broken_seq": self.broken_seq,
             "reason": self.reason,
         }
-
-
-def canonical_json(value: Any) -> str:
-    """The one encoding hashes are taken over: sorted keys, no whitespace, ASCII, no NaN."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
 
 
 def entry_hash(seq: int, time: str, kind: str, workspace: str | None, payload: Any, *, prev_hash: str) -> str:

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from enum import StrEnum
 from typing import Any
 
-from sandbox.audit.chain import canonical_json
+from sandbox.digests import digest
 from sandbox.errors import SbxError
 from sandbox.types import Changeset, CommitResult, StepResult
 
@@ -101,7 +101,7 @@ def plan_payload(
     return {
         "action": action_id,
         "model": {"name": model, "digest": model_digest, "provider": provider},
-        "digest": "sha256:" + hashlib.sha256(canonical_json(full).encode()).hexdigest(),
+        "digest": digest(full),
         "steps": compact(full),
     }
 

@@ -34,9 +34,10 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.audit import events as ev
-from sandbox.audit.chain import GENESIS, Verification, canonical_json, entry_hash, verify_rows
+from sandbox.audit.chain import GENESIS, Verification, entry_hash, verify_rows
 from sandbox.audit.events import EventKind, Via
 from sandbox.config import Settings
+from sandbox.digests import canonical_json
 from sandbox.errors import StateError
 from sandbox.safedirs import private_dir
 from sandbox.types import Changeset, CommitResult, StepResult

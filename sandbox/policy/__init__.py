@@ -12,8 +12,8 @@ See docs/confinement.md.
 
 from __future__ import annotations
 
-from sandbox.policy.landlock import LandlockSpec, build_policy, policy_digest, policy_json, workspace_path
-from sandbox.policy.seccomp import SeccompProfile, check_syscall_names, compile_seccomp, digest_of
+from sandbox.policy.landlock import LandlockSpec, build_policy, policy_json, workspace_path
+from sandbox.policy.seccomp import SeccompProfile, check_syscall_names, compile_seccomp
 
 __all__ = [
     "LandlockSpec",
@@ -21,8 +21,6 @@ __all__ = [
     "build_policy",
     "check_syscall_names",
     "compile_seccomp",
-    "digest_of",
-    "policy_digest",
     "policy_json",
     "workspace_path",
 ]

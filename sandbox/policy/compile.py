@@ -18,8 +18,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sandbox.destinations import static_refusal
+from sandbox.digests import digest
 from sandbox.errors import PolicyError, StateError, UnsafeDirError
-from sandbox.policy.landlock import LandlockSpec, build_policy, policy_digest, policy_json
+from sandbox.policy.landlock import LandlockSpec, build_policy, policy_json
 from sandbox.policy.profiles import ToolProfile, endpoint_host
 from sandbox.policy.seccomp import compile_seccomp
 from sandbox.safedirs import private_dir, write_file
@@ -216,7 +217,7 @@ def compile_call(
         seccomp_json=seccomp_json,
         seccomp_digest=seccomp_digest,
         landlock=landlock,
-        landlock_digest=policy_digest(landlock),
+        landlock_digest=digest(landlock),
         limits=limits,
         read_only_root=needs.read_only_root,
         tmpfs_bytes=needs.tmpfs,
@@ -225,7 +226,3 @@ def compile_call(
         private_destinations=private,
         groups=effective_groups,
     )
-
-
-def canonical(document: Mapping[str, Any]) -> str:
-    return json.dumps(document, sort_keys=True, separators=(",", ":"))

@@ -18,7 +18,6 @@ then fails; the launcher lists what it created in its report (`created`).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import posixpath
 from collections.abc import Iterable, Mapping
@@ -269,12 +268,6 @@ def build_policy(spec: LandlockSpec) -> JsonDict:
         document["egress_relay"] = {"port": _check_port(spec.egress_relay_port),
                                     "socket": _clean_absolute(spec.egress_socket, "egress socket")}
     return document
-
-
-def policy_digest(document: Mapping[str, Any]) -> str:
-    """`sha256:` + hex digest of the document's canonical JSON (sorted keys, no whitespace)."""
-    encoded = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
-    return "sha256:" + hashlib.sha256(encoded).hexdigest()
 
 
 def policy_json(document: Mapping[str, Any]) -> str:

@@ -17,12 +17,12 @@ is checked with libseccomp for the target architecture; an unknown one is a `Pol
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from sandbox.digests import digest
 from sandbox.errors import PolicyError
 from sandbox.policy import syscalls
 from sandbox.policy.syscall_groups import (
@@ -57,15 +57,6 @@ class SeccompProfile:
     def to_json(self) -> str:
         """The profile as a file for `podman --security-opt seccomp=FILE` (stable formatting)."""
         return json.dumps(self.profile, indent=2, sort_keys=False) + "\n"
-
-
-def canonical_json(obj: Any) -> bytes:
-    """The canonical encoding the digests are taken over."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
-
-
-def digest_of(obj: Any) -> str:
-    return "sha256:" + hashlib.sha256(canonical_json(obj)).hexdigest()
 
 
 def check_syscall_names(names: Iterable[str], arch: str | None = None) -> list[str]:
@@ -156,5 +147,5 @@ def compile_seccomp(
         allowed=tuple(allowed),
         dropped=tuple(dropped),
         profile=profile,
-        digest=digest_of(profile),
+        digest=digest(profile),
     )

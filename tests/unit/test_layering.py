@@ -19,12 +19,13 @@ ALLOWED = {
     "text": set(),
     "safedirs": {"errors"},
     "locks": {"errors"},  # flock: waiting, and the per-workspace exclusive lock
+    "digests": set(),  # the canonical JSON encoding and its sha256 digest
     "destinations": set(),  # which network destinations egress never reaches: the compiler's and the proxy's rule
     "tools": {"types", "errors"},
     "changes": {"types", "errors", "procs", "safedirs", "text", "locks"},
-    "audit": {"types", "errors", "config", "safedirs", "text"},
+    "audit": {"types", "errors", "config", "safedirs", "text", "digests"},
     "engine": {"types", "errors", "config", "procs", "safedirs", "destinations", "locks"},
-    "policy": {"types", "errors", "tools", "safedirs", "destinations"},
+    "policy": {"types", "errors", "tools", "safedirs", "destinations", "digests"},
     "planner": {"types", "errors", "tools", "safedirs", "locks"},
     "app": {"types", "errors", "config", "tools", "changes", "engine", "policy", "planner", "audit", "safedirs"},
     "cli": {"types", "errors", "config", "tools", "app", "changes", "authoring", "audit", "mcp_server", "intent",
@@ -35,6 +36,12 @@ ALLOWED = {
     "mcp_server": {"types", "errors", "config", "api"},
     "authoring": {"types", "errors", "config", "tools", "app", "policy", "engine"},
 }
+# sbx's package data (launcher, profiles, Containerfile, build programs): below every room, so every
+# room may read it; it imports only the error tree.
+ALLOWED["resources"] = {"errors"}
+for _name, _allowed in ALLOWED.items():
+    if _name not in ("resources", "errors"):
+        _allowed.add("resources")
 # third-party top-level module -> the one file allowed to import it
 THIRD_PARTY_HOME = {
     "podman": "sandbox/engine/podman.py",

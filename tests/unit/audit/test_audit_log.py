@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.audit import GENESIS, AuditLog, EventKind, canonical_json, default_path
+from sandbox.audit import GENESIS, AuditLog, EventKind, default_path
 from sandbox.config import Settings
+from sandbox.digests import canonical_json
 from sandbox.errors import StateError
 
 WRITERS = 4

@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sandbox.digests import canonical_json
 from sandbox.errors import PolicyError
-from sandbox.policy.seccomp import canonical_json, check_syscall_names, compile_seccomp
+from sandbox.policy.seccomp import check_syscall_names, compile_seccomp
 from sandbox.policy.syscall_groups import (
     AF_INET,
     AF_UNIX,
@@ -262,7 +263,7 @@ def test_digest_is_sha256_of_canonical_json_and_stable() -> None:
     a = compile_seccomp(["process", "file_write"], arch=ARCH)
     b = compile_seccomp(["file_write", "process", "process"], arch=ARCH)
     assert a.profile == b.profile
-    assert a.digest == b.digest == "sha256:" + hashlib.sha256(canonical_json(a.profile)).hexdigest()
+    assert a.digest == b.digest == "sha256:" + hashlib.sha256(canonical_json(a.profile).encode()).hexdigest()
     assert a.digest != compile_seccomp(["network"], arch=ARCH).digest
     assert json.loads(a.to_json()) == a.profile
 
