@@ -35,6 +35,7 @@ class ToolInfo:
     description: str
     input_schema: Mapping[str, Any]
     confinement: str  # one line: what a call of this tool may touch
+    mcp_definition: Mapping[str, Any]  # as an MCP server lists it: the description says the confinement
 
 
 class Sandbox:
@@ -65,7 +66,10 @@ class Sandbox:
     def tools(self) -> list[ToolInfo]:
         out = []
         for name, profile in sorted(self._workspace.profiles.tools.items()):
-            out.append(ToolInfo(name, profile.tool.description, profile.tool.schema(), profile.summary()))
+            tool, confinement = profile.tool, profile.summary()
+            listed = tool.mcp_definition(description=f"{tool.description} Confinement: {confinement}. Effects wait "
+                                         "for review: the result carries a pending changeset.")
+            out.append(ToolInfo(name, tool.description, tool.schema(), confinement, listed))
         return out
 
     def run(self, tool: str, args: Mapping[str, Any] | None = None, *, timeout: float | None = None) -> ActionResult:

@@ -445,10 +445,7 @@ _FREE_TOOL_CALL = re.compile(r"(?:<tool_call>|```(?:json)?)\s*(\{.*?\})\s*(?:</t
 def qwen_tools_system(system: str, tools: Sequence[Tool]) -> str:
     """The system prompt Qwen2.5's chat template writes when it is given tools (its exact text),
     the tools as OpenAI-style function definitions with their argument schemas."""
-    lines = [json.dumps({"type": "function", "function": {
-        "name": tool.name, "description": tool.description,
-        "parameters": {k: v for k, v in tool.schema().items() if k in ("type", "properties", "required")}}})
-        for tool in tools]
+    lines = [json.dumps(tool.openai_definition(schema_keys=("type", "properties", "required"))) for tool in tools]
     return (
         f"{system}\n\n# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
         "You are provided with function signatures within <tools></tools> XML tags:\n<tools>\n"

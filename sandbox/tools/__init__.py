@@ -9,7 +9,7 @@ spliced into a string: only a tool that *is* a shell (run_shell) interprets its 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +44,20 @@ class Tool:
             "required": [name for name, spec in self.args.items() if "default" not in spec],
             "additionalProperties": False,
         }
+
+    def openai_definition(self, *, schema_keys: Collection[str] | None = None) -> dict[str, Any]:
+        """The tool as an OpenAI-style function definition (what Qwen's chat template and
+        `sbx profile list --format openai` show); `schema_keys`: only these keys of the schema."""
+        schema = self.schema()
+        if schema_keys is not None:
+            schema = {k: v for k, v in schema.items() if k in schema_keys}
+        function = {"name": self.name, "description": self.description, "parameters": schema}
+        return {"type": "function", "function": function}
+
+    def mcp_definition(self, *, description: str | None = None) -> dict[str, Any]:
+        """The tool as an MCP server lists it; `description` in place of the tool's own."""
+        return {"name": self.name, "description": self.description if description is None else description,
+                "inputSchema": self.schema()}
 
     def path_access(self) -> dict[str, str]:
         return {name: str(spec["access"]) for name, spec in self.args.items() if "access" in spec}
