@@ -24,12 +24,13 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from sandbox.app import LAUNCHER_ARGV, _environment, launcher_source
+from sandbox.app import LAUNCHER_ARGV, _environment
 from sandbox.config import Settings
 from sandbox.engine import ContainerSpec, WorkspaceOverlay, connect
 from sandbox.engine.spec import InlineFile
 from sandbox.policy.compile import compile_call
 from sandbox.policy.profiles import load_profiles
+from sandbox.resources import launcher_source
 
 SAMPLE_ARGS = {
     "run_shell": {"command": "true"},

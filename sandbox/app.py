@@ -13,7 +13,6 @@ import re
 import shlex
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, replace
-from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +25,7 @@ from sandbox.engine.spec import ContainerOutcome, InlineFile
 from sandbox.errors import ChangesetError, PolicyError, SbxError, StateError, UnreviewableEffectError, UsageError
 from sandbox.policy.compile import PROXY_PORT, CompiledCall, compile_call
 from sandbox.policy.profiles import Profiles, load_profiles
+from sandbox.resources import launcher_source
 from sandbox.types import (
     ActionResult,
     Change,
@@ -41,6 +41,7 @@ from sandbox.types import (
 if TYPE_CHECKING:
     from sandbox.engine import Engine
     from sandbox.planner.plan import Plan
+    from sandbox.tools import Tool
 
 
 @dataclass(frozen=True)
@@ -71,14 +72,7 @@ def _decode(data: bytes) -> str:
     return data.decode("utf-8", errors="replace")
 
 
-LAUNCHER = Path(__file__).resolve().parent.parent / "runtime" / "sbx_launcher.py"
 LAUNCHER_ARGV = ("/usr/bin/python3", "-I", "-S", "/sbx/launcher.py", "/sbx/policy.json", "--")
-
-
-@cache
-def launcher_source() -> str:
-    """The launcher as mounted into every container: read once per process, not once per action."""
-    return LAUNCHER.read_text()
 _DENIAL_MARKERS = ("Permission denied", "Operation not permitted", "Read-only file system")
 
 
@@ -516,3 +510,8 @@ class Workspace:
 
 def resolve_workspace(path: str | None) -> str:
     return path if path is not None else os.getcwd()
+
+
+def tool_declarations(settings: Settings) -> list[Tool]:
+    """The tools the profiles declare, by name: the catalog a planner plans with."""
+    return [profile.tool for _, profile in sorted(load_profiles(settings.profiles_dir).tools.items())]

@@ -7,18 +7,16 @@ A use case beside `sandbox.app`, not part of a workspace: neither needs one.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sandbox.config import Settings
+from sandbox.resources import containerfile_text
 from sandbox.safedirs import private_dir
 
 if TYPE_CHECKING:
     from sandbox.engine import Engine
 
 log = logging.getLogger(__name__)
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def doctor(settings: Settings) -> dict[str, Any]:
@@ -46,7 +44,7 @@ def doctor(settings: Settings) -> dict[str, Any]:
         engine = connect(settings)
         report["podman"] = {**(report["podman"] or {}), "socket": str(engine.socket_path), **engine.info()}
         labels = engine.image_labels(settings.image)
-        wanted = parse_containerfile(PROJECT_ROOT / "Containerfile").digest
+        wanted = parse_containerfile(containerfile_text()).digest
         if labels is None:
             problems.append({"problem": f"the default image {settings.image} does not exist",
                              "fix": "sbx image build", "fatal": True})
@@ -109,6 +107,6 @@ def build_image(settings: Settings, *, offline: bool | None = None) -> dict[str,
     if not paths.containers_conf.exists():
         service.private_socket(paths, facts)
     # The image goes where sbx's service looks: rootless, sbx's own storage.
-    route = build(PROJECT_ROOT / "Containerfile", settings.image, podman=facts.podman,
+    route = build(containerfile_text(), settings.image, podman=facts.podman,
                   env=paths.environment(facts), offline=offline)
     return {"image": settings.image, "route": route}

@@ -1,4 +1,4 @@
-"""Building the default tool image from the top-level Containerfile, online or offline.
+"""Building the default tool image from its Containerfile (shipped with sbx), online or offline.
 
 With a registry, `podman build`. Without one (no registry answers on the test machines), the same
 Containerfile is read for its package list and its ENV/WORKDIR/LABEL lines, Debian is bootstrapped
@@ -57,11 +57,8 @@ def _instructions(text: str) -> list[tuple[str, str]]:
     return out
 
 
-def parse_containerfile(path: Path) -> ContainerfileSpec:
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ImageBuildError(f"cannot read {path}: {exc.strerror}") from None
+def parse_containerfile(text: str) -> ContainerfileSpec:
+    """What the offline route needs from a Containerfile's text (`sandbox.resources.containerfile_text`)."""
     base, packages, changes = "", [], []
     for keyword, args in _instructions(text):
         if keyword == "FROM":
@@ -78,7 +75,8 @@ def parse_containerfile(path: Path) -> ContainerfileSpec:
             changes.append(f"{keyword} {args}")
     match = re.search(r"debian:(\w+)", base)
     if not match or not packages:
-        raise ImageBuildError(f"{path}: expected `FROM ...debian:SUITE...` and one `RUN apt-get install` line")
+        raise ImageBuildError("the Containerfile: expected `FROM ...debian:SUITE...` and one `RUN apt-get install`"
+                              " line")
     digest = hashlib.sha256(text.encode()).hexdigest()
     return ContainerfileSpec(base, match.group(1).split("-")[0], tuple(packages), tuple(changes), digest)
 
@@ -98,20 +96,23 @@ def _run(argv: list[str], env: dict[str, str], what: str) -> None:
         raise ImageBuildError(f"{what} failed: {' / '.join(tail) or 'exit ' + str(result.returncode)}")
 
 
-def build(containerfile: Path, tag: str, *, podman: str, env: Mapping[str, str], offline: bool | None) -> str:
-    """Build `tag` from `containerfile` with podman run in `env` (the whole environment); returns
-    "podman build" or "mmdebstrap" (the route taken)."""
+def build(containerfile: str, tag: str, *, podman: str, env: Mapping[str, str], offline: bool | None) -> str:
+    """Build `tag` from the Containerfile's text with podman run in `env` (the whole environment);
+    returns "podman build" or "mmdebstrap" (the route taken)."""
     spec = parse_containerfile(containerfile)
     env = dict(env)
     if offline is None:
         offline = not registry_answers()
     if not offline:
-        _run(
-            [podman, "build", "--label", f"{DIGEST_LABEL}={spec.digest}", "-t", tag, "-f", str(containerfile),
-             str(containerfile.parent)],
-            env,
-            "podman build",
-        )
+        # The Containerfile copies nothing in: an empty private folder is the whole build context.
+        with tempfile.TemporaryDirectory(prefix="sbx-image-") as context:
+            path = Path(context) / "Containerfile"
+            path.write_text(containerfile)
+            _run(
+                [podman, "build", "--label", f"{DIGEST_LABEL}={spec.digest}", "-t", tag, "-f", str(path), context],
+                env,
+                "podman build",
+            )
         return "podman build"
     mirror = os.environ.get("SBX_DEBIAN_MIRROR", "http://deb.debian.org/debian")
     with tempfile.TemporaryDirectory(prefix="sbx-image-") as tmp:
