@@ -13,8 +13,6 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from sandbox.resources import profiles_dir as shipped_profiles_dir
-
 DEFAULT_IMAGE = "localhost/sbx/default:latest"
 
 
@@ -45,6 +43,13 @@ def _runtime_dir(state_dir: Path) -> Path:
     return state_dir / "run"
 
 
+def default_cache_dir() -> Path:
+    """sbx's cache folder (image build caches, models): `$SBX_CACHE_DIR`, else `$XDG_CACHE_HOME/sbx`,
+    else `~/.cache/sbx`. The one place it is resolved: `Settings` and the model store both ask here."""
+    value = os.environ.get("SBX_CACHE_DIR")
+    return Path(value) if value else _xdg("XDG_CACHE_HOME", ".cache") / "sbx"
+
+
 @dataclass(frozen=True)
 class Settings:
     state_dir: Path  # changesets, journals, undo backups, the audit log
@@ -60,12 +65,11 @@ class Settings:
                      else _xdg("XDG_STATE_HOME", ".local/state") / "sbx")
         return cls(
             state_dir=state_dir,
-            cache_dir=Path(os.environ["SBX_CACHE_DIR"]) if os.environ.get("SBX_CACHE_DIR")
-            else _xdg("XDG_CACHE_HOME", ".cache") / "sbx",
+            cache_dir=default_cache_dir(),
             runtime_dir=Path(os.environ["SBX_RUNTIME_DIR"]) if os.environ.get("SBX_RUNTIME_DIR")
             else _runtime_dir(state_dir),
             image=os.environ.get("SBX_IMAGE", DEFAULT_IMAGE),
             engine=os.environ.get("SBX_ENGINE", "podman"),
             profiles_dir=Path(os.environ["SBX_PROFILES"]) if os.environ.get("SBX_PROFILES")
-            else shipped_profiles_dir(),
+            else Path(__file__).resolve().parent.parent / "profiles",
         )

@@ -1,4 +1,4 @@
-"""`sbx model list | pull NAME | info NAME | bench NAME`, and the planner the CLI builds.
+"""`sbx model list | pull NAME | info NAME | bench NAME | stop`, and the planner the CLI builds.
 
 Each command is a function returning `(json-able dict, human text)`: the CLI prints the text, or
 puts the dict in its `--json` envelope. Errors are `SbxError`s (`model.not_found`, ...).
@@ -12,12 +12,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from sandbox.config import Settings
 from sandbox.planner.backend import OnnxBackend
 from sandbox.planner.catalog import DEFAULT_MODEL, get_spec
 from sandbox.planner.designs import DEFAULT_DESIGN, Design
 from sandbox.planner.models import ModelInfo, ModelStore
 from sandbox.planner.plan import Plan, Planner, PlannerBackend
-from sandbox.planner.service import ServiceBackend
+from sandbox.planner.service import ServiceBackend, stop_services
 from sandbox.tools import Tool
 
 Output = tuple[dict[str, Any], str]
@@ -135,3 +136,17 @@ def bench_planner(planner: Planner, tools: Sequence[Tool], *, intents: Sequence[
         shown = " | ".join(s.source or f"{s.tool} {dict(s.args)}" for s in plan.steps) or f"({plan.explanation})"
         lines.append(f"  {plan.usage.seconds:5.2f} s  {plan.intent}  ->  {shown[:100]}")
     return data, "\n".join(lines)
+
+
+def model_bench(name: str | None, tools: Sequence[Tool], *, ep: str = "cpu", design: str | None = None,
+                runs: int = 1) -> Output:
+    """`sbx model bench NAME`: load time, prefill/decode tokens/s and plan latency (planning only,
+    fixed intents, `tools` as the catalog the model sees), in this process."""
+    return bench_planner(make_planner(name, ep=ep, design=design), tools, runs=runs)
+
+
+def model_stop(settings: Settings | None = None) -> Output:
+    """`sbx model stop`: stop the resident planner services of this user."""
+    stopped = stop_services((settings or Settings.from_env()).runtime_dir)
+    text = f"stopped: {', '.join(stopped)}" if stopped else "no planner service was running"
+    return {"stopped": stopped}, text

@@ -26,7 +26,7 @@ ALLOWED = {
     "audit": {"types", "errors", "config", "safedirs", "text", "digests"},
     "engine": {"types", "errors", "config", "procs", "safedirs", "destinations", "locks"},
     "policy": {"types", "errors", "tools", "safedirs", "destinations", "digests"},
-    "planner": {"types", "errors", "tools", "safedirs", "locks"},
+    "planner": {"types", "errors", "config", "tools", "safedirs", "locks"},
     "app": {"types", "errors", "config", "tools", "changes", "engine", "policy", "planner", "audit", "safedirs"},
     "cli": {"types", "errors", "config", "tools", "app", "changes", "authoring", "audit", "mcp_server", "intent",
             "planner", "safedirs", "text", "hostcheck"},
@@ -52,6 +52,10 @@ THIRD_PARTY_HOME = {
     "mcp": "sandbox/mcp_server.py",
     "mcp_types": "sandbox/mcp_server.py",  # the mcp package's own types module
 }
+# The model build programs run in the model-build venv, where sbx is not installed: the standard
+# library and that venv's packages only, and no room imports them (they are run, not imported).
+BUILD_PROGRAMS = ROOT / "sandbox" / "planner" / "buildtools"
+BUILD_VENV_PACKAGES = {"torch", "transformers", "huggingface_hub"}
 
 
 def _imports(path: Path) -> list[str]:
@@ -90,6 +94,8 @@ def test_each_third_party_library_has_one_home() -> None:
     violations = []
     for path in sorted([*(ROOT / "sandbox").rglob("*.py"), *(ROOT / "runtime").rglob("*.py")]):
         rel = str(path.relative_to(ROOT))
+        if BUILD_PROGRAMS in path.parents:
+            continue
         for name in _imports(path):
             top = name.split(".")[0]
             if top in STDLIB or top == "sandbox":
@@ -103,3 +109,14 @@ def test_the_launcher_is_stdlib_only() -> None:
     for path in (ROOT / "runtime").rglob("*.py"):
         for name in _imports(path):
             assert name.split(".")[0] in STDLIB, f"{path.name} imports {name}"
+
+def test_the_build_programs_are_self_contained_and_never_imported() -> None:
+    programs = sorted(BUILD_PROGRAMS.glob("*.py"))
+    assert len(programs) > 1
+    for path in programs:
+        for name in _imports(path):
+            top = name.split(".")[0]
+            assert top in STDLIB or top in BUILD_VENV_PACKAGES, f"{path.name} imports {name}"
+    for path in sorted((ROOT / "sandbox").rglob("*.py")):
+        for name in _imports(path):
+            assert not name.startswith("sandbox.planner.buildtools"), f"{path.relative_to(ROOT)} imports {name}"

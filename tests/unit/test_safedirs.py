@@ -223,7 +223,8 @@ def test_trusted_dir_reads_a_shared_folder_but_creates_nothing(tmp_path: Path) -
 @needs_root
 def test_a_model_cache_of_another_uid_is_neither_loaded_nor_built_in(tmp_path: Path) -> None:
     from sandbox.planner.catalog import DEFAULT_MODEL
-    from sandbox.planner.models import BuildVenv, ModelStore
+    from sandbox.planner.model_build import BuildVenv
+    from sandbox.planner.models import ModelStore
 
     cache = tmp_path / "cache"
     cache.mkdir(mode=0o755)

@@ -26,7 +26,9 @@ import pytest
 
 from sandbox.errors import ModelError, PlannerError
 from sandbox.planner.catalog import BuildRecipe, ModelSpec, WheelPart
-from sandbox.planner.models import BuildVenv, ModelStore, default_build_venv, sha256_file, tree_digest, tree_files
+from sandbox.planner.model_build import BuildVenv, default_build_venv
+from sandbox.planner.model_checksums import sha256_file, tree_digest, tree_files
+from sandbox.planner.models import ModelStore
 
 HERE = Path(__file__).resolve().parent
 MESSAGES = [{"role": "system", "content": "Answer with one shell command."}, {"role": "user", "content": "list files"}]

@@ -11,20 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from sandbox.config import Settings
 from sandbox.errors import ModelError
 from sandbox.planner.catalog import BuildRecipe, HubFile, ModelSpec, WheelPart
-from sandbox.planner.models import (
-    BuildReport,
-    Log,
-    ModelStore,
-    SourceUnavailable,
-    assemble_parts,
-    configured_sources,
-    sha256_file,
-    tree_digest,
-    tree_files,
-    verify_file,
-)
+from sandbox.planner.model_build import BuildReport, Log
+from sandbox.planner.model_checksums import sha256_file, tree_digest, tree_files, verify_file
+from sandbox.planner.model_sources import SourceUnavailable, assemble_parts, configured_sources
+from sandbox.planner.models import ModelStore
 
 SLICES = (b"GGUF" + b"a" * 60, b"b" * 64, b"c" * 17)
 PAYLOAD = b"".join(SLICES)
@@ -310,6 +303,18 @@ def test_cache_dir_follows_the_environment(tmp_path: Path, monkeypatch: pytest.M
     assert store.models_dir == tmp_path / "c" / "models"
     assert store.venv.path == tmp_path / "c" / "model-build-venv"
     assert store.model_path("0.5b") == tmp_path / "c" / "models" / "qwen2.5-coder-0.5b" / "model"
+
+
+@pytest.mark.parametrize("cache_env", [{"SBX_CACHE_DIR": "c"}, {"XDG_CACHE_HOME": "x"}, {}])
+def test_the_store_and_the_settings_share_one_cache_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cache_env: dict[str, str]
+) -> None:
+    for name in ("SBX_CACHE_DIR", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in cache_env.items():
+        monkeypatch.setenv(name, str(tmp_path / value))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert ModelStore(sources=()).cache_dir == Settings.from_env().cache_dir
 
 
 def test_an_unreachable_hub_is_skipped_quickly_without_a_build_venv(
