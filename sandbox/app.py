@@ -73,7 +73,6 @@ def _decode(data: bytes) -> str:
 
 
 LAUNCHER_ARGV = ("/usr/bin/python3", "-I", "-S", "/sbx/launcher.py", "/sbx/policy.json", "--")
-_DENIAL_MARKERS = ("Permission denied", "Operation not permitted", "Read-only file system")
 
 
 def _protections(call: CompiledCall, outcome: ContainerOutcome, report: Mapping[str, Any] | None,

@@ -43,10 +43,6 @@ def hash_file(real_path: str) -> tuple[str, int]:
         os.close(fd)
 
 
-def hash_text(text: str) -> str:
-    return hashlib.sha256(os.fsencode(text)).hexdigest()
-
-
 def listing_digest(names: Iterable[str]) -> str:
     """Digest of a directory's child names, to notice entries added after review."""
     h = hashlib.sha256()

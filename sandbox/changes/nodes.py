@@ -16,7 +16,6 @@ from typing import Any
 from sandbox.errors import StateError
 from sandbox.types import EntryType
 
-PERMISSION_BITS = 0o7777
 SAFE_PERMISSION_BITS = 0o1777  # what a commit may set: no setuid or setgid; a sticky folder stays sticky
 
 

@@ -44,14 +44,6 @@ class LayerStack:
         top = self.layers[0]
         return Found(top, os.lstat(top), 0, tuple(enumerate(self.layers)))
 
-    def lookup(self, path: str) -> Found | None:
-        found: Found | None = self.root()
-        for name in path.split("/") if path else ():
-            if found is None or not found.is_dir:
-                return None
-            found = self.child(found, name)
-        return found
-
     def child(self, parent: Found, name: str) -> Found | None:
         merged: list[tuple[int, str]] = []
         first: Found | None = None

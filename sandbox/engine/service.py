@@ -229,9 +229,3 @@ def find_socket(paths: ServicePaths, facts: HostFacts) -> tuple[Path, bool]:
                 return candidate, False
     private_dir(paths.runtime_dir, env="SBX_RUNTIME_DIR")
     return private_socket(paths, facts), True
-
-
-def stop_private(runtime_dir: Path) -> None:
-    _stop(runtime_dir / "podman.pid")
-    for name in ("podman.sock", "podman.pid"):
-        (runtime_dir / name).unlink(missing_ok=True)

@@ -64,10 +64,6 @@ def check_syscall_names(names: Iterable[str], arch: str | None = None) -> list[s
     return syscalls.check_syscall_names(names, arch)
 
 
-def group_names() -> tuple[str, ...]:
-    return tuple(GROUPS)
-
-
 def _rule_json(rule: ArgRule) -> JsonDict:
     return {
         "names": [rule.name],
