@@ -8,7 +8,6 @@ package data (sbx is not installed in that venv).
 
 from __future__ import annotations
 
-import importlib.resources
 import json
 import os
 import resource
@@ -22,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from sandbox import safedirs
+from sandbox import resources, safedirs
 from sandbox.config import default_cache_dir
 from sandbox.errors import ModelError
 from sandbox.locks import waiting
@@ -64,8 +63,7 @@ def program(name: str) -> list[str]:
     """The argv prefix that runs the build program `name` (a module of `sandbox.planner.buildtools`)
     with the build venv's python: its source through `-c`, and `-P` so that the working folder
     never lends it a module."""
-    source = importlib.resources.files("sandbox.planner.buildtools").joinpath(f"{name}.py").read_text(encoding="utf-8")
-    return ["-P", "-c", source]
+    return ["-P", "-c", resources.build_program(f"sandbox.planner.buildtools.{name}")]
 
 
 def run_tool(argv: Sequence[str | Path], *, log: Log, what: str, env: Mapping[str, str] | None = None,
