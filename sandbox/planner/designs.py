@@ -2,16 +2,20 @@
 
 The structure is always guaranteed by guidance, but the form the model is forced into changes what
 it writes, so there are several designs, compared on the accuracy set (`bench/planner.py`,
-figures in docs/planner.md):
+figures in docs/planner.md). `DESIGNS` holds every measured one by name; `DEFAULT_DESIGN` is the
+one `sbx run` uses. They are of three kinds:
 
-* `fenced`: the model answers as it naturally does, with fenced ```bash blocks (one per step) whose
-  text is raw, unescaped shell; or with one sentence when shell cannot do it. A Lark grammar allows
-  exactly that. Each block becomes a `run_shell` step, narrowed to a smaller tool where the
-  command is exactly what that tool does (`narrow.py`).
-* `fenced-fewshot`: the same, with a few short worked examples (none from the accuracy set).
-* `fenced-line`: one single-line command per block (the grammar of the issue), no examples.
-* `json`: the plan schema itself (each step one of the tools' own argument schemas) as a JSON
-  Schema for guidance, the tools listed with their schemas in the prompt.
+* `FencedDesign` (`fenced` and its variants): the model answers as it naturally does, with fenced
+  ```bash blocks (one per step) whose text is raw, unescaped shell; or with one sentence when shell
+  cannot do it. A Lark grammar allows exactly that. Each block becomes a `run_shell` step, narrowed
+  to a smaller tool where the command is exactly what that tool does (`narrow.py`). The variants
+  differ in their worked examples (none, fixed, retrieved nearest the intent, or the whole bank),
+  where the folder's listing goes, a free (unguided) first pass, a gate that first asks whether
+  commands can do it at all, the shell rules and the cheat sheet; the fields of `FencedDesign`.
+* `JsonDesign` (`json`): the plan schema itself (each step one of the tools' own argument schemas)
+  as a JSON Schema for guidance, the tools listed with their schemas in the prompt.
+* `ToolCallDesign` (`toolcall`): the model's own trained tool-call format, each call's JSON
+  constrained to the tools' schemas.
 
 Every design's output is mapped onto `PlanStep`s; the planner validates them again.
 """
@@ -539,7 +543,7 @@ _GATED = FencedDesign(name="gated", retrieve=3, refusals=0, max_blocks=1, free_f
 # its examples fixed, so the prefix cache holds them; the folder's line after them
 _CACHED = replace(_GATED, name="cached", few_shot=FIXED_SHOTS, retrieve=0, refusals=1, listing="turn")
 
-DESIGNS: dict[str, Design] = {design.name: design for design in (
+MEASURED: tuple[Design, ...] = (
     FencedDesign(),
     FencedDesign(name="fenced-line", multi_line=False),
     FencedDesign(name="fenced-fewshot", few_shot=FEW_SHOT_EDIT, max_blocks=1),
@@ -562,7 +566,8 @@ DESIGNS: dict[str, Design] = {design.name: design for design in (
     replace(_CACHED, name="cached-sheet", retrieve=1, refusals=0, cheatsheet=True),
     JsonDesign(),
     ToolCallDesign(),
-)}
+)
+DESIGNS: dict[str, Design] = {design.name: design for design in MEASURED}
 DEFAULT_DESIGN = "gated-sheet"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import is_dataclass, replace
 
 import pytest
 
@@ -13,6 +14,7 @@ from sandbox.planner.designs import (
     DESIGNS,
     FEW_SHOT,
     GUIDANCE_MAX_STRING,
+    MEASURED,
     FencedDesign,
     JsonDesign,
     get_design,
@@ -135,9 +137,20 @@ def test_designs_by_name() -> None:
     with pytest.raises(PlannerError) as caught:
         get_design("nope")
     assert caught.value.code == "planner.invalid_request"
-    for name, design in DESIGNS.items():
-        assert design.name == name
+    assert DEFAULT_DESIGN in DESIGNS
     assert not re.search(r"\s", DEFAULT_DESIGN)
+
+
+def test_each_measured_design_has_a_name_and_a_configuration_of_its_own() -> None:
+    """Two designs of one name: the later silently replaces the earlier in DESIGNS (and in the
+    benchmark's figures); two of one configuration: the figures compare a design with itself."""
+    names = [design.name for design in MEASURED]
+    assert sorted(set(names)) == sorted(names)
+    assert len(DESIGNS) == len(MEASURED)
+    configurations = [replace(design, name="") for design in MEASURED if is_dataclass(design)]  # type: ignore[type-var]
+    assert len(configurations) == len(MEASURED)
+    for i, first in enumerate(configurations):
+        assert all(first != other for other in configurations[i + 1 :]), MEASURED[i].name
 
 
 def _shared_messages(a: list[dict[str, str]], b: list[dict[str, str]]) -> int:
