@@ -71,16 +71,44 @@ def podman_options(call: Any) -> dict[str, Any]:
     }
 
 
-def show(settings: Settings, tool: str, args_json: str, *, part: str | None) -> tuple[dict[str, Any], str]:
+def placeholder_args(profile: ToolProfile) -> dict[str, Any]:
+    """Arguments for showing a tool's confinement without a concrete call: the profile's first
+    allowed example, else a value of each required argument's type. The parts of the confinement
+    that depend on arguments (argv, Landlock rules of path arguments) are computed for these."""
+    allowed = [dict(example.args) for example in profile.examples if example.expect == "allow"]
+    if allowed:
+        return allowed[0]
+    args: dict[str, Any] = {}
+    for name, spec in profile.tool.args.items():
+        if "default" in spec:
+            continue
+        kind = str(spec.get("type", "string"))
+        if "enum" in spec:
+            args[name] = spec["enum"][0]
+        elif kind == "boolean":
+            args[name] = False
+        elif kind in ("integer", "number"):
+            args[name] = spec.get("minimum", 0)
+        else:
+            args[name] = "x" * max(1, int(spec.get("minLength", 1)))
+    return args
+
+
+def show(settings: Settings, tool: str, args_json: str | None, *, part: str | None) -> tuple[dict[str, Any], str]:
+    """The compiled confinement of `tool` called with `args_json`; without arguments, of a call
+    with placeholder arguments, said in the result (`placeholder_args`) and the text."""
     profile = load_profiles(settings.profiles_dir).get(tool)
-    call = compile_call(profile, _parse_args_json(args_json))
+    args = placeholder_args(profile) if args_json is None else _parse_args_json(args_json)
+    placeholder = args if args_json is None else None
+    call = compile_call(profile, args)
     result = {**call.to_json(), "seccomp": json.loads(call.seccomp_json), "podman": podman_options(call)}
-    if part == "seccomp":
-        return result["seccomp"], call.seccomp_json
-    if part == "landlock":
-        return dict(call.landlock), json.dumps(call.landlock, indent=2)
-    if part == "podman":
-        return result["podman"], json.dumps(result["podman"], indent=2)
+    if placeholder is not None:
+        result["placeholder_args"] = placeholder
+    if part is not None:
+        chosen = {"seccomp": result["seccomp"], "landlock": dict(call.landlock), "podman": result["podman"]}[part]
+        text = call.seccomp_json if part == "seccomp" else json.dumps(chosen, indent=2)
+        # the text stays the part's own document, to be piped; --json also says what it was computed for
+        return chosen if placeholder is None else {**chosen, "placeholder_args": placeholder}, text
     text = "\n".join([
         f"tool:      {call.tool}  ({profile.source})",
         f"argv:      {json.dumps(list(call.argv))}",

@@ -33,7 +33,7 @@ from sandbox.planner.plan import Plan, Planner, PlanStep, Usage
 from sandbox.planner.prompt import clip, repair_hint, summarize_workspace
 from sandbox.planner.service import stop_services
 from sandbox.policy.profiles import load_profiles
-from sandbox.types import Changeset, ChangesetStatus, CommitResult, StepResult
+from sandbox.types import Changeset, ChangesetStatus, CommitResult, ProgressKind, RunStatus, StepResult
 
 __all__ = [
     "Attempt",
@@ -62,7 +62,7 @@ class Progress:
     exit_code, seconds}, `repair` {step, attempt, reason}, `commit` {changeset}.
     """
 
-    kind: str
+    kind: ProgressKind
     message: str
     data: Mapping[str, Any] = field(default_factory=dict)
 
@@ -149,7 +149,7 @@ class RunResult:
 
     intent: str
     workspace: str
-    status: str
+    status: RunStatus
     plan: Plan
     planned: tuple[PlannedStep, ...]
     attempts: tuple[Attempt, ...] = ()
@@ -179,7 +179,7 @@ class RunResult:
         ran = [a for a in self.attempts if a.result is not None]
         return {
             "intent": self.intent,
-            "status": self.status,
+            "status": str(self.status),
             "approved": self.approved,
             "error": self.error,
             "plan": plan,
@@ -265,7 +265,7 @@ class _Runner:
             if refusal is not None:  # a repair the sandbox cannot confine: nothing ran
                 reason = f"refused before running: {refusal}"
                 self.attempts.append(Attempt(planned.index, number, call, None, None, None, False, reason))
-                self.emit(Progress("step.done", f"step {planned.index + 1}: {reason}",
+                self.emit(Progress(ProgressKind.STEP_DONE, f"step {planned.index + 1}: {reason}",
                                    {"step": planned.index, "attempt": number, "ok": False}))
                 fix_feedback = reason
             else:
@@ -275,7 +275,8 @@ class _Runner:
                 reason = failed
             if number > self.max_repairs:
                 return f"step {planned.index + 1} failed ({reason}) after {self.max_repairs} repair(s)"
-            self.emit(Progress("repair", f"step {planned.index + 1} failed ({reason}); asking the model for a fix "
+            self.emit(Progress(ProgressKind.REPAIR,
+                               f"step {planned.index + 1} failed ({reason}); asking the model for a fix "
                                f"({number}/{self.max_repairs})",
                                {"step": planned.index, "attempt": number, "reason": reason}))
             try:
@@ -292,13 +293,13 @@ class _Runner:
                 refusal = exc.message
 
     def _run(self, index: int, number: int, call: PlanStep, confinement: str, total: int) -> tuple[str | None, str]:
-        self.emit(Progress("step", f"step {index + 1}/{total}: {_describe(call)}",
+        self.emit(Progress(ProgressKind.STEP, f"step {index + 1}/{total}: {_describe(call)}",
                            {"step": index, "attempt": number, "tool": call.tool}))
         action = self.workspace.call_tool(call.tool, call.args, timeout_s=self.timeout_s,
                                           allow_degraded=self.allow_degraded, parent=(self.action, index))
         result, changeset = action.steps[0], action.changeset
         reason = failure(result)
-        self.emit(Progress("step.done", f"step {index + 1}: {reason or 'ok'} ({result.duration_s:.2f}s)",
+        self.emit(Progress(ProgressKind.STEP_DONE, f"step {index + 1}: {reason or 'ok'} ({result.duration_s:.2f}s)",
                            {"step": index, "attempt": number, "ok": reason is None, "exit_code": result.exit_code,
                             "seconds": result.duration_s}))
         if reason is None:
@@ -336,19 +337,21 @@ def run_intent(
     emit: OnProgress = on_progress or (lambda _: None)
     started = time.monotonic()
     tools = [profile.tool for _, profile in sorted(workspace.profiles.tools.items())]
-    emit(Progress("load", f"model {planner.model.name}", {"model": planner.model.name}))
+    emit(Progress(ProgressKind.LOAD, f"model {planner.model.name}", {"model": planner.model.name}))
     load_seconds = planner.load()
     where = planner.backend.where
-    emit(Progress("loaded", f"model ready ({load_seconds:.1f}s, {where})", {"seconds": load_seconds, "where": where}))
-    emit(Progress("planning", "planning"))
+    emit(Progress(ProgressKind.LOADED, f"model ready ({load_seconds:.1f}s, {where})",
+                  {"seconds": load_seconds, "where": where}))
+    emit(Progress(ProgressKind.PLANNING, "planning"))
     plan = planner.plan(intent, tools, summarize_workspace(workspace.path), max_steps)
     # The audit trail links the intent to its plan; each step's own entries follow from
     # workspace.call_tool, which names the intent's action as their parent.
     action = workspace.record_intent(intent)
     workspace.record_plan(action, plan)
     usage: Usage = plan.usage
-    emit(Progress("planned", f"plan: {len(plan.steps)} step(s), {usage.prompt_tokens}+{usage.completion_tokens} "
-                  f"tokens ({usage.cached_tokens} cached), {usage.seconds:.1f}s",
+    emit(Progress(ProgressKind.PLANNED,
+                  f"plan: {len(plan.steps)} step(s), {usage.prompt_tokens}+{usage.completion_tokens} tokens "
+                  f" ({usage.cached_tokens} cached), {usage.seconds:.1f}s",
                   {"steps": len(plan.steps), "prompt_tokens": usage.prompt_tokens, "cached_tokens": usage.cached_tokens,
                    "completion_tokens": usage.completion_tokens, "seconds": usage.seconds}))
     planned = []
@@ -360,18 +363,18 @@ def run_intent(
                 f"step {index + 1} of the plan ({_describe(step)[:200]}) cannot be confined: {exc.message}",
                 code="planner.unsafe_plan", hint="nothing ran; rephrase the intent",
             ) from None
-    base = RunResult(intent=plan.intent, workspace=str(workspace.path), status="planned", plan=plan,
+    base = RunResult(intent=plan.intent, workspace=str(workspace.path), status=RunStatus.PLANNED, plan=plan,
                      planned=tuple(planned), load_seconds=load_seconds)
 
     def finish(result: RunResult) -> RunResult:
         return replace(result, seconds=time.monotonic() - started)
 
     if plan.empty:
-        return finish(replace(base, status="refused"))
+        return finish(replace(base, status=RunStatus.REFUSED))
     if dry_run:
         return finish(base)
     if confirm is not None and not confirm(plan, base.planned):
-        return finish(replace(base, status="cancelled"))
+        return finish(replace(base, status=RunStatus.CANCELLED))
 
     ran_at = time.monotonic()
     runner = _Runner(workspace, plan.intent, plan, planner, emit, timeout_s=timeout_s,
@@ -384,10 +387,10 @@ def run_intent(
     result = replace(base, attempts=tuple(runner.attempts), changesets=tuple(runner.kept),
                      run_seconds=time.monotonic() - ran_at)
     if error is not None:
-        return finish(replace(result, status="failed", error=error))
+        return finish(replace(result, status=RunStatus.FAILED, error=error))
     if not result.pending:
-        return finish(replace(result, status="done"))
-    return finish(_review(workspace, replace(result, status="pending"), approve, emit, finish))
+        return finish(replace(result, status=RunStatus.DONE))
+    return finish(_review(workspace, replace(result, status=RunStatus.PENDING), approve, emit, finish))
 
 
 def _review(workspace: Workspace, result: RunResult, approve: Approve | None, emit: OnProgress,
@@ -399,12 +402,12 @@ def _review(workspace: Workspace, result: RunResult, approve: Approve | None, em
         return replace(result, approved=False)
     commits = []
     for changeset in result.pending:
-        emit(Progress("commit", f"applying changeset {changeset.id}", {"changeset": changeset.id}))
+        emit(Progress(ProgressKind.COMMIT, f"applying changeset {changeset.id}", {"changeset": changeset.id}))
         commits.append(workspace.apply(changeset.id, sha256=changeset.sha256))
     fresh = {cs.id: workspace.changeset(cs.id) for cs in result.pending}
     attempts = tuple(replace(a, changeset=fresh[a.changeset.id]) if a.changeset and a.changeset.id in fresh else a
                      for a in result.attempts)
-    return replace(result, status="applied", approved=True, commits=tuple(commits), attempts=attempts,
+    return replace(result, status=RunStatus.APPLIED, approved=True, commits=tuple(commits), attempts=attempts,
                    changesets=tuple(fresh.get(cs.id, cs) for cs in result.changesets))
 
 

@@ -27,6 +27,7 @@ from sandbox.api import Sandbox
 from sandbox.config import Settings
 from sandbox.errors import SbxError
 from sandbox.types import ActionResult, Changeset, Recovered
+from sandbox.version import version
 
 # Errors in the call itself (the model can fix its call) are protocol errors; the rest are results.
 _CALLER_ERRORS = ("usage.", "tool.", "policy.path_outside_workspace", "policy.invalid_path")
@@ -153,7 +154,7 @@ async def _serve(box: Sandbox) -> None:
     handlers = SbxMcp(box)
     server: Server[Any] = Server(
         "sbx",
-        version="0.1.0",
+        version=version(),
         instructions="Tools run in throwaway confined containers. Their effects on the workspace wait in a "
         "pending changeset: review it (sbx_diff), then commit it with sbx_apply and its sha256, or sbx_discard.",
         on_list_tools=handlers.list_tools,

@@ -39,6 +39,31 @@ class ChangesetStatus(StrEnum):
     EMPTY = "empty"
 
 
+class RunStatus(StrEnum):
+    """How `sbx run` ended (sandbox/intent.py's RunResult)."""
+
+    PLANNED = "planned"  # dry run
+    REFUSED = "refused"  # the plan is empty: the model's judgement that commands cannot do it
+    CANCELLED = "cancelled"  # the person said no to the plan
+    FAILED = "failed"  # a step still failed after its repairs
+    DONE = "done"  # every step ran, nothing changed
+    PENDING = "pending"  # changes wait for approval
+    APPLIED = "applied"
+
+
+class ProgressKind(StrEnum):
+    """The events `sbx run` reports to a front end while it works (sandbox/intent.py's Progress)."""
+
+    LOAD = "load"
+    LOADED = "loaded"
+    PLANNING = "planning"
+    PLANNED = "planned"
+    STEP = "step"
+    STEP_DONE = "step.done"
+    REPAIR = "repair"
+    COMMIT = "commit"
+
+
 @dataclass(frozen=True)
 class Change:
     """One path's effect. `path` is workspace-relative, POSIX, never absolute, never `..`."""

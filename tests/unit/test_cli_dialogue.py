@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from sandbox import cli
 from sandbox.app import Approval
+from sandbox.cli import dialogue as cli_dialogue
 from sandbox.types import Change, ChangeKind, Changeset, ChangesetStatus, EntryType
 
 HOOKS = Change(".git/hooks", ChangeKind.ADDED, new_type=EntryType.DIR, new_mode=0o755)
@@ -30,7 +30,7 @@ def dialogue(
         return next(replies, "")
 
     monkeypatch.setattr("builtins.input", answer)
-    approval = cli._ask_approval(CS)
+    approval = cli_dialogue.review([CS])
     return approval, capsys.readouterr().out, asked
 
 

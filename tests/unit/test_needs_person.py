@@ -164,9 +164,9 @@ def _all_old(ws: Path, count: int = 20) -> bool:
 def test_every_workspace_command_recovers_first_and_says_so(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, argv: list[str]
 ) -> None:
-    import sandbox.app
+    import sandbox.hostcheck
 
-    monkeypatch.setattr(sandbox.app, "doctor", lambda settings: {"host": {}, "podman": None, "image": None,
+    monkeypatch.setattr(sandbox.hostcheck, "doctor", lambda settings: {"host": {}, "podman": None, "image": None,
                                                                   "planner": {"default_model": "m", "prepared": True,
                                                                               "services": []},
                                                                   "problems": [], "ok": True})
