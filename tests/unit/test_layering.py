@@ -29,11 +29,12 @@ ALLOWED = {
     "planner": {"types", "errors", "config", "tools", "safedirs", "locks"},
     "app": {"types", "errors", "config", "tools", "changes", "engine", "policy", "planner", "audit", "safedirs"},
     "cli": {"types", "errors", "config", "tools", "app", "changes", "authoring", "audit", "mcp_server", "intent",
-            "planner", "safedirs", "text", "hostcheck"},
+            "planner", "safedirs", "text", "hostcheck", "version"},
     "api": {"types", "errors", "config", "app"},
     "intent": {"types", "errors", "config", "app", "planner", "policy", "tools"},
     "hostcheck": {"types", "errors", "config", "engine", "planner", "safedirs"},  # doctor, image build
-    "mcp_server": {"types", "errors", "config", "api"},
+    "mcp_server": {"types", "errors", "config", "api", "version"},
+    "version": set(),  # the installed distribution's version: `sbx --version` and the MCP handshake
     "authoring": {"types", "errors", "config", "tools", "app", "policy", "engine"},
 }
 # sbx's package data (launcher, profiles, Containerfile, build programs): below every room, so every
