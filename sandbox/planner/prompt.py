@@ -31,7 +31,7 @@ SUBSTITUTES = {
     "zip": "python3 -m zipfile -c OUT.zip FILE_OR_FOLDER...",
     "unrar": "nothing: rar archives cannot be opened here",
     "tree": "find .",
-    "less": "cat", "more": "cat",
+    "more": "cat",
     "nano": "sed -i", "vi": "sed -i", "vim": "sed -i",
     "dos2unix": "sed -i 's/\\r$//' FILE",
     "xxd": "od -A x -t x1z FILE",

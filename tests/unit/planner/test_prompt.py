@@ -82,3 +82,12 @@ def test_a_script_the_sandbox_would_not_execute_is_run_through_its_interpreter()
     assert repair_hint(126, "sh: 1: tools/gen.py: Permission denied").endswith("python3 tools/gen.py.")
     assert repair_hint(127, "sh: 1: python: not found") == "python is not installed here; use python3 instead."
     assert repair_hint(1, "sh: 1: ./build.sh: Permission denied") == ""  # only the shell's exec failure
+
+
+def test_no_substitute_is_offered_for_a_command_the_default_image_has() -> None:
+    from sandbox.engine.image import parse_containerfile
+    from sandbox.planner.prompt import IMAGE_COMMANDS, SUBSTITUTES
+    from sandbox.resources import containerfile_text
+
+    installed = set(parse_containerfile(containerfile_text()).packages)  # less, file, git, ... are commands too
+    assert set(SUBSTITUTES) & (installed | set(IMAGE_COMMANDS)) == set()
