@@ -7,6 +7,7 @@ real container, on a scratch workspace with a few files, under a throwaway state
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -90,7 +91,7 @@ def placeholder_args(profile: ToolProfile) -> dict[str, Any]:
         elif kind in ("integer", "number"):
             args[name] = spec.get("minimum", 0)
         else:
-            args[name] = "x" * max(1, int(spec.get("minLength", 1)))
+            args[name] = _placeholder_string(spec)
     return args
 
 
