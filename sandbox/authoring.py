@@ -95,6 +95,18 @@ def placeholder_args(profile: ToolProfile) -> dict[str, Any]:
     return args
 
 
+def _placeholder_string(spec: Any) -> str:
+    """A word that fits a string argument's length and pattern (a URL where a URL is asked for)."""
+    shortest = int(spec.get("minLength", 0))
+    candidates = ("placeholder", "https://example.com/", "x" * max(1, shortest))
+    for candidate in candidates:
+        if len(candidate) < shortest or len(candidate) > int(spec.get("maxLength", len(candidate))):
+            continue
+        if "pattern" not in spec or re.search(str(spec["pattern"]), candidate):
+            return candidate
+    return candidates[0]  # the call's own check then names the argument that needs --args
+
+
 def show(settings: Settings, tool: str, args_json: str | None, *, part: str | None) -> tuple[dict[str, Any], str]:
     """The compiled confinement of `tool` called with `args_json`; without arguments, of a call
     with placeholder arguments, said in the result (`placeholder_args`) and the text."""
