@@ -72,3 +72,64 @@ def test_flagged_changes_need_a_typed_yes(
         assert asked[2] == (
             "  apply added .git/hooks/pre-commit\\x1b[2K (RISK: risk.git_hook, risk.exec_bit)? type 'yes': "
         )
+
+
+OTHER = Changeset("c2", "/w", ChangesetStatus.PENDING, "1" * 64, 0.0, (README,), "run_shell y")
+
+
+def run_dialogue(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], answers: list[str], changesets: list[Changeset]
+) -> tuple[Approval, str, list[str]]:
+    asked: list[str] = []
+    replies: Iterator[str] = iter(answers)
+
+    def answer(question: str) -> str:
+        asked.append(question)
+        return next(replies, "")
+
+    monkeypatch.setattr("builtins.input", answer)
+    approval = cli_dialogue.review(changesets, per_file=False)
+    return approval, capsys.readouterr().out, asked
+
+
+@pytest.mark.parametrize(
+    ("answers", "approved"),
+    [(["a", "yes"], True), (["y", "yes"], True), (["a", "y"], False), (["a", ""], False), (["n"], False),
+     ([""], False)],
+)
+def test_sbx_run_reviews_its_changesets_by_the_same_rules(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], answers: list[str], approved: bool
+) -> None:
+    """A run commits its changesets whole: no per-file choice, and nothing at all unless the flagged
+    changes get their typed `yes`; the risk summary of every changeset is last."""
+    approval, out, asked = run_dialogue(monkeypatch, capsys, answers, [OTHER, CS])
+    assert approval.approve is approved and approval.paths in (None, [])
+    assert out.index("changeset c2") < out.index("changeset c1") < out.index("RISK: 1 flagged change(s)")
+    assert out.rstrip("\n").split("\n")[-1] == "  .git/hooks/pre-commit\\x1b[2K: risk.git_hook, risk.exec_bit"
+    assert asked[0] == "Apply these changes (1 flagged)? [a]ll / [N]one: "
+    if answers[0] in ("a", "y"):
+        assert asked[1] == "Type 'yes' to apply the flagged changes too: "
+
+
+def test_without_flags_a_plain_yes_applies_a_run(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    approval, out, asked = run_dialogue(monkeypatch, capsys, ["y"], [OTHER])
+    assert approval.approve and approval.paths is None
+    assert asked == ["Apply these changes? [a]ll / [N]one: "] and "RISK" not in out
+
+
+def test_one_dialogue_asks_for_every_command() -> None:
+    """Only sandbox/cli/dialogue.py reads the person's answers: exec, apply and run go through it."""
+    import ast
+    from pathlib import Path
+
+    cli_dir = Path(cli_dialogue.__file__).parent
+    askers = set()
+    for path in cli_dir.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "input":
+                askers.add(path.name)
+    assert askers == {"dialogue.py"}
+    for name in ("actions.py", "changes.py"):
+        assert "review(" in (cli_dir / name).read_text()
