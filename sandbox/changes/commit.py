@@ -166,7 +166,8 @@ def _snapshot(host: HostTree, step: Step, backup_dir: Path, index: int) -> tuple
         raise ConflictError(f"{display(step.path)} changed on the host while sbx was committing", (step.path,))
     if step.expect.type != EntryType.FILE:
         node = host.node(step.path)
-        assert node is not None
+        if node is None:  # gone between the two looks
+            raise ConflictError(f"{display(step.path)} changed on the host while sbx was committing", (step.path,))
         return node, None
     backup = f"{index:06d}"
     host.copy_out(step.path, step.expect.sha256, str(backup_dir / backup))

@@ -184,8 +184,9 @@ class HostTree:
 
     def stage_symlink(self, path: str, temp_name: str, link: Node, owner: Owner | None) -> None:
         """Create a link to `link.target` beside `path` as `temp_name`; the target is never looked at."""
+        if link.target is None:
+            raise StateError(f"sbx's record of the symlink {display(path)} has no target", code="state.corrupt")
         parent_fd, _ = self.parent(path)
-        assert link.target is not None
         os.symlink(link.target, temp_name, dir_fd=parent_fd)
         if owner is not None:
             os.chown(temp_name, *owner, dir_fd=parent_fd, follow_symlinks=False)

@@ -78,8 +78,7 @@ class _Reader:
 
     def _names(self, old_dir: Found | None, new_dir: Found | None) -> list[str]:
         if new_dir is None:
-            assert old_dir is not None
-            return self.old.child_names(old_dir)
+            return [] if old_dir is None else self.old.child_names(old_dir)
         if new_dir.layer == 0 and old_dir is not None and _reals(new_dir)[1:] == _reals(old_dir):
             # U's directory merges over exactly the old one: only names U holds can differ.
             return sorted(os.listdir(new_dir.real))
@@ -110,9 +109,8 @@ class _Reader:
         old_node = None if old is None else _node(old)
         new_node = None if new is None else _node(new)
         kind = _kind(old_node, new_node)
-        if kind is None:
+        if kind is None:  # also when neither side has an entry
             return None
-        assert old_node is not None or new_node is not None
         base = old_node
         if old is not None and old_node is not None and old.is_dir and not _is_dir(new_node):
             # Removing a directory: remember its names, so entries added on the host since are not lost.

@@ -33,6 +33,7 @@ from sandbox.changes.digest import layer_digest
 from sandbox.changes.hostfs import HostTree
 from sandbox.changes.layers import read_changes
 from sandbox.changes.meta import OPEN, Meta, load_meta, load_records, save_meta, save_records
+from sandbox.changes.nodes import corrupt
 from sandbox.changes.records import ChangeRecord
 from sandbox.changes.selection import apply_steps, select, undo_steps
 from sandbox.changes.statefiles import read_json, remove_tree, write_json
@@ -280,7 +281,8 @@ class ChangesetStore:
         self._checkpoint("journal:committed")
 
     def _finish_undo(self, done: jr.Journal) -> None:
-        assert done.undoes is not None
+        if done.undoes is None:
+            raise corrupt(str(self._commits / done.commit_id), "an undo journal that names no commit it undoes")
         target_dir = self._commits / done.undoes
         target = jr.load(target_dir)
         if target.state == jr.COMMITTED:

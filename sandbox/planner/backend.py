@@ -53,15 +53,14 @@ class OnnxBackend:
 
     @property
     def loaded(self) -> OnnxModel:
-        self.load()
-        assert self._model is not None
+        if self._model is None:
+            self._model = OnnxModel.load(self._path, ep=self._ep)
         return self._model
 
     def load(self) -> float:
         if self._model is not None:
             return 0.0
-        self._model = OnnxModel.load(self._path, ep=self._ep)
-        return self._model.load_seconds
+        return self.loaded.load_seconds
 
     def generate(self, messages: Sequence[Message], *, guidance: Guidance | None, max_tokens: int,
                  stop: Callable[[str], bool] | None = None, temperature: float = 0.0) -> GenerationResult:

@@ -289,17 +289,16 @@ class Planner:
         messages = self.design.repair_messages(intent, plan, failed_step, feedback)
         guidance = self.design.repair_guidance(tools)
         results: list[GenerationResult] = []
-        step: PlanStep | None = None
+        step: PlanStep | None = None  # the first proposal that differs from the failed step
         for temperature in (0.0, self.repair_temperature):
             _, steps, _, generated = self._ask(messages, guidance, tools, 1, temperature)
             results += generated
             if not steps:
                 return None
-            step = steps[0]
-            if (step.tool, dict(step.args)) != (failed_step.tool, dict(failed_step.args)):
+            if (steps[0].tool, dict(steps[0].args)) != (failed_step.tool, dict(failed_step.args)):
+                step = steps[0]
                 break
-        else:
+        if step is None:
             return None  # nothing new to try
-        assert step is not None
         return PlanStep(step.tool, step.args, step.why or f"repair of step: {failed_step.why or failed_step.tool}",
                         step.source, Usage.of(results, time.monotonic() - started))
