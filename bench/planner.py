@@ -38,9 +38,9 @@ from bench.intents import Case, all_cases  # noqa: E402
 from sandbox.app import Workspace  # noqa: E402
 from sandbox.config import Settings  # noqa: E402
 from sandbox.errors import SbxError  # noqa: E402
-from sandbox.intent import RunResult, make_planner, run_intent  # noqa: E402
+from sandbox.intent import RunResult, run_intent  # noqa: E402
 from sandbox.planner.catalog import DEFAULT_MODEL  # noqa: E402
-from sandbox.planner.commands import BENCH_INTENTS, BENCH_WORKSPACE  # noqa: E402
+from sandbox.planner.commands import BENCH_INTENTS, BENCH_WORKSPACE, make_planner  # noqa: E402
 from sandbox.planner.designs import DEFAULT_DESIGN  # noqa: E402
 from sandbox.planner.plan import Planner, Usage  # noqa: E402
 from sandbox.policy.profiles import load_profiles  # noqa: E402

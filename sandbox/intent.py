@@ -1,7 +1,7 @@
 """`sbx run "INTENT"`: a local model plans tool calls, each runs in its own confined container, the
 combined effect is reviewed, and reaches the host only on approval. A peer of `sandbox.app`.
 
-    planner = make_planner("qwen2.5-coder-0.5b")
+    planner = make_planner("qwen2.5-coder-0.5b")  # sandbox.planner.commands
     result = run_intent(Workspace("."), "find all Python files modified in the last week",
                         planner=planner, approve=lambda run: ask_the_user(run))
     print(json.dumps(result.to_json()))
@@ -26,13 +26,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sandbox.app import Workspace
-from sandbox.config import Settings
 from sandbox.errors import PlannerError, SbxError
-from sandbox.planner.commands import Output, bench_planner, make_planner, model_info, model_list, model_pull
 from sandbox.planner.plan import Plan, Planner, PlanStep, Usage
 from sandbox.planner.prompt import clip, repair_hint, summarize_workspace
-from sandbox.planner.service import stop_services
-from sandbox.policy.profiles import load_profiles
 from sandbox.types import Changeset, ChangesetStatus, CommitResult, ProgressKind, RunStatus, StepResult
 
 __all__ = [
@@ -40,12 +36,6 @@ __all__ = [
     "PlannedStep",
     "Progress",
     "RunResult",
-    "make_planner",
-    "model_bench",
-    "model_info",
-    "model_list",
-    "model_pull",
-    "model_stop",
     "run_intent",
 ]
 
@@ -351,7 +341,7 @@ def run_intent(
     usage: Usage = plan.usage
     emit(Progress(ProgressKind.PLANNED,
                   f"plan: {len(plan.steps)} step(s), {usage.prompt_tokens}+{usage.completion_tokens} tokens "
-                  f"({usage.cached_tokens} cached), {usage.seconds:.1f}s",
+                  f" ({usage.cached_tokens} cached), {usage.seconds:.1f}s",
                   {"steps": len(plan.steps), "prompt_tokens": usage.prompt_tokens, "cached_tokens": usage.cached_tokens,
                    "completion_tokens": usage.completion_tokens, "seconds": usage.seconds}))
     planned = []
@@ -410,18 +400,3 @@ def _review(workspace: Workspace, result: RunResult, approve: Approve | None, em
     return replace(result, status=RunStatus.APPLIED, approved=True, commits=tuple(commits), attempts=attempts,
                    changesets=tuple(fresh.get(cs.id, cs) for cs in result.changesets))
 
-
-def model_stop(settings: Settings | None = None) -> Output:
-    """`sbx model stop`: stop the resident planner services of this user."""
-    stopped = stop_services((settings or Settings.from_env()).runtime_dir)
-    text = f"stopped: {', '.join(stopped)}" if stopped else "no planner service was running"
-    return {"stopped": stopped}, text
-
-
-def model_bench(name: str | None = None, *, ep: str = "cpu", design: str | None = None,
-                settings: Settings | None = None, runs: int = 1) -> Output:
-    """`sbx model bench NAME`: load time, prefill/decode tokens/s and plan latency (planning only,
-    fixed intents, the tools of `profiles/`); `(json-able dict, human text)`."""
-    settings = settings or Settings.from_env()
-    tools = [profile.tool for _, profile in sorted(load_profiles(settings.profiles_dir).tools.items())]
-    return bench_planner(make_planner(name, ep=ep, design=design), tools, runs=runs)

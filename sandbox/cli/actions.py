@@ -70,12 +70,13 @@ def _show_plan(plan: Any, planned: Any) -> None:
 
 def cmd_run(ns: argparse.Namespace) -> Output:
     from sandbox import intent
+    from sandbox.planner.commands import make_planner
 
     ws = open_workspace(ns.workspace)
     asking = interactive(ns.json)
     in_process = ns.no_service or os.environ.get("SBX_PLANNER_SERVICE", "1") == "0"
-    planner = intent.make_planner(ns.model, ep=ns.ep, design=ns.design,
-                                  service_dir=None if in_process else ws.settings.runtime_dir)
+    planner = make_planner(ns.model, ep=ns.ep, design=ns.design,
+                           service_dir=None if in_process else ws.settings.runtime_dir)
 
     ticker = Ticker() if not ns.json and sys.stderr.isatty() else None
     slow = {ProgressKind.LOAD, ProgressKind.PLANNING, ProgressKind.REPAIR}  # these can take seconds

@@ -11,22 +11,24 @@ from sandbox.config import Settings
 
 
 def cmd_model(ns: argparse.Namespace) -> Output:
-    from sandbox import intent
+    from sandbox.planner import commands
 
     if ns.model_command == "list":
-        result, text = intent.model_list()
+        result, text = commands.model_list()
     elif ns.model_command == "info":
-        result, text = intent.model_info(ns.name, verify=ns.verify)
+        result, text = commands.model_info(ns.name, verify=ns.verify)
     elif ns.model_command == "pull":
         def log(line: str) -> None:
             if not ns.json:
                 sys.stderr.write(f"sbx: {line}\n")
 
-        result, text = intent.model_pull(ns.name, force=ns.force, log=log)
+        result, text = commands.model_pull(ns.name, force=ns.force, log=log)
     elif ns.model_command == "stop":
-        result, text = intent.model_stop(Settings.from_env())
+        result, text = commands.model_stop(Settings.from_env())
     else:
-        result, text = intent.model_bench(ns.name, ep=ns.ep)
+        from sandbox.app import tool_declarations
+
+        result, text = commands.model_bench(ns.name, tool_declarations(Settings.from_env()), ep=ns.ep)
     return Output(result, text)
 
 

@@ -121,3 +121,11 @@ def test_the_build_programs_are_self_contained_and_never_imported() -> None:
     for path in sorted((ROOT / "sandbox").rglob("*.py")):
         for name in _imports(path):
             assert not name.startswith("sandbox.planner.buildtools"), f"{path.relative_to(ROOT)} imports {name}"
+
+def test_the_model_commands_are_the_planners_and_nothing_re_exports_them() -> None:
+    # The CLI calls sandbox.planner.commands directly; the `sbx run` use case does not pass them on.
+    for path in sorted((ROOT / "sandbox").rglob("*.py")):
+        if _room(path) in {"planner", "cli"}:
+            continue
+        for name in _imports(path):
+            assert name != "sandbox.planner.commands", f"{path.relative_to(ROOT)} imports {name}"
