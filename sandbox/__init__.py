@@ -6,7 +6,12 @@ the CLI, which imports this package too, does not pay for it.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
+
+# Quiet by default, for the API as for the CLI: without a handler of the program's own, Python would
+# print sbx's warnings to stderr. The CLI adds one for -v/SBX_LOG.
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 if TYPE_CHECKING:
     from sandbox.api import Sandbox, ToolInfo

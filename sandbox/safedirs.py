@@ -20,8 +20,8 @@ opened O_NOFOLLOW (`open_append`), so even a mistake in a folder's check cannot 
 
 from __future__ import annotations
 
-import contextlib
 import errno
+import logging
 import os
 import secrets
 import stat
@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from sandbox.errors import StateError, UnsafeDirError
+
+log = logging.getLogger(__name__)
 
 # sun_path holds 108 bytes with its terminating NUL.
 SOCKET_PATH_MAX = 107
@@ -92,8 +94,10 @@ def write_file(path: Path, data: bytes, *, mode: int = 0o600) -> None:
             os.close(fd)
         os.replace(temp, path)
     except BaseException:
-        with contextlib.suppress(OSError):
+        try:
             os.unlink(temp)
+        except OSError as exc:
+            log.debug("temporary file %s not removed: %s", temp, exc)
         raise
 
 

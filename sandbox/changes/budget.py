@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import stat
 import time
@@ -32,6 +33,8 @@ from pathlib import Path
 from sandbox.changes.statefiles import write_json
 from sandbox.errors import StateError
 from sandbox.types import Limits
+
+log = logging.getLogger(__name__)
 
 USAGE_FILE = "usage.json"  # beside a changeset's upper/: its measured usage
 MAX_DEPTH = 256  # directory levels measured; a deeper layer is refused (the review refuses it too)
@@ -166,8 +169,10 @@ def usage_of(upper: Path) -> Usage:
         usage = measure(upper)
     except FileNotFoundError:
         return Usage()  # its folders are gone (quarantined): nothing of it waits for review
-    with contextlib.suppress(OSError):
+    try:
         save_usage(upper.parent, usage)
+    except OSError as exc:  # measured again next time
+        log.debug("usage of %s not saved: %s", upper, exc)
     return usage
 
 

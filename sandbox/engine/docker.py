@@ -11,6 +11,7 @@ Docker-compatible API, since no Docker daemon runs on the test machines.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -25,6 +26,8 @@ from sandbox.engine.host import HostFacts
 from sandbox.engine.runner import LABEL, RunFiles
 from sandbox.engine.spec import ContainerOutcome, ContainerSpec
 from sandbox.errors import EngineError, EngineUnavailableError, ImageNotFoundError
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 DEFAULT_HOST = "unix:///var/run/docker.sock"
@@ -161,8 +164,10 @@ class DockerEngine:
             return exc.message
         finally:
             if container_id is not None:
-                with contextlib.suppress(EngineError):
+                try:
                     self.remove(container_id)
+                except EngineError as exc:
+                    log.warning("cannot remove the probe container %s: %s", container_id, exc.message)
 
     # -- the runner's primitives (runner.Backend) ------------------------------------------------
     def run(self, spec: ContainerSpec) -> ContainerOutcome:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import logging
 import os
 import shutil
 import stat
@@ -34,6 +35,8 @@ from typing import Protocol
 from sandbox.engine.spec import WorkspaceOverlay
 from sandbox.errors import EngineError
 from sandbox.procs import pid_alive
+
+log = logging.getLogger(__name__)
 
 MNT_DETACH = 2
 MOUNT_DATA_MAX = 4096  # mount(2) copies at most one page of options
@@ -246,7 +249,12 @@ def mounted(overlay: WorkspaceOverlay, run_dir: Path, mounter: Mounter, *,
     finally:
         if scratch is not None:
             mounter.unmount(scratch)
-        shutil.rmtree(run_dir, ignore_errors=True)
+        shutil.rmtree(run_dir, onerror=_leftover)
+
+
+def _leftover(_function: object, path: str, excinfo: tuple[type[BaseException], BaseException, object]) -> None:
+    """shutil.rmtree's error handler: a run folder's remains are swept later (`sweep_stale`)."""
+    log.warning("cannot remove %s of a finished run: %s", path, excinfo[1])
 
 
 def _younger_than(path: Path, seconds: float) -> bool:
@@ -272,8 +280,10 @@ def sweep_stale(runs_root: Path, mounter: Mounter) -> list[Path]:
             continue
         for mount_point in (run_dir / "merged", run_dir / "layer"):
             if mount_point.exists():
-                with contextlib.suppress(EngineError):  # a namespace that is gone took its mounts along
+                try:
                     mounter.unmount(mount_point)
-        shutil.rmtree(run_dir, ignore_errors=True)
+                except EngineError as exc:  # a namespace that is gone took its mounts along
+                    log.debug("stale run folder %s: not unmounted: %s", mount_point, exc.message)
+        shutil.rmtree(run_dir, onerror=_leftover)
         swept.append(run_dir)
     return swept

@@ -13,7 +13,6 @@ as it streams); its end means the process is gone, and the exit code is then rea
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import socket
@@ -192,8 +191,10 @@ class PodmanEngine:
             return exc.message
         finally:
             if container_id is not None:
-                with contextlib.suppress(EngineError):
+                try:
                     self.remove(container_id)
+                except EngineError as exc:
+                    log.warning("cannot remove the probe container %s: %s", container_id, exc.message)
 
     def _limits(self, spec: ContainerSpec) -> dict[str, Any]:
         """Cgroup limits where Podman can set them; rlimits stand in elsewhere (host.rlimits)."""

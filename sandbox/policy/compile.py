@@ -7,9 +7,9 @@ the workspace; `write_file(path="src/a.py")` may write that one file.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
+import logging
 import platform
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,6 +25,8 @@ from sandbox.policy.profiles import ToolProfile, endpoint_host
 from sandbox.policy.seccomp import compile_seccomp
 from sandbox.safedirs import private_dir, write_file
 from sandbox.types import Limits
+
+log = logging.getLogger(__name__)
 
 WORKSPACE = "/workspace"
 PROXY_PORT = 3128  # inside the container: the launcher's relay to sbx's egress proxy
@@ -142,14 +144,16 @@ def _cached_seccomp(groups: tuple[str, ...], extra: tuple[str, ...], cache_dir: 
         try:
             cached = json.loads(path.read_text())
             return str(cached["profile"]), str(cached["digest"]), tuple(cached["groups"])
-        except (OSError, ValueError, KeyError, TypeError):
-            pass  # a damaged cache entry is recompiled and rewritten
+        except (OSError, ValueError, KeyError, TypeError) as exc:  # recompiled and rewritten
+            log.debug("seccomp cache entry %s unreadable: %s", path, exc)
     seccomp = compile_seccomp(groups, extra_syscalls=extra)
     result = (seccomp.to_json(), seccomp.digest, tuple(seccomp.groups))
     if path is not None:
         entry = {"profile": result[0], "digest": result[1], "groups": list(result[2])}
-        with contextlib.suppress(OSError):  # no cache: compile again next time
+        try:
             write_file(path, json.dumps(entry).encode())
+        except OSError as exc:  # no cache: compile again next time
+            log.debug("seccomp cache entry %s not written: %s", path, exc)
     return result
 
 
