@@ -244,10 +244,11 @@ def detect() -> HostFacts:
     )
 
 
-def containers_conf(facts: HostFacts, storage: Path | None = None, runroot: Path | None = None) -> str:
+def containers_conf(facts: HostFacts, runroot: Path | None = None) -> str:
     """The containers.conf of sbx's private Podman service. Rootless, the service keeps its own
-    libpod database beside its own storage (`storage`, see `storage_conf`), so that the user's own
-    Podman settings (often the slow `vfs` driver) and sbx's never meet."""
+    libpod database and runtime files under `runroot`, beside its own image storage (see
+    `storage_conf`), so that the user's own Podman settings (often the slow `vfs` driver) and sbx's
+    never meet."""
     ulimits = ", ".join(f'"{name}={value}:{value}"' for name, value in facts.ulimits)
     lines = [
         "# Written by sbx for its private Podman service; regenerated on every start.",
@@ -260,9 +261,12 @@ def containers_conf(facts: HostFacts, storage: Path | None = None, runroot: Path
     ]
     if facts.runtime:
         lines.append(f'runtime = "{facts.runtime}"')
-    if facts.rootless and storage is not None and runroot is not None:
-        lines += [f"static_dir = {_toml(storage / 'libpod')}", f"volume_path = {_toml(storage / 'volumes')}",
-                  f"tmp_dir = {_toml(runroot / 'libpod')}"]
+    if facts.rootless and runroot is not None:
+        # libpod pins the folders it was first run with in its database: kept beside them, a
+        # runtime folder that moves (another XDG_RUNTIME_DIR, under sudo) gets a database of its
+        # own instead of a stale tmp_dir. Only sbx's throwaway containers are recorded there.
+        lines += [f"static_dir = {_toml(runroot / 'libpod')}", f"volume_path = {_toml(runroot / 'volumes')}",
+                  f"tmp_dir = {_toml(runroot / 'tmp')}"]
     return "\n".join(lines) + "\n"
 
 

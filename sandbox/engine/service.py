@@ -82,7 +82,7 @@ class ServicePaths:
         return self.runtime_dir / "podman-run"
 
     def configuration(self, facts: HostFacts) -> dict[Path, str]:
-        files = {self.containers_conf: containers_conf(facts, self.storage_dir, self.podman_runtime)}
+        files = {self.containers_conf: containers_conf(facts, self.podman_runtime)}
         if facts.rootless:
             files[self.storage_conf] = storage_conf(self.storage_dir, self.podman_runtime)
         return files

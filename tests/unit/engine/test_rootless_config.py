@@ -66,7 +66,7 @@ def test_rootless_service_has_its_own_overlay_storage_and_database(tmp_path: Pat
     assert storage["driver"] == "overlay"
     assert storage["graphroot"] == storage["rootless_storage_path"] == str(tmp_path / "store" / "storage")
     engine = tomllib.loads(files[paths.containers_conf])["engine"]
-    assert engine["static_dir"] == str(tmp_path / "store" / "libpod")
+    assert engine["static_dir"] == str(tmp_path / "run" / "podman-run" / "libpod")  # beside the runtime
     assert engine["runtime"] == "runc"
     rootful = service.ServicePaths(tmp_path / "run", tmp_path / "store").configuration(_facts(rootless=False))
     assert list(rootful) == [paths.containers_conf]  # root keeps the system's storage
