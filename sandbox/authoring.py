@@ -30,11 +30,10 @@ def list_profiles(settings: Settings, *, fmt: str = "text") -> tuple[dict[str, A
     profiles = load_profiles(settings.profiles_dir)
     tools = [p.tool for p in profiles.tools.values()]
     if fmt == "openai":
-        defs = [{"type": "function", "function": {"name": t.name, "description": t.description,
-                                                  "parameters": t.schema()}} for t in tools]
+        defs = [t.openai_definition() for t in tools]
         return {"tools": defs}, json.dumps(defs, indent=2)
     if fmt == "mcp":
-        defs = [{"name": t.name, "description": t.description, "inputSchema": t.schema()} for t in tools]
+        defs = [t.mcp_definition() for t in tools]
         return {"tools": defs}, json.dumps(defs, indent=2)
     rows = [{"name": p.tool.name, "description": p.tool.description, "confinement": p.summary(),
              "source": str(p.source), "warnings": list(p.warnings)} for p in profiles.tools.values()]

@@ -91,9 +91,7 @@ class SbxMcp:
         self._serial = asyncio.Lock()
 
     async def list_tools(self, _ctx: Any, _params: Any) -> types.ListToolsResult:
-        tools = [types.Tool(name=t.name, description=f"{t.description} Confinement: {t.confinement}. Effects wait "
-                            "for review: the result carries a pending changeset.", input_schema=dict(t.input_schema))
-                 for t in self.box.tools()]
+        tools = [types.Tool.model_validate(t.mcp_definition) for t in self.box.tools()]
         return types.ListToolsResult(tools=[*tools, *REVIEW_TOOLS])
 
     async def call_tool(self, ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
