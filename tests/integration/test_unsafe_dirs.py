@@ -1,7 +1,7 @@
 """Another local user cannot take over sbx's runtime or state folder by making it first.
 
 The folder is made beforehand by another uid (as root, `nobody`; rootless, one of the user's
-subordinate uids, through `podman unshare chown`), or as a symlink to a folder that would
+subordinate uids, through `unshare --map-auto` and chown), or as a symlink to a folder that would
 otherwise be acceptable; the real CLI (`sbx exec`, `sbx doctor`) must refuse with
 `state.unsafe_dir`, name the folder, and write nothing there or at the link's target."""
 
@@ -54,7 +54,8 @@ def _foreign(path: Path) -> Path:
     if os.geteuid() == 0:
         os.chown(path, OTHER_UID, OTHER_UID)
     else:  # uid 1 of the user's namespace: a subordinate uid on the host, not the user
-        subprocess.run(["podman", "unshare", "chown", "1:1", str(path)], check=True, capture_output=True)
+        subprocess.run(["unshare", "--map-auto", "--map-root-user", "chown", "1:1", str(path)], check=True,
+                       capture_output=True)
         if os.lstat(path).st_uid == os.geteuid():
             raise AssertionError(f"could not give {path} to another uid")
     return path
