@@ -62,7 +62,7 @@ def profiles_dir() -> Path:
 
 def build_program(module: str) -> str:
     """The source of a model build program, a module of sbx that runs as a script in the model-build
-    venv (where sbx itself is not installed): e.g. `build_program("sandbox.planner.build.convert")`."""
+    venv (where sbx itself is not installed): e.g. `build_program("sandbox.planner.buildtools.hub_download")`."""
     package, _, name = module.rpartition(".")
     if not module.startswith("sandbox.") or not name:
         raise ValueError(f"not a module of sbx: {module}")
