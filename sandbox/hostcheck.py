@@ -86,7 +86,7 @@ def _planner_report(settings: Settings, problems: list[dict[str, Any]]) -> dict[
     from sandbox.planner.models import ModelStore
     from sandbox.planner.service import running_services
 
-    present = ModelStore().is_present(get_spec(DEFAULT_MODEL))
+    present = ModelStore(settings.cache_dir).is_present(get_spec(DEFAULT_MODEL))
     if not present:
         problems.append({"problem": f"the default planning model {DEFAULT_MODEL} is not prepared (sbx run needs it)",
                          "fix": f"scripts/prepare-model, or: sbx model pull {DEFAULT_MODEL}", "fatal": False})
