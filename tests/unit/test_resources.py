@@ -83,3 +83,19 @@ def test_nothing_in_sandbox_looks_for_a_checkout() -> None:
         if "PYTHONPATH" in path.read_text():
             found.append(f"{path.relative_to(ROOT)}: PYTHONPATH")
     assert found == []
+
+
+def test_package_data_is_read_in_one_module() -> None:
+    """Only sandbox.resources knows how the data travels (importlib.resources, sandbox/_data)."""
+    readers = []
+    for path in sorted((ROOT / "sandbox").rglob("*.py")):
+        rel = str(path.relative_to(ROOT))
+        if rel == "sandbox/resources.py":
+            continue
+        text = path.read_text()
+        if "importlib.resources" in text or "from importlib import resources" in text:
+            readers.append(rel)
+        for node in ast.walk(ast.parse(text, rel)):
+            if isinstance(node, ast.Constant) and node.value == "_data":
+                readers.append(rel)
+    assert readers == []
