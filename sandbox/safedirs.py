@@ -24,6 +24,7 @@ import errno
 import logging
 import os
 import secrets
+import shutil
 import stat
 from pathlib import Path
 from typing import BinaryIO
@@ -99,6 +100,17 @@ def write_file(path: Path, data: bytes, *, mode: int = 0o600) -> None:
         except OSError as exc:
             log.debug("temporary file %s not removed: %s", temp, exc)
         raise
+
+
+def remove_tree(path: Path) -> None:
+    """Remove a folder of sbx's own that is no longer needed (a staging or work folder, a finished
+    run's): a cleanup, so what cannot be removed stays, logged, and nothing is raised."""
+
+    def report(_function: object, failed: str, excinfo: tuple[type[BaseException], BaseException, object]) -> None:
+        if not isinstance(excinfo[1], FileNotFoundError):
+            log.warning("cannot remove %s: %s", failed, excinfo[1])
+
+    shutil.rmtree(path, onerror=report)
 
 
 def open_append(path: Path, *, truncate: bool = False) -> BinaryIO:

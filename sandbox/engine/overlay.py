@@ -23,7 +23,6 @@ import ctypes
 import errno
 import logging
 import os
-import shutil
 import stat
 import subprocess
 import time
@@ -35,6 +34,7 @@ from typing import Protocol
 from sandbox.engine.spec import WorkspaceOverlay
 from sandbox.errors import EngineError
 from sandbox.procs import pid_alive
+from sandbox.safedirs import remove_tree
 
 log = logging.getLogger(__name__)
 
@@ -249,12 +249,7 @@ def mounted(overlay: WorkspaceOverlay, run_dir: Path, mounter: Mounter, *,
     finally:
         if scratch is not None:
             mounter.unmount(scratch)
-        shutil.rmtree(run_dir, onerror=_leftover)
-
-
-def _leftover(_function: object, path: str, excinfo: tuple[type[BaseException], BaseException, object]) -> None:
-    """shutil.rmtree's error handler: a run folder's remains are swept later (`sweep_stale`)."""
-    log.warning("cannot remove %s of a finished run: %s", path, excinfo[1])
+        remove_tree(run_dir)
 
 
 def _younger_than(path: Path, seconds: float) -> bool:
@@ -284,6 +279,6 @@ def sweep_stale(runs_root: Path, mounter: Mounter) -> list[Path]:
                     mounter.unmount(mount_point)
                 except EngineError as exc:  # a namespace that is gone took its mounts along
                     log.debug("stale run folder %s: not unmounted: %s", mount_point, exc.message)
-        shutil.rmtree(run_dir, onerror=_leftover)
+        remove_tree(run_dir)
         swept.append(run_dir)
     return swept

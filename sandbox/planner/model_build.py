@@ -12,7 +12,6 @@ import json
 import os
 import resource
 import shlex
-import shutil
 import subprocess
 import sys
 import time
@@ -185,8 +184,8 @@ class GgufBuilder:
         argv += ["--extra_options", *options]
         run_tool(argv, log=log, what="onnxruntime-genai model builder", env=_offline_env())
         steps.append(("onnx", time.monotonic() - t0))
-        shutil.rmtree(checkpoint, ignore_errors=True)
-        shutil.rmtree(work / "builder-cache", ignore_errors=True)
+        safedirs.remove_tree(checkpoint)
+        safedirs.remove_tree(work / "builder-cache")
         peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
         return BuildReport(
             seconds=time.monotonic() - started, peak_rss_bytes=peak, tools=self.venv.versions(), steps=tuple(steps)

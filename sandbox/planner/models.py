@@ -218,7 +218,7 @@ class ModelStore:
             try:
                 return self._pull_into(spec, staging, keep_gguf=keep_gguf)
             finally:
-                shutil.rmtree(staging, ignore_errors=True)
+                safedirs.remove_tree(staging)
 
     def _pull_into(self, spec: ModelSpec, staging: Path, *, keep_gguf: bool) -> ModelInfo:
         started = time.monotonic()
@@ -236,7 +236,7 @@ class ModelStore:
             work.mkdir()
             self.log(f"building {spec.name} ({spec.recipe.precision}, {spec.recipe.execution_provider}) from the GGUF")
             report = self.builder.build(acquired.gguf, out, spec.recipe, work=work, log=self.log)
-            shutil.rmtree(work, ignore_errors=True)
+            safedirs.remove_tree(work)
             if not (out / "genai_config.json").is_file():
                 raise ModelError(f"the build of {spec.name} produced no genai_config.json", code="model.build_failed")
         files = tree_files(out)
@@ -296,7 +296,7 @@ class ModelStore:
             os.replace(home, old)
         os.replace(final_staging, home)
         if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+            safedirs.remove_tree(old)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -69,8 +69,27 @@ def test_a_run_folder_that_cannot_be_removed_is_logged(tmp_path: Path, monkeypat
         def unmount(self, _path: Path) -> None:
             return None
 
-    monkeypatch.setattr(overlay.shutil.os, "rmdir", stuck)
+    monkeypatch.setattr(os, "rmdir", stuck)
     with caplog.at_level(logging.DEBUG, logger="sandbox"):
         swept = overlay.sweep_stale(tmp_path / "runs", Mounter())  # type: ignore[arg-type]
     assert swept == [run_dir]
     assert any(r.levelno == logging.WARNING and "cannot remove" in r.getMessage() for r in caplog.records)
+
+
+def test_remove_tree_is_silent_about_a_missing_folder_and_logs_one_it_cannot_remove(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.DEBUG, logger="sandbox"):
+        safedirs.remove_tree(tmp_path / "never-made")
+    assert caplog.records == []
+    (tmp_path / "busy").mkdir()
+    monkeypatch.setattr(safedirs.shutil.os, "rmdir", lambda *_a, **_k: (_ for _ in ()).throw(OSError(16, "busy")))
+    with caplog.at_level(logging.DEBUG, logger="sandbox"):
+        safedirs.remove_tree(tmp_path / "busy")
+    assert [r.levelno for r in caplog.records] == [logging.WARNING]
+
+
+def test_no_cleanup_ignores_its_errors_unseen() -> None:
+    """`shutil.rmtree(..., ignore_errors=True)` leaves no trace: cleanups go through remove_tree."""
+    found = [str(p.relative_to(ROOT)) for p in sorted((ROOT / "sandbox").rglob("*.py"))
+             if "ignore_errors=True" in p.read_text()]
+    assert found == []
