@@ -27,6 +27,9 @@ def _parse_pairs(pairs: list[str]) -> dict[str, Any]:
     return args
 
 
+_JSON_KINDS = {type(None): "null", list: "an array", str: "a string", bool: "true or false"}
+
+
 def parse_args_json(text: str) -> dict[str, Any]:
     """`--args JSON`: a JSON object, or a usage error (a list, a string or null are not arguments)."""
     try:
@@ -34,7 +37,8 @@ def parse_args_json(text: str) -> dict[str, Any]:
     except ValueError as exc:
         raise UsageError(f"--args is not JSON: {exc}", code="usage.invalid_arg") from None
     if not isinstance(value, dict):
-        raise UsageError(f"--args must be a JSON object of argument names to values, got {type(value).__name__}: "
+        kind = _JSON_KINDS.get(type(value), "a number")
+        raise UsageError(f"--args must be a JSON object of argument names to values, got {kind}: "
                          f"{printable(text[:100])}", code="usage.invalid_arg")
     return value
 
