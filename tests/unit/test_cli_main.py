@@ -133,3 +133,12 @@ def test_v_works_before_and_after_the_command_and_a_bad_sbx_log_is_a_usage_error
     monkeypatch.setenv("SBX_LOG", "loud")
     assert cli.main(["list", "-w", str(tmp_path), "--json"]) == 2
     assert _json(capsys)["error"]["code"] == "usage.invalid"  # type: ignore[index]
+
+
+def test_run_status_and_progress_kinds_keep_their_json_values() -> None:
+    from sandbox.types import ProgressKind, RunStatus
+
+    assert [str(s) for s in RunStatus] == ["planned", "refused", "cancelled", "failed", "done", "pending", "applied"]
+    assert [str(k) for k in ProgressKind] == ["load", "loaded", "planning", "planned", "step", "step.done", "repair",
+                                              "commit"]
+    assert json.dumps({"status": RunStatus.APPLIED}) == '{"status": "applied"}'
