@@ -13,6 +13,7 @@ import pytest
 
 from sandbox import resources
 from sandbox.config import Settings
+from sandbox.engine.image import DIGEST_LABEL, build, parse_containerfile
 from sandbox.errors import SbxError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,3 +100,28 @@ def test_package_data_is_read_in_one_module() -> None:
             if isinstance(node, ast.Constant) and node.value == "_data":
                 readers.append(rel)
     assert readers == []
+
+
+def test_the_image_is_built_from_the_shipped_text_in_an_empty_context(tmp_path: Path) -> None:
+    """No checkout folder as the build context: the Containerfile's text, alone in a private folder."""
+    record = tmp_path / "record.txt"
+    podman = tmp_path / "podman"
+    podman.write_text(
+        "#!/bin/sh\n"
+        f"printf '%s\\n' \"$@\" > {record}\n"
+        'for last; do :; done\n'
+        f'ls -A "$last" >> {record}\n'
+        f'cat "$last/Containerfile" >> {record}\n'
+    )
+    podman.chmod(0o755)
+    text = resources.containerfile_text()
+    route = build(text, "localhost/sbx/test:latest", podman=str(podman), env=dict(os.environ), offline=False)
+    assert route == "podman build"
+    lines = record.read_text().splitlines()
+    assert lines[:5] == ["build", "--label", f"{DIGEST_LABEL}={parse_containerfile(text).digest}", "-t",
+                         "localhost/sbx/test:latest"]
+    context = lines[7]
+    assert lines[5:7] == ["-f", f"{context}/Containerfile"]
+    assert lines[8] == "Containerfile"  # the whole context
+    assert "\n".join(lines[9:]) == text.rstrip("\n")
+    assert not context.startswith(str(ROOT)) and not Path(context).exists()  # private, and gone afterwards
