@@ -50,11 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def configure_logging(verbosity: int, env: str | None) -> None:
     """The `sandbox` loggers say nothing unless asked: -v info, -vv debug, or SBX_LOG=LEVEL;
-    asked, they write to stderr (stdout is the tools' output and the --json object)."""
+    asked, they write to stderr (stdout is the tools' output and the --json object). Quiet is a
+    handler that drops everything (so Python's last-resort handler does not print warnings), with
+    levels and propagation left alone for whoever embeds sbx."""
     root = logging.getLogger("sandbox")
     for handler in [h for h in root.handlers if getattr(h, "sbx_cli", False)]:
         root.removeHandler(handler)
-    root.propagate = False
     level = None
     if env:
         if env.lower() not in LOG_LEVELS:
@@ -66,7 +67,7 @@ def configure_logging(verbosity: int, env: str | None) -> None:
     ours.setFormatter(logging.Formatter("sbx: %(levelname)s %(name)s: %(message)s"))
     ours.sbx_cli = True  # type: ignore[attr-defined]  # ours to replace on the next main()
     root.addHandler(ours)
-    root.setLevel(logging.CRITICAL + 1 if level is None else level)
+    root.setLevel(logging.NOTSET if level is None else level)
 
 
 def _command_name(ns: argparse.Namespace | None, argv: list[str]) -> str:

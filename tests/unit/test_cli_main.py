@@ -98,10 +98,12 @@ def test_every_profile_shows_without_args(capsys: pytest.CaptureFixture[str]) ->
         assert _json(capsys)["ok"] is True
 
 
-def test_logging_is_quiet_by_default(capsys: pytest.CaptureFixture[str]) -> None:
+def test_logging_is_quiet_by_default(capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
     configure_logging(0, None)
     logging.getLogger("sandbox.somewhere").warning("not shown")
     assert capsys.readouterr().err == ""
+    # quiet by a handler, not by levels: a program embedding sbx (or a test) still sees the records
+    assert [r.getMessage() for r in caplog.records] == ["not shown"]
 
 
 @pytest.mark.parametrize(
