@@ -13,6 +13,8 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from sandbox.resources import profiles_dir as shipped_profiles_dir
+
 DEFAULT_IMAGE = "localhost/sbx/default:latest"
 
 
@@ -71,5 +73,5 @@ class Settings:
             image=os.environ.get("SBX_IMAGE", DEFAULT_IMAGE),
             engine=os.environ.get("SBX_ENGINE", "podman"),
             profiles_dir=Path(os.environ["SBX_PROFILES"]) if os.environ.get("SBX_PROFILES")
-            else Path(__file__).resolve().parent.parent / "profiles",
+            else shipped_profiles_dir(),
         )
