@@ -297,19 +297,3 @@ class ModelStore:
         os.replace(final_staging, home)
         if old is not None:
             safedirs.remove_tree(old)
-
-
-# --------------------------------------------------------------------------------------------------
-# module-level conveniences over the default store
-
-
-def pull(name: str, *, force: bool = False, log: Log | None = None) -> ModelInfo:
-    return ModelStore(log=log).pull(name, force=force)
-
-
-def info(name: str, *, verify: bool = False) -> ModelInfo:
-    return ModelStore().info(name, verify=verify)
-
-
-def list_models() -> list[ModelInfo]:
-    return ModelStore().list()
