@@ -58,7 +58,7 @@ class Settings:
     cache_dir: Path  # image build caches, models
     runtime_dir: Path  # the private podman socket, per-action mount points
     image: str
-    engine: str  # "podman" (docker arrives with issue 5)
+    engine: str  # "podman" (the default) or "docker": SBX_ENGINE
     profiles_dir: Path  # tool declarations and the base policy
 
     @classmethod
