@@ -32,8 +32,8 @@ def test_mcp_definition_keeps_or_replaces_the_description() -> None:
 
 def test_qwen_tool_prompt_embeds_the_narrowed_openai_definition_verbatim() -> None:
     line = ('{"type": "function", "function": {"name": "read_file", "description": "Read one file.", "parameters": '
-            '{"type": "object", "properties": {"path": {"type": "string"}, "lines": {"type": "integer", "default": 10}}, '
-            '"required": ["path"]}}}')
+            '{"type": "object", "properties": {"path": {"type": "string"}, '
+            '"lines": {"type": "integer", "default": 10}}, "required": ["path"]}}}')
     assert f"<tools>\n{line}\n</tools>" in qwen_tools_system("SYSTEM", [TOOL])
 
 
