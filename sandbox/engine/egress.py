@@ -18,6 +18,7 @@ that check for that endpoint only.
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 import socketserver
 import threading
@@ -27,6 +28,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sandbox.destinations import literal_address, refusal
+
+log = logging.getLogger(__name__)
 
 DEFAULT_PORTS = (80, 443)  # for an allowed "host" without ":port"
 MAX_HEAD = 64 * 1024
@@ -56,8 +59,10 @@ def _pump(source: socket.socket, sink: socket.socket) -> None:
     except OSError:
         pass
     finally:
-        with contextlib.suppress(OSError):
+        try:
             sink.shutdown(socket.SHUT_WR)
+        except OSError as exc:  # the other side is gone already
+            log.debug("relay: shutdown after the copy failed: %s", exc)
 
 
 def _splice(a: socket.socket, b: socket.socket) -> None:
