@@ -49,10 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def configure_logging(verbosity: int, env: str | None) -> None:
-    """The `sandbox` loggers say nothing unless asked: -v info, -vv debug, or SBX_LOG=LEVEL;
-    asked, they write to stderr (stdout is the tools' output and the --json object). Quiet is a
-    handler that drops everything (so Python's last-resort handler does not print warnings), with
-    levels and propagation left alone for whoever embeds sbx."""
+    """The `sandbox` loggers say nothing unless asked (the package's own NullHandler): -v info,
+    -vv debug, or SBX_LOG=LEVEL; asked, they write to stderr (stdout is the tools' output and the
+    --json object). Levels and propagation stay as they are when not asked, for whoever embeds sbx."""
     root = logging.getLogger("sandbox")
     for handler in [h for h in root.handlers if getattr(h, "sbx_cli", False)]:
         root.removeHandler(handler)
@@ -63,11 +62,13 @@ def configure_logging(verbosity: int, env: str | None) -> None:
         level = LOG_LEVELS[env.lower()]
     if verbosity:
         level = min(level or logging.WARNING, logging.INFO if verbosity == 1 else logging.DEBUG)
-    ours: logging.Handler = logging.NullHandler() if level is None else logging.StreamHandler(sys.stderr)
+    root.setLevel(logging.NOTSET if level is None else level)
+    if level is None:
+        return
+    ours = logging.StreamHandler(sys.stderr)
     ours.setFormatter(logging.Formatter("sbx: %(levelname)s %(name)s: %(message)s"))
     ours.sbx_cli = True  # type: ignore[attr-defined]  # ours to replace on the next main()
     root.addHandler(ours)
-    root.setLevel(logging.NOTSET if level is None else level)
 
 
 def _command_name(ns: argparse.Namespace | None, argv: list[str]) -> str:
