@@ -336,8 +336,10 @@ def test_a_database_from_another_program_is_state_corrupt(db: Path) -> None:
     assert "schema version 7" in info.value.message
 
 
-def test_an_uncreatable_location_is_state_unwritable(tmp_path: Path) -> None:
+def test_a_file_where_the_state_folder_should_be_is_refused(tmp_path: Path) -> None:
+    """sbx's folder checks run first: a file in the folder's place is not a folder of sbx's own."""
     (tmp_path / "file").write_text("")
     with pytest.raises(StateError) as info:
         AuditLog(tmp_path / "file" / "audit.sqlite").record("action", "/ws", {})
-    assert info.value.code == "state.unwritable"
+    assert info.value.code == "state.unsafe_dir"
+    assert str(tmp_path / "file") in info.value.message and "not a folder" in info.value.message
