@@ -111,6 +111,7 @@ def test_the_launcher_is_stdlib_only() -> None:
         for name in _imports(path):
             assert name.split(".")[0] in STDLIB, f"{path.name} imports {name}"
 
+
 def test_the_build_programs_are_self_contained_and_never_imported() -> None:
     programs = sorted(BUILD_PROGRAMS.glob("*.py"))
     assert len(programs) > 1
