@@ -71,10 +71,13 @@ def podman_options(call: Any) -> dict[str, Any]:
     }
 
 
-def placeholder_args(profile: ToolProfile) -> dict[str, Any]:
+def placeholder_args(profile: ToolProfile) -> dict[str, Any] | None:
     """Arguments for showing a tool's confinement without a concrete call: the profile's first
-    allowed example, else a value of each required argument's type. The parts of the confinement
-    that depend on arguments (argv, Landlock rules of path arguments) are computed for these."""
+    allowed example, else a value of each required argument's type; None when every argument has
+    a default (the call without arguments is a real one). The parts of the confinement that depend
+    on arguments (argv, Landlock rules of path arguments) are computed for these."""
+    if all("default" in spec for spec in profile.tool.args.values()):
+        return None
     allowed = [dict(example.args) for example in profile.examples if example.expect == "allow"]
     if allowed:
         return allowed[0]
@@ -110,9 +113,8 @@ def show(settings: Settings, tool: str, args_json: str | None, *, part: str | No
     """The compiled confinement of `tool` called with `args_json`; without arguments, of a call
     with placeholder arguments, said in the result (`placeholder_args`) and the text."""
     profile = load_profiles(settings.profiles_dir).get(tool)
-    args = placeholder_args(profile) if args_json is None else _parse_args_json(args_json)
-    placeholder = args if args_json is None else None
-    call = compile_call(profile, args)
+    placeholder = placeholder_args(profile) if args_json is None else None
+    call = compile_call(profile, _parse_args_json(args_json) if args_json is not None else placeholder or {})
     result = {**call.to_json(), "seccomp": json.loads(call.seccomp_json), "podman": podman_options(call)}
     if placeholder is not None:
         result["placeholder_args"] = placeholder

@@ -89,6 +89,13 @@ def test_profile_show_with_args_is_that_call_and_no_placeholder(capsys: pytest.C
     assert _json(capsys)["error"]["code"] == "tool.invalid_args"  # type: ignore[index]
 
 
+def test_a_tool_whose_arguments_all_have_defaults_needs_no_placeholder(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["profile", "show", "list_dir", "--json"]) == 0
+    result = _json(capsys)["result"]
+    assert isinstance(result, dict) and "placeholder_args" not in result and result["argv"][-1] == "."
+    assert capsys.readouterr().err == ""
+
+
 def test_every_profile_shows_without_args(capsys: pytest.CaptureFixture[str]) -> None:
     from sandbox.config import Settings
     from sandbox.policy.profiles import load_profiles
