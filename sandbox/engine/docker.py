@@ -153,12 +153,16 @@ class DockerEngine:
         try:
             created = _call("create a probe container", lambda: self._api.create_container(
                 image=image, command=["true"], labels={LABEL: "probe"}, network_disabled=True,
-                host_config=self._api.create_host_config(cap_drop=["ALL"], read_only=True,
+                host_config=self._api.create_host_config(cap_drop=["ALL"], read_only=True, network_mode="none",
                                                          log_config=docker.types.LogConfig(type="none"))))
             container_id = str(created["Id"])
             _call("start a probe container", lambda: self._api.start(container_id))
-            code = int(_call("wait for a probe container", lambda: self._api.wait(container_id, timeout=30))
-                       .get("StatusCode", -1))
+            # Polled like an action's end: Podman's compatible `wait` answers only after conmon's
+            # exit notification, which rootless Podman 4.3 can miss for 20 s.
+            state = runner.final_state(self, container_id, limit_s=10.0)
+            if state.get("Status") not in ("exited", "stopped", "dead"):
+                return "the probe container did not finish in 10 s"
+            code = int(state.get("ExitCode", -1))
             return None if code == 0 else f"the probe container exited {code}"
         except EngineError as exc:
             return exc.message

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import socket
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -180,13 +179,11 @@ class PodmanEngine:
                                                   what="start a probe container")
             if status >= 400:
                 return error_message(answer, status)
-            for _ in range(400):
-                state = self.state(container_id)
-                if state.get("Status") in ("exited", "stopped", "dead"):
-                    code = int(state.get("ExitCode", -1))
-                    return None if code == 0 else f"the probe container exited {code}"
-                time.sleep(0.025)
-            return "the probe container did not finish in 10 s"
+            state = runner.final_state(self, container_id, limit_s=10.0)
+            if state.get("Status") not in ("exited", "stopped", "dead"):
+                return "the probe container did not finish in 10 s"
+            code = int(state.get("ExitCode", -1))
+            return None if code == 0 else f"the probe container exited {code}"
         except EngineError as exc:
             return exc.message
         finally:

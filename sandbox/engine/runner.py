@@ -133,10 +133,10 @@ def _collect(backend: Backend, stream: Stream, container_id: str, capture: Captu
         capture.feed(chunk)
 
 
-def _final_state(backend: Backend, container_id: str) -> dict[str, Any]:
+def final_state(backend: Backend, container_id: str, limit_s: float = 60.0) -> dict[str, Any]:
     """The exit state, polled: the output has closed, so this takes a few ms (Podman 4.3's `wait`
     endpoint took 100-200 ms here whatever `interval` asked; see docs/engine.md)."""
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + limit_s
     while True:
         state = backend.state(container_id)
         if state.get("Status") in ("exited", "stopped", "dead") or time.monotonic() > deadline:
@@ -167,7 +167,7 @@ def run(backend: Backend, spec: ContainerSpec, runs_root: Path) -> ContainerOutc
             capture.feed(early)
             backend.start(container_id)
             timed_out = _collect(backend, stream, container_id, capture, spec.limits.timeout_s)
-        state = _final_state(backend, container_id)
+        state = final_state(backend, container_id)
         reports = read_reports(files.report_dir) if files.report_dir is not None else {}
         layer_full = mounted.full()
     return ContainerOutcome(
