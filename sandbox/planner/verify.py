@@ -1,0 +1,244 @@
+"""Choosing between candidate plans by what they did: the evidence, and the choice (pure).
+
+`sbx run` can ask for several candidate plans for one intent, run each in its own throwaway
+containers on the real workspace (sandbox/intent.py does the running: the planner never imports
+the engine), and choose among them here, by evidence:
+
+* how each ran: every step ran to success (after repairs), no denial, no error output;
+* what each did: its printed output and the content of its changes, as digests, so that two
+  candidates that did the same thing agree whatever commands they used;
+* optionally the model's own short reading of a result against the request (`check_messages`,
+  `read_check`): asked only to separate candidates that ran cleanly and disagree.
+
+`choose` stops early when the first candidates ran cleanly and agree, picks the one outcome the
+evidence puts ahead, and otherwise says `ask`: the two best are shown to a person (or returned as
+`alternatives`), never picked silently.
+
+`NextExamples` is the cheapest source of a second opinion from the same model: the same design
+with the next-nearest worked examples instead of the nearest ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields, is_dataclass, replace
+from enum import StrEnum
+from typing import Any
+
+from sandbox.planner.onnx import Guidance, Message
+from sandbox.planner.plan import Parsed, Plan, PlanStep
+from sandbox.planner.prompt import clip
+from sandbox.tools import Tool
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "Choice",
+    "Evidence",
+    "NextExamples",
+    "Verdict",
+    "check_messages",
+    "choose",
+    "outcome_digest",
+    "read_check",
+]
+
+CHECK_SYSTEM = ("You check the work of a shell command. Given a request, the command that ran and what it "
+                "printed and changed, answer yes if it does what the request asks, no if it does not.")
+
+
+class Verdict(StrEnum):
+    CHOSEN = "chosen"  # one candidate is ahead on the evidence
+    MORE = "more"  # not settled yet: try another candidate
+    ASK = "ask"  # candidates disagree and nothing separates them: a person chooses
+    NONE = "none"  # no candidate ran to the end
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What one candidate plan did when it ran, as far as choosing needs it."""
+
+    index: int  # in the order the candidates were made
+    source: str  # how it was made: "greedy", "next examples", "model qwen2.5-coder-0.5b", "sampled 0.7"
+    commands: tuple[str, ...]
+    ran: bool  # every step ran to success (after its repairs)
+    denied: int = 0  # denials in the steps that counted
+    error_output: bool = False  # a step that counted wrote to stderr
+    repairs: int = 0
+    stdout_digest: str = ""
+    changes_digest: str = ""
+    error: str | None = None  # why it did not run to the end
+    check: bool | None = None  # the model's reading of the result against the request; None: not asked
+
+    @property
+    def clean(self) -> bool:
+        return self.ran and not self.denied and not self.error_output
+
+    @property
+    def outcome(self) -> tuple[str, str]:
+        return self.stdout_digest, self.changes_digest
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "index": self.index, "source": self.source, "commands": list(self.commands), "ran": self.ran,
+            "clean": self.clean, "denied": self.denied, "error_output": self.error_output, "repairs": self.repairs,
+            "stdout_sha256": self.stdout_digest, "changes_sha256": self.changes_digest, "error": self.error,
+            "check": self.check,
+        }
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What the evidence says: `chosen` names the candidate; `alternatives` the two best when a person
+    must choose (`ask`); `reason` in words, for the result and the audit trail."""
+
+    verdict: Verdict
+    chosen: int | None
+    alternatives: tuple[int, ...]
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"verdict": str(self.verdict), "chosen": self.chosen, "alternatives": list(self.alternatives),
+                "reason": self.reason}
+
+
+def outcome_digest(stdout: str, changes: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
+    """Digests of what a candidate printed and changed. Changes are compared by path, kind, content
+    (the diff, or the new size and mode where there is none) and not by changeset id or time."""
+    out = hashlib.sha256(stdout.encode("utf-8", "surrogateescape")).hexdigest()
+    keys = ("path", "kind", "new_type", "new_mode", "new_target", "new_size", "diff")
+    rows = sorted("\x00".join(str(change.get(k, "")) for k in keys) for change in changes)
+    return out, hashlib.sha256("\x01".join(rows).encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def _rank(group: Sequence[Evidence]) -> tuple[int, int, int, int]:
+    """How strongly the evidence backs one outcome: clean runs, then the model's checks (a "no"
+    counts against), then how many candidates reached it, then the earliest (greedy first)."""
+    checks = sum(1 if e.check else -1 if e.check is False else 0 for e in group)
+    return sum(e.clean for e in group), checks, len(group), -min(e.index for e in group)
+
+
+def choose(evidence: Sequence[Evidence], *, budget: int) -> Choice:
+    """Choose among the candidates that ran so far; `budget` is how many may be made in all.
+
+    Stops early (`chosen`) when two candidates ran cleanly and agree and no other clean outcome
+    competes; with one candidate left to make or none, `more` until the budget is spent; then the
+    outcome ranked first by `_rank` when it is strictly ahead of the second, else `ask` with the
+    best candidate of each of the two."""
+    if budget <= 1 and evidence:
+        first = evidence[0]
+        verdict = Verdict.CHOSEN if first.ran else Verdict.NONE
+        return Choice(verdict, 0 if first.ran else None, (), "verification off: the first plan")
+    groups: dict[tuple[str, str], list[Evidence]] = {}
+    for item in evidence:
+        if item.ran:
+            groups.setdefault(item.outcome, []).append(item)
+    ranked = sorted(groups.values(), key=_rank, reverse=True)
+    clean_groups = [g for g in ranked if any(e.clean for e in g)]
+    if clean_groups and sum(e.clean for e in clean_groups[0]) >= 2 and len(clean_groups) == 1:
+        best = min(e.index for e in clean_groups[0] if e.clean)
+        agreeing = ", ".join(str(e.index + 1) for e in clean_groups[0] if e.clean)
+        return Choice(Verdict.CHOSEN, best, (), f"candidates {agreeing} ran cleanly and did the same")
+    if len(evidence) < budget:
+        return Choice(Verdict.MORE, None, (), "not settled yet")
+    if not ranked:
+        return Choice(Verdict.NONE, None, (), "no candidate ran to the end")
+    top = ranked[0]
+    best = min(e.index for e in top)
+    if len(ranked) == 1 or _rank(top)[:3] > _rank(ranked[1])[:3]:
+        why = _why_ahead(top, ranked[1] if len(ranked) > 1 else None)
+        return Choice(Verdict.CHOSEN, best, (), why)
+    second = min(e.index for e in ranked[1])
+    return Choice(Verdict.ASK, None, (best, second),
+                  f"candidates {best + 1} and {second + 1} ran equally well and did different things")
+
+
+def _why_ahead(top: Sequence[Evidence], second: Sequence[Evidence] | None) -> str:
+    names = ", ".join(str(e.index + 1) for e in top)
+    if second is None:
+        return f"only candidate(s) {names} ran to the end" if len(top) == 1 else f"candidates {names} agree"
+    mine, theirs = _rank(top), _rank(second)
+    if mine[0] != theirs[0]:
+        return f"candidate(s) {names} ran cleanly where the others did not"
+    if mine[1] != theirs[1]:
+        return f"the model's check favours candidate(s) {names}"
+    return f"candidates {names} agree, more than any other outcome"
+
+
+def check_messages(intent: str, commands: Sequence[str], stdout: str, changes: str) -> list[Message]:
+    """The model's short check of one result against the request: answered yes or no."""
+    shown = "\n".join(commands)
+    body = (f"Request: {intent}\nCommand:\n{clip(shown, 600)}\nIt printed:\n{clip(stdout, 600) or '(nothing)'}\n"
+            f"It changed:\n{clip(changes, 600) or '(nothing)'}\nDoes it do what the request asks? Answer yes or no.")
+    return [{"role": "system", "content": CHECK_SYSTEM}, {"role": "user", "content": body}]
+
+
+def read_check(text: str) -> bool | None:
+    """The check's answer: True for yes, False for no, None when it said neither."""
+    word = text.strip().lower()
+    if word.startswith("yes"):
+        return True
+    if word.startswith("no"):
+        return False
+    return None
+
+
+class NextExamples:
+    """A design, with the next-nearest worked examples in place of the nearest ones: a second
+    opinion of the same model from different precedents. Made by `next_examples`, for designs that
+    retrieve examples (a frozen dataclass with `few_shot` and `examples(intent)`)."""
+
+    def __init__(self, base: Any) -> None:
+        self.base = base
+        self.name = f"{base.name}+next-examples"
+
+    @property
+    def free_first(self) -> bool:
+        return bool(self.base.free_first)
+
+    def free_done(self, text: str, max_steps: int) -> bool:
+        return bool(self.base.free_done(text, max_steps))
+
+    def parse_free(self, text: str, tools: Sequence[Tool], max_steps: int) -> Parsed | None:
+        result: Parsed | None = self.base.parse_free(text, tools, max_steps)
+        return result
+
+    def messages(self, intent: str, tools: Sequence[Tool], workspace: str, max_steps: int) -> list[Message]:
+        fixed, first = self.base.examples(intent)
+        moved = replace(self.base, few_shot=(*self.base.few_shot, *first))
+        out: list[Message] = moved.messages(intent, tools, workspace, max_steps)
+        # moved's prompt holds the first examples right after the fixed ones: take them out again
+        start = 1 + 2 * len(fixed)
+        return [*out[:start], *out[start + 2 * len(first):]]
+
+    def guidance(self, tools: Sequence[Tool], max_steps: int) -> Guidance:
+        result: Guidance = self.base.guidance(tools, max_steps)
+        return result
+
+    def parse(self, text: str, tools: Sequence[Tool], max_steps: int) -> Parsed:
+        result: Parsed = self.base.parse(text, tools, max_steps)
+        return result
+
+    def repair_messages(self, intent: str, plan: Plan, failed: PlanStep, feedback: str) -> list[Message]:
+        result: list[Message] = self.base.repair_messages(intent, plan, failed, feedback)
+        return result
+
+    def repair_guidance(self, tools: Sequence[Tool]) -> Guidance:
+        result: Guidance = self.base.repair_guidance(tools)
+        return result
+
+    def gate_messages(self, intent: str) -> list[Message] | None:
+        return None  # the first candidate's gate already said yes
+
+
+def next_examples(design: Any) -> NextExamples | None:
+    """`design` with its next-nearest examples, or None when it retrieves none."""
+    names = {f.name for f in fields(design)} if is_dataclass(design) else set()
+    if not {"few_shot", "retrieve"} <= names or not getattr(design, "retrieve", 0) or not callable(
+            getattr(design, "examples", None)):
+        log.debug("design %s retrieves no examples: no next-examples candidate", getattr(design, "name", design))
+        return None
+    return NextExamples(design)
+

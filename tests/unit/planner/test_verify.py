@@ -1,0 +1,98 @@
+"""The choice between candidate plans, from their evidence alone (no model, no engine)."""
+
+from __future__ import annotations
+
+from sandbox.planner.designs import get_design
+from sandbox.planner.verify import (
+    Evidence,
+    Verdict,
+    check_messages,
+    choose,
+    next_examples,
+    outcome_digest,
+    read_check,
+)
+
+
+def ev(index: int, out: str = "a", changes: str = "", *, ran: bool = True, stderr: bool = False,
+       denied: int = 0, check: bool | None = None) -> Evidence:
+    return Evidence(index, "greedy", (f"cmd{index}",), ran, denied, stderr, 0, out, changes,
+                    None if ran else "exit 1", check)
+
+
+def test_two_clean_agreeing_candidates_stop_early() -> None:
+    choice = choose([ev(0), ev(1)], budget=5)
+    assert choice.verdict is Verdict.CHOSEN and choice.chosen == 0
+    assert "1, 2" in choice.reason
+
+
+def test_one_clean_candidate_is_not_enough_while_the_budget_lasts() -> None:
+    assert choose([ev(0)], budget=3).verdict is Verdict.MORE
+    assert choose([ev(0), ev(1, "b")], budget=3).verdict is Verdict.MORE
+
+
+def test_verification_off_takes_the_first_plan() -> None:
+    assert choose([ev(0)], budget=1).chosen == 0
+    assert choose([ev(0, ran=False)], budget=1).verdict is Verdict.NONE
+
+
+def test_a_clean_run_beats_a_failed_or_noisy_one() -> None:
+    choice = choose([ev(0, ran=False), ev(1, "b")], budget=2)
+    assert (choice.verdict, choice.chosen) == (Verdict.CHOSEN, 1)
+    choice = choose([ev(0, "a", stderr=True), ev(1, "b")], budget=2)
+    assert (choice.verdict, choice.chosen) == (Verdict.CHOSEN, 1)
+    choice = choose([ev(0, "a", denied=1), ev(1, "b")], budget=2)
+    assert choice.chosen == 1
+
+
+def test_clean_disagreement_asks_with_the_two_best() -> None:
+    choice = choose([ev(0, "a"), ev(1, "b"), ev(2, "c", ran=False)], budget=3)
+    assert choice.verdict is Verdict.ASK and choice.chosen is None
+    assert choice.alternatives == (0, 1)
+
+
+def test_the_models_check_separates_disagreeing_candidates() -> None:
+    choice = choose([ev(0, "a", check=False), ev(1, "b", check=True)], budget=2)
+    assert (choice.verdict, choice.chosen) == (Verdict.CHOSEN, 1)
+    assert "check" in choice.reason
+
+
+def test_the_majority_outcome_wins() -> None:
+    choice = choose([ev(0, "a"), ev(1, "b"), ev(2, "b")], budget=3)
+    assert (choice.verdict, choice.chosen) == (Verdict.CHOSEN, 1)
+
+
+def test_nothing_ran() -> None:
+    choice = choose([ev(0, ran=False), ev(1, ran=False)], budget=2)
+    assert choice.verdict is Verdict.NONE
+
+
+def test_outcome_digest_ignores_ids_and_order_but_not_content() -> None:
+    one = [{"path": "a", "kind": "modified", "diff": "+x", "changeset": "1"}, {"path": "b", "kind": "added"}]
+    two = [{"path": "b", "kind": "added"}, {"path": "a", "kind": "modified", "diff": "+x", "changeset": "2"}]
+    three = [{"path": "a", "kind": "modified", "diff": "+y"}, {"path": "b", "kind": "added"}]
+    assert outcome_digest("o", one) == outcome_digest("o", two)
+    assert outcome_digest("o", one)[1] != outcome_digest("o", three)[1]
+    assert outcome_digest("o", one)[0] != outcome_digest("p", one)[0]
+
+
+def test_check_reading() -> None:
+    assert read_check(" Yes.") is True
+    assert read_check("no") is False
+    assert read_check("maybe") is None
+    messages = check_messages("count lines", ["wc -l a"], "3 a\n", "")
+    assert "count lines" in messages[-1]["content"] and "(nothing)" in messages[-1]["content"]
+
+
+def test_next_examples_replace_the_nearest_ones() -> None:
+    design = get_design(None)
+    shifted = next_examples(design)
+    assert shifted is not None
+    intent = "count the lines of every python file"
+    base_messages = design.messages(intent, [], "a.py", 1)
+    next_messages = shifted.messages(intent, [], "a.py", 1)
+    assert base_messages[0] == next_messages[0] and base_messages[-1] == next_messages[-1]
+    first = {m["content"] for m in base_messages[1:-1] if m["role"] == "user"}
+    then = {m["content"] for m in next_messages[1:-1] if m["role"] == "user"}
+    assert then and not first & then
+    assert shifted.gate_messages(intent) is None
