@@ -33,7 +33,8 @@ from pathlib import Path
 
 from sandbox.changes import durable
 from sandbox.changes import journal as jr
-from sandbox.changes.hostfs import HostTree, MissingParent, Owner, UnsafePath
+from sandbox.changes.fastcopy import wait_all
+from sandbox.changes.hostfs import Copy, HostTree, MissingParent, Owner, UnsafePath, copies_pending
 from sandbox.changes.nodes import Node, entry_type_of
 from sandbox.changes.paths import display, is_below, join, parent_of, tree_key
 from sandbox.changes.statefiles import remove_tree
@@ -141,15 +142,21 @@ def prepare(
     owners: dict[str, Owner] = {}
     created_dirs = {s.path for s in steps if s.creates_dir()}
     journal_steps = []
-    for index, step in enumerate(steps):
-        temp = f".sbx-{header.commit_id}-{index}"
-        # Rollback removes these names, so they must not be anything of the user's.
-        if parent_of(step.path) not in created_dirs and host.exists(join(parent_of(step.path), temp)):
-            raise StateError(f"{display(step.path)}: a file named {temp} is in the way", code="state.temp_exists")
-        before, backup = _snapshot(host, step, backup_dir, index)
-        after = _with_owner(host, step, before, owners, as_root)
-        journal_steps.append(jr.JournalStep(step.path, before, after, backup, step.source, temp))
-        checkpoint(f"backup:{index}")
+    copies: list[Copy] = []
+    try:
+        for index, step in enumerate(steps):
+            temp = f".sbx-{header.commit_id}-{index}"
+            # Rollback removes these names, so they must not be anything of the user's.
+            if parent_of(step.path) not in created_dirs and host.exists(join(parent_of(step.path), temp)):
+                raise StateError(f"{display(step.path)}: a file named {temp} is in the way", code="state.temp_exists")
+            before, backup = _snapshot(host, step, backup_dir, index, copies)
+            after = _with_owner(host, step, before, owners, as_root)
+            journal_steps.append(jr.JournalStep(step.path, before, after, backup, step.source, temp))
+            checkpoint(f"backup:{index}")
+        host.check_copied(copies)  # each backup holds what the check saw, hashed once, as copied
+    except BaseException:
+        wait_all(copies_pending(copies))
+        raise
     durable.sync_filesystem_of(str(backup_dir))  # every backup is on disk before the journal says so
     journal = replace(header, state=jr.PREPARED, steps=tuple(journal_steps))
     jr.save(commit_dir, journal)
@@ -157,7 +164,9 @@ def prepare(
     return journal
 
 
-def _snapshot(host: HostTree, step: Step, backup_dir: Path, index: int) -> tuple[Node | None, str | None]:
+def _snapshot(
+    host: HostTree, step: Step, backup_dir: Path, index: int, copies: list[Copy]
+) -> tuple[Node | None, str | None]:
     """What the host holds at the step's path (already checked to match `expect`), backed up."""
     if step.expect is None:
         return None, None
@@ -170,7 +179,7 @@ def _snapshot(host: HostTree, step: Step, backup_dir: Path, index: int) -> tuple
             raise ConflictError(f"{display(step.path)} changed on the host while sbx was committing", (step.path,))
         return node, None
     backup = f"{index:06d}"
-    host.copy_out(step.path, step.expect.sha256, str(backup_dir / backup))
+    copies.append(host.copy_out(step.path, step.expect.sha256, str(backup_dir / backup)))
     snapshot = replace(step.expect, listing=None, size=st.st_size, mtime_ns=st.st_mtime_ns)
     return replace(snapshot, uid=st.st_uid, gid=st.st_gid), backup
 
@@ -209,12 +218,17 @@ def execute(host: HostTree, journal: jr.Journal, checkpoint: Checkpoint) -> None
             host.remove(step.path)
             checkpoint(f"remove:{index}")
     staged = []
-    for index, step in enumerate(steps):
-        if step.after is not None:
-            if _make_or_stage(host, step, step.after, step.source, step.temp):
-                staged.append(index)
-            checkpoint(f"build:{index}")
-    _install(host, [(steps[i].path, steps[i].temp, i) for i in staged], checkpoint, "")
+    copies: list[Copy] = []
+    try:
+        for index, step in enumerate(steps):
+            if step.after is not None:
+                if _make_or_stage(host, step, step.after, step.source, step.temp, copies=copies):
+                    staged.append(index)
+                checkpoint(f"build:{index}")
+        _install(host, [(steps[i].path, steps[i].temp, i) for i in staged], copies, checkpoint, "")
+    except BaseException:
+        wait_all(copies_pending(copies))  # no worker still reads a copy the rollback removes
+        raise
     for index in reversed(range(len(steps))):
         step = steps[index]
         if step.after is not None and _needs_attrs(step.before, step.after):
@@ -224,8 +238,11 @@ def execute(host: HostTree, journal: jr.Journal, checkpoint: Checkpoint) -> None
     checkpoint("sync")
 
 
-def _make_or_stage(host: HostTree, step: jr.JournalStep, node: Node, source: str | None, temp: str) -> bool:
-    """Create a directory in place, or stage a file or link beside its target (True)."""
+def _make_or_stage(
+    host: HostTree, step: jr.JournalStep, node: Node, source: str | None, temp: str, *, copies: list[Copy]
+) -> bool:
+    """Create a directory in place, or stage a file or link beside its target (True); a staged
+    file's digest is added to `copies`, to be checked before anything is installed."""
     before = step.before
     if node.type == EntryType.DIR:
         if not _is(before, EntryType.DIR) and host.lstat(step.path) is None:
@@ -236,7 +253,7 @@ def _make_or_stage(host: HostTree, step: jr.JournalStep, node: Node, source: str
             return False  # the content stays: only attributes change
         if source is None:
             raise StateError(f"the journal has no content for {display(step.path)}", code="state.corrupt")
-        host.stage_file(step.path, temp, source, node, _owner(node))
+        copies.append(host.start_stage_file(step.path, temp, source, node, _owner(node)))
         return True
     if node.type == EntryType.SYMLINK:
         host.stage_symlink(step.path, temp, node, _owner(node))
@@ -244,8 +261,12 @@ def _make_or_stage(host: HostTree, step: jr.JournalStep, node: Node, source: str
     raise StateError(f"refusing to create a {node.type} at {display(step.path)}", code="state.corrupt")
 
 
-def _install(host: HostTree, staged: Sequence[tuple[str, str, int]], checkpoint: Checkpoint, prefix: str) -> None:
-    """Rename staged entries over their targets, once all of them are durable."""
+def _install(
+    host: HostTree, staged: Sequence[tuple[str, str, int]], copies: Sequence[Copy], checkpoint: Checkpoint, prefix: str
+) -> None:
+    """Rename staged entries over their targets, once all of them hold the reviewed content
+    and are durable."""
+    host.check_staged(copies)
     host.sync()
     checkpoint(f"{prefix}sync:staged")
     for path, temp, index in staged:
@@ -274,12 +295,17 @@ def roll_back(host: HostTree, commit_dir: Path, journal: jr.Journal, checkpoint:
         checkpoint(f"rollback-remove:{index}")
     as_root = os.geteuid() == 0
     staged = []
-    for index, step in enumerate(steps):
-        if step.before is not None:
-            if _restore_or_stage(host, commit_dir, step, step.before, as_root):
-                staged.append((step.path, _rollback_temp(step), index))
-            checkpoint(f"rollback-build:{index}")
-    _install(host, staged, checkpoint, "rollback-")
+    copies: list[Copy] = []
+    try:
+        for index, step in enumerate(steps):
+            if step.before is not None:
+                if _restore_or_stage(host, commit_dir, step, step.before, as_root, copies=copies):
+                    staged.append((step.path, _rollback_temp(step), index))
+                checkpoint(f"rollback-build:{index}")
+        _install(host, staged, copies, checkpoint, "rollback-")
+    except BaseException:
+        wait_all(copies_pending(copies))
+        raise
     for index in reversed(range(len(steps))):
         before = steps[index].before
         if before is not None and before.type in (EntryType.FILE, EntryType.DIR):
@@ -290,7 +316,9 @@ def roll_back(host: HostTree, commit_dir: Path, journal: jr.Journal, checkpoint:
     jr.set_state(commit_dir, journal, jr.ROLLED_BACK)
 
 
-def _restore_or_stage(host: HostTree, commit_dir: Path, step: jr.JournalStep, before: Node, as_root: bool) -> bool:
+def _restore_or_stage(
+    host: HostTree, commit_dir: Path, step: jr.JournalStep, before: Node, as_root: bool, *, copies: list[Copy]
+) -> bool:
     """Recreate a directory, or stage the backed-up file or link if the host lost it (True)."""
     restored = replace(before, uid=None, gid=None) if not as_root else before
     current = None if before.type == EntryType.DIR else host.node(step.path)
@@ -299,7 +327,7 @@ def _restore_or_stage(host: HostTree, commit_dir: Path, step: jr.JournalStep, be
     if before.type == EntryType.SYMLINK and current is not None and current.target == before.target:
         return False
     source = None if step.backup is None else str(commit_dir / "backup" / step.backup)
-    return _make_or_stage(host, replace(step, before=None), restored, source, _rollback_temp(step))
+    return _make_or_stage(host, replace(step, before=None), restored, source, _rollback_temp(step), copies=copies)
 
 
 def run(

@@ -6,20 +6,23 @@ symlink on the host is ever followed, whether it was there at review time or swa
 a symlinked parent raises `UnsafePath`; a final component is never opened through a link
 (O_NOFOLLOW), chmod'ed through one (O_PATH + type check), or chown'ed through one
 (AT_SYMLINK_NOFOLLOW). Files and links are staged beside their target under a temporary name
-(O_CREAT|O_EXCL), made durable (`sync`), then renamed over it (`install`).
+(O_CREAT|O_EXCL), made durable (`sync`), then renamed over it (`install`). The content is copied
+inside the kernel and the copy hashed once (fastcopy.py); the digests are compared before the
+sync (`check_staged`, `check_copied`).
 """
 
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import stat
-from dataclasses import replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from types import TracebackType
 
 from sandbox.changes import durable
-from sandbox.changes.digest import CHUNK, hash_fd, listing_digest
+from sandbox.changes.digest import hash_fd, listing_digest
+from sandbox.changes.fastcopy import Pending, copy_fd, hash_copy, wait_all
 from sandbox.changes.nodes import Node, entry_type_of, special_kind
 from sandbox.changes.paths import display, parent_of
 from sandbox.errors import ChangesetError, ConflictError, StateError
@@ -27,7 +30,7 @@ from sandbox.types import EntryType
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_CREATE_FLAGS = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 class UnsafePath(Exception):
@@ -44,6 +47,16 @@ class MissingParent(Exception):
 
 
 Owner = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Copy:
+    """A copy sbx made, whose digest is still to be compared with the content it must hold."""
+
+    path: str  # the workspace path the copy is for
+    expected: str | None  # the reviewed sha256 (None: nothing to compare)
+    pending: Pending
+    temp_name: str | None = None  # the staged name beside `path`; None for a backup
 
 
 class HostTree:
@@ -159,6 +172,11 @@ class HostTree:
 
     def stage_file(self, path: str, temp_name: str, source: str, node: Node, owner: Owner | None) -> None:
         """Copy `source` beside `path` as `temp_name`; its content must hash to `node.sha256`."""
+        self.check_staged([self.start_stage_file(path, temp_name, source, node, owner)])
+
+    def start_stage_file(self, path: str, temp_name: str, source: str, node: Node, owner: Owner | None) -> Copy:
+        """Copy `source` beside `path` as `temp_name`, its digest still being computed: the
+        caller passes the result to `check_staged` before it relies on the copy."""
         parent_fd, _ = self.parent(path)
         src = os.open(source, _READ_FLAGS)
         try:
@@ -166,11 +184,8 @@ class HostTree:
                 raise StateError(f"source of {display(path)} is not a regular file", code="state.corrupt")
             dst = os.open(temp_name, _CREATE_FLAGS, 0o600, dir_fd=parent_fd)
             try:
-                if _copy(src, dst) != node.sha256:
-                    raise ChangesetError(
-                        f"the change layer's content for {display(path)} differs from what was reviewed",
-                        code="changeset.hash_mismatch",
-                    )
+                copy_fd(src, dst)
+                pending = hash_copy(dst)
                 _set_fd_attrs(dst, node.mode, owner)
             except BaseException:
                 os.unlink(temp_name, dir_fd=parent_fd)
@@ -181,6 +196,21 @@ class HostTree:
             os.close(src)
         if node.mtime_ns is not None:
             os.utime(temp_name, ns=(node.mtime_ns, node.mtime_ns), dir_fd=parent_fd, follow_symlinks=False)
+        return Copy(path, node.sha256, pending, temp_name)
+
+    def check_staged(self, copies: Sequence[Copy]) -> None:
+        """Wait for every staged copy's digest; a copy that differs from the review is removed
+        and refused (`changeset.hash_mismatch`)."""
+        wait_all(copies_pending(copies))
+        wrong = [c for c in copies if c.expected is not None and c.pending.digest() != c.expected]
+        for copy in wrong:
+            if copy.temp_name is not None:
+                self.remove_temp(copy.path, copy.temp_name)
+        if wrong:
+            raise ChangesetError(
+                f"the change layer's content for {display(wrong[0].path)} differs from what was reviewed",
+                code="changeset.hash_mismatch",
+            )
 
     def stage_symlink(self, path: str, temp_name: str, link: Node, owner: Owner | None) -> None:
         """Create a link to `link.target` beside `path` as `temp_name`; the target is never looked at."""
@@ -220,23 +250,33 @@ class HostTree:
         finally:
             os.close(fd)
 
-    def copy_out(self, path: str, expected_sha256: str | None, dest: str) -> None:
-        """Back up a host file to `dest` (sbx state), checking it is still the reviewed content.
-        The caller makes the copies durable, all at once."""
+    def copy_out(self, path: str, expected_sha256: str | None, dest: str) -> Copy:
+        """Back up a host file to `dest` (sbx state); `check_copied` then proves it is still the
+        reviewed content. The caller makes the copies durable, all at once."""
         parent_fd, name = self.parent(path)
         st = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
         src = _open_regular(path, parent_fd, st)
         try:
             dst = os.open(dest, _CREATE_FLAGS, 0o600)
             try:
-                copied = _copy(src, dst)
-                if expected_sha256 is not None and copied != expected_sha256:
-                    raise _changed_meanwhile(path)
+                copy_fd(src, dst)
+                return Copy(path, expected_sha256, hash_copy(dst))
             finally:
                 os.close(dst)
         finally:
             os.close(src)
 
+    @staticmethod
+    def check_copied(copies: Sequence[Copy]) -> None:
+        """Wait for every backup's digest; one that differs means the host file changed."""
+        wait_all(copies_pending(copies))
+        for copy in copies:
+            if copy.expected is not None and copy.pending.digest() != copy.expected:
+                raise _changed_meanwhile(copy.path)
+
+
+def copies_pending(copies: Sequence[Copy]) -> list[Pending]:
+    return [c.pending for c in copies]
 
 
 def _open_regular(path: str, parent_fd: int, st: os.stat_result) -> int:
@@ -254,63 +294,6 @@ def _open_regular(path: str, parent_fd: int, st: os.stat_result) -> int:
 
 def _changed_meanwhile(path: str) -> ConflictError:
     return ConflictError(f"{display(path)} changed on the host while sbx was committing", (path,))
-
-
-def _copy(src: int, dst: int) -> str:
-    """Copy everything from `src` (at offset 0) to the new, empty `dst`; the sha256 of what was
-    copied. Holes stay holes (SEEK_DATA/SEEK_HOLE): a sparse file costs the host the blocks it
-    has, not its apparent size; the digest covers every byte, the zeros of holes included."""
-    digest = hashlib.sha256()
-    offset = 0
-    while True:
-        try:
-            data = os.lseek(src, offset, os.SEEK_DATA)
-        except OSError as exc:
-            if exc.errno == errno.ENXIO:  # nothing but a hole (or the end) from here on
-                break
-            if exc.errno in (errno.EINVAL, errno.EOPNOTSUPP) and offset == 0:
-                return _copy_dense(src, dst, digest)  # a filesystem without hole reporting
-            raise
-        end = os.lseek(src, data, os.SEEK_HOLE)
-        _hash_zeros(digest, data - offset)
-        offset = data
-        while offset < end:
-            chunk = os.pread(src, min(CHUNK, end - offset), offset)
-            if not chunk:  # the file shrank under us: the digest will not match what was reviewed
-                return digest.hexdigest()
-            digest.update(chunk)
-            _write_all(dst, chunk, offset)
-            offset += len(chunk)
-    size = os.fstat(src).st_size
-    _hash_zeros(digest, size - offset)
-    os.ftruncate(dst, size)
-    return digest.hexdigest()
-
-
-def _copy_dense(src: int, dst: int, digest: hashlib._Hash) -> str:
-    while chunk := os.read(src, CHUNK):
-        digest.update(chunk)
-        _write_all(dst, chunk, None)
-    return digest.hexdigest()
-
-
-def _write_all(fd: int, data: bytes, offset: int | None) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view) if offset is None else os.pwrite(fd, view, offset)
-        view = view[written:]
-        if offset is not None:
-            offset += written
-
-
-_ZEROS = bytes(CHUNK)
-
-
-def _hash_zeros(digest: hashlib._Hash, count: int) -> None:
-    while count > 0:
-        step = min(count, CHUNK)
-        digest.update(_ZEROS[:step] if step < CHUNK else _ZEROS)
-        count -= step
 
 
 def _set_fd_attrs(fd: int, mode: int, owner: Owner | None) -> None:

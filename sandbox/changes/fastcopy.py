@@ -1,0 +1,205 @@
+"""Copying a file inside the kernel, then hashing the copy, once.
+
+A commit copies each file (from the change layer, or a host file into its backup) and must
+prove that the copy holds the reviewed content. The bytes go from source to copy without passing
+through sbx: a reflink (FICLONE) where the filesystem shares blocks (btrfs, XFS), else
+copy_file_range(2) for each data segment, so that holes stay holes (SEEK_DATA/SEEK_HOLE), else
+pread/pwrite. Then the copy itself is hashed: what is checked is exactly what will be renamed into
+place (or restored from), whatever happens to the source meanwhile, and each byte is read once.
+
+A large copy is hashed in a worker thread (hashlib releases the GIL on large updates): several
+files hash on several cores while the next one is copied. The caller collects the `Pending`
+digests and waits for them before it relies on the copies (before the sync that precedes the
+renames), so a mismatch is still found before anything is installed.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import logging
+import os
+import threading
+from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+
+log = logging.getLogger(__name__)
+
+CHUNK = 1024 * 1024
+PARALLEL_MIN = 4 * CHUNK  # below this, handing the hash to a thread costs more than it saves
+_FICLONE = 0x40049409  # _IOW(0x94, 9, int): share the source's blocks (linux/fs.h)
+# The filesystem (or the pair of them) cannot do this kind of copy: try the next kind.
+_UNSUPPORTED = {errno.EOPNOTSUPP, errno.ENOTTY, errno.EXDEV, errno.EINVAL, errno.ENOSYS}
+_ZEROS = bytes(CHUNK)
+
+_pool: list[ThreadPoolExecutor] = []  # made on first use, shared by every commit of the process
+_pool_lock = threading.Lock()
+_buffers = threading.local()
+
+
+# -- copying ---------------------------------------------------------------------------------------
+def copy_fd(src: int, dst: int) -> None:
+    """Copy all of `src` into the new, empty `dst`: a reflink, else an in-kernel copy of each
+    data segment, else reads and writes; `dst` ends with the size `src` had when this started
+    (a source that shrinks meanwhile leaves a copy whose digest will not match)."""
+    size = os.fstat(src).st_size
+    if size == 0 or _reflink(src, dst):
+        return
+    offset = 0
+    while offset < size:
+        segment = _next_data(src, offset, size)
+        if segment is None:
+            break
+        start, end = segment
+        if not _copy_range(src, dst, start, end):
+            break
+        offset = end
+    os.ftruncate(dst, size)
+
+
+def _reflink(src: int, dst: int) -> bool:
+    try:
+        fcntl.ioctl(dst, _FICLONE, src)
+    except OSError as exc:
+        if exc.errno in _UNSUPPORTED or exc.errno == errno.EPERM:
+            return False
+        raise
+    return True
+
+
+def _next_data(fd: int, offset: int, size: int) -> tuple[int, int] | None:
+    """The next data segment [start, end) at or after `offset`; None when only a hole is left."""
+    try:
+        start = os.lseek(fd, offset, os.SEEK_DATA)
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:
+            return None
+        if exc.errno in (errno.EINVAL, errno.EOPNOTSUPP):
+            return offset, size  # a filesystem without hole reporting: all of it is data
+        raise
+    return start, min(os.lseek(fd, start, os.SEEK_HOLE), size)
+
+
+def _copy_range(src: int, dst: int, start: int, end: int) -> bool:
+    """Copy [start, end) at the same offsets; False if the source ended early."""
+    pos = start
+    while pos < end:
+        try:
+            copied = os.copy_file_range(src, dst, end - pos, pos, pos)
+        except OSError as exc:
+            if exc.errno not in _UNSUPPORTED:
+                raise
+            return _rw_range(src, dst, pos, end)
+        if copied == 0:
+            return False
+        pos += copied
+    return True
+
+
+def _rw_range(src: int, dst: int, pos: int, end: int) -> bool:
+    while pos < end:
+        chunk = os.pread(src, min(CHUNK, end - pos), pos)
+        if not chunk:
+            return False
+        view = memoryview(chunk)
+        while view:
+            written = os.pwrite(dst, view, pos)
+            view = view[written:]
+            pos += written
+    return True
+
+
+# -- hashing the copy ------------------------------------------------------------------------------
+class Pending:
+    """The sha256 of a copy: computed already, or being computed by a worker thread."""
+
+    def __init__(self, future: Future[str]) -> None:
+        self._future = future
+
+    def digest(self) -> str:
+        return self._future.result()
+
+
+def hash_copy(fd: int) -> Pending:
+    """Start hashing all of `fd` (holes as the zeros they read as); a large file in a worker
+    thread, on its own duplicate of `fd`, so the caller may close `fd` at once."""
+    future: Future[str] = Future()
+    if os.fstat(fd).st_size < PARALLEL_MIN:
+        try:
+            future.set_result(hash_all(fd))
+        except OSError as exc:
+            future.set_exception(exc)
+        return Pending(future)
+    own = os.dup(fd)
+    try:
+        return Pending(_executor().submit(_hash_and_close, own))
+    except BaseException:
+        os.close(own)
+        raise
+
+
+def wait_all(pending: Iterable[Pending]) -> None:
+    """Let every started hash finish, whatever its outcome: a failed commit rolls back only once
+    no worker still reads one of its copies."""
+    for item in pending:
+        try:
+            item.digest()
+        except OSError as exc:
+            log.debug("hashing a copy failed: %s", exc)
+
+
+def hash_all(fd: int) -> str:
+    """sha256 of all of `fd`, read from offset 0 without moving its offset; holes are hashed as
+    zeros without being read."""
+    digest = hashlib.sha256()
+    size = os.fstat(fd).st_size
+    buffer = _buffer()
+    offset = 0
+    while offset < size:
+        segment = _next_data(fd, offset, size)
+        if segment is None:
+            break
+        start, end = segment
+        _hash_zeros(digest, start - offset)
+        pos = start
+        while pos < end:
+            read = os.preadv(fd, [buffer[: min(CHUNK, end - pos)]], pos)
+            if read == 0:  # shrank meanwhile: the digest cannot match the review
+                return digest.hexdigest()
+            digest.update(buffer[:read])
+            pos += read
+        offset = end
+    _hash_zeros(digest, size - offset)
+    return digest.hexdigest()
+
+
+def _hash_and_close(fd: int) -> str:
+    try:
+        return hash_all(fd)
+    finally:
+        os.close(fd)
+
+
+def _hash_zeros(digest: hashlib._Hash, count: int) -> None:
+    while count > 0:
+        step = min(count, CHUNK)
+        digest.update(_ZEROS[:step] if step < CHUNK else _ZEROS)
+        count -= step
+
+
+def _buffer() -> memoryview:
+    """One read buffer per thread: allocating a fresh one per small file would cost more than
+    reading it."""
+    buffer: memoryview | None = getattr(_buffers, "view", None)
+    if buffer is None:
+        buffer = memoryview(bytearray(CHUNK))
+        _buffers.view = buffer
+    return buffer
+
+
+def _executor() -> ThreadPoolExecutor:
+    with _pool_lock:
+        if not _pool:
+            _pool.append(ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="sbx-hash"))
+        return _pool[0]
