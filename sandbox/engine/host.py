@@ -19,9 +19,12 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
+from sandbox.engine.idmap import IdMap
 from sandbox.types import JsonDict
 
 CAP_SYS_RESOURCE = 24
+CONTAINER_IDS = 65536  # ids a container's user namespace maps: uid 0 up to nobody (65534)
+MIN_CONTAINER_IDS = 65536
 LANDLOCK_CREATE_RULESET = 444  # same number on every architecture (unified syscall table)
 LANDLOCK_CREATE_RULESET_VERSION = 1
 
@@ -55,6 +58,15 @@ class HostFacts:
     subgids: tuple[int, int] | None = None
     newuidmap: bool = True
     nsenter: bool = True
+
+    @property
+    def container_ids(self) -> IdMap | None:
+        """Rootful: the host ids a container's user namespace maps to (root's subordinate range),
+        or None where root has none and containers share the host's ids."""
+        if self.rootless or self.subuids is None or self.subgids is None:
+            return None
+        size = min(self.subuids[1], self.subgids[1], CONTAINER_IDS)
+        return IdMap(self.subuids[0], self.subgids[0], size) if size >= MIN_CONTAINER_IDS else None
 
     @property
     def cgroup_limits(self) -> bool:
@@ -108,6 +120,12 @@ class HostFacts:
                     "and the timeout (recorded in protections.degraded)",
                     "boot with cgroups v2 (systemd.unified_cgroup_hierarchy=1) and delegate the controllers "
                     "to users", fatal=False))
+        if not self.rootless and self.container_ids is None:
+            out.append(Problem(
+                "rootful: root has no subordinate id range, so containers run without a user namespace "
+                "(their root is the host's uid 0, every capability dropped)",
+                "sudo usermod --add-subuids 1000000-1065535 --add-subgids 1000000-1065535 root "
+                "(any range no user has), or scripts/bootstrap", fatal=False))
         if not self.overlay:
             out.append(Problem("the kernel has no overlayfs", "modprobe overlay"))
         if self.landlock_abi is None:
@@ -140,6 +158,7 @@ class HostFacts:
             "subuids": list(self.subuids) if self.subuids else None,
             "subgids": list(self.subgids) if self.subgids else None,
             "cgroup_limits": self.cgroup_limits,
+            "container_ids": self.container_ids.describe() if self.container_ids else None,
             "degraded": list(self.degraded()),
         }
 
@@ -237,8 +256,8 @@ def detect() -> HostFacts:
         ulimits=ulimits,
         configured=tuple(configured),
         user=user,
-        subuids=_subordinate("/etc/subuid", user, uid) if uid != 0 else None,
-        subgids=_subordinate("/etc/subgid", user, uid) if uid != 0 else None,
+        subuids=_subordinate("/etc/subuid", user, uid),
+        subgids=_subordinate("/etc/subgid", user, uid),
         newuidmap=shutil.which("newuidmap") is not None and shutil.which("newgidmap") is not None,
         nsenter=shutil.which("nsenter") is not None,
     )

@@ -23,6 +23,7 @@ import ctypes
 import errno
 import logging
 import os
+import re
 import stat
 import subprocess
 import time
@@ -31,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from sandbox.engine import idmap
+from sandbox.engine.idmap import IdMap
 from sandbox.engine.spec import WorkspaceOverlay
 from sandbox.errors import EngineError
 from sandbox.procs import pid_alive
@@ -47,6 +50,7 @@ _HOST_OPTIONS = "redirect_dir=off,index=off,metacopy=off,xino=off"
 # to follow redirects at all: nofollow is the only redirect mode it accepts.
 _USERNS_OPTIONS = "userxattr,redirect_dir=nofollow,index=off,metacopy=off,xino=off"
 _FORBIDDEN = frozenset(",:\\\n")
+SHIFTED = "host"  # the ID-mapped bind mount of the host folder, in a run folder
 NSENTER_TIMEOUT_S = 60.0
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -64,6 +68,9 @@ class Mounter(Protocol):
     """Where the overlay and its capped change layer are mounted."""
 
     options: str
+    # Rootful with a private user namespace: the container's id map, through which the host
+    # folder is seen (an ID-mapped bind mount); None where the host folder is used as it is.
+    ids: IdMap | None
 
     def capped_layer(self, scratch: Path, cap_bytes: int, upper_mode: int, max_inodes: int = 0) -> None:
         """Mount a tmpfs of `cap_bytes` (and `max_inodes` inodes, if not 0) on `scratch` and make
@@ -92,6 +99,9 @@ class HostMounter:
     """Root in the host's mount namespace: mount(2) directly."""
 
     options = _HOST_OPTIONS
+
+    def __init__(self, ids: IdMap | None = None) -> None:
+        self.ids = ids
 
     @staticmethod
     def _mount(source: str, target: Path, fstype: str, flags: int, data: str) -> None:
@@ -145,6 +155,7 @@ class NamespaceMounter:
     not remove again), which sbx never applies anyway."""
 
     options = _USERNS_OPTIONS
+    ids: IdMap | None = None  # the user's own files are already the container root's in Podman's namespace
 
     def __init__(self, ns_pid: int) -> None:
         self.ns_pid = ns_pid
@@ -228,7 +239,12 @@ def mounted(overlay: WorkspaceOverlay, run_dir: Path, mounter: Mounter, *,
             scratch.mkdir()
             mounter.capped_layer(scratch, cap_bytes, stat.S_IMODE(os.stat(overlay.upper).st_mode), overlay.max_inodes)
             upper, work = scratch / "upper", scratch / "work"
-        lowerdir = _lowerdir(run_dir, overlay.lowers)
+        lowers = overlay.lowers
+        if mounter.ids is not None:
+            shifted = run_dir / SHIFTED
+            shifted.mkdir()
+            lowers = (*lowers[:-1], _shifted_host(lowers[-1], shifted, upper, mounter.ids))
+        lowerdir = _lowerdir(run_dir, lowers)
         data = f"lowerdir={lowerdir},upperdir={upper},workdir={work},{mounter.options}"
         if len(data) >= MOUNT_DATA_MAX:
             raise EngineError(
@@ -247,9 +263,39 @@ def mounted(overlay: WorkspaceOverlay, run_dir: Path, mounter: Mounter, *,
                 except EngineError as exc:  # the tool ran: its outcome stands, its layer is incomplete
                     unkept.append(exc.message)
     finally:
+        if (run_dir / SHIFTED).is_dir():
+            mounter.unmount(run_dir / SHIFTED)
         if scratch is not None:
             mounter.unmount(scratch)
-        remove_tree(run_dir)
+        _remove_run_dir(run_dir)
+
+
+def _shifted_host(host: Path, shifted: Path, upper: Path, ids: IdMap) -> Path:
+    """The host folder as the container's ids see it, and the change layer's root owned like it
+    (the merged root takes its owner from the upper one)."""
+    idmap.bind(host, shifted, ids)
+    st = os.stat(host)
+    if st.st_uid < ids.size and st.st_gid < ids.size:
+        os.chown(upper, ids.uid + st.st_uid, ids.gid + st.st_gid)
+    return shifted
+
+
+def _mount_points() -> set[str]:
+    """This namespace's mount points (os.path.ismount misses a bind mount within one filesystem)."""
+    points = set()
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        field = line.split(" ")[4]
+        points.add(re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field))
+    return points
+
+
+def _remove_run_dir(run_dir: Path) -> None:
+    """Never through a mount that is still there: the ID-mapped one is the host folder itself."""
+    points = _mount_points()
+    still = [p for p in (run_dir / SHIFTED, run_dir / "merged", run_dir / "layer") if str(p) in points]
+    if still:
+        raise EngineError(f"cannot remove {run_dir}: {still[0]} is still mounted", code="engine.overlay_failed")
+    remove_tree(run_dir)
 
 
 def _younger_than(path: Path, seconds: float) -> bool:
@@ -273,12 +319,16 @@ def sweep_stale(runs_root: Path, mounter: Mounter) -> list[Path]:
             continue
         if not pid and _younger_than(run_dir, 60.0):  # being created right now by another sbx
             continue
-        for mount_point in (run_dir / "merged", run_dir / "layer"):
+        for mount_point in (run_dir / "merged", run_dir / SHIFTED, run_dir / "layer"):
             if mount_point.exists():
                 try:
                     mounter.unmount(mount_point)
                 except EngineError as exc:  # a namespace that is gone took its mounts along
                     log.debug("stale run folder %s: not unmounted: %s", mount_point, exc.message)
-        remove_tree(run_dir)
+        try:
+            _remove_run_dir(run_dir)
+        except EngineError as exc:
+            log.warning("stale run folder %s left in place: %s", run_dir, exc.message)
+            continue
         swept.append(run_dir)
     return swept

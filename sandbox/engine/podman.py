@@ -116,7 +116,7 @@ class PodmanEngine:
         found through the service process sbx started."""
         if self._mounter is None:
             if not self.facts.rootless:
-                self._mounter = overlay.HostMounter()
+                self._mounter = overlay.HostMounter(self.facts.container_ids)
             else:
                 pid = service.service_pid(self.private.runtime_dir) if self.private else None
                 ns_pid = service.namespace_pid(pid) if pid else None
@@ -132,7 +132,8 @@ class PodmanEngine:
     @property
     def user_namespace(self) -> str:
         if not self.facts.rootless:
-            return "host"
+            ids = self.facts.container_ids
+            return f"private uid_map {ids.describe()}" if ids else "host"
         self.mounter  # noqa: B018 -- finds the namespace and its uid map
         return f"private uid_map {self._uid_map}"
 
@@ -242,6 +243,12 @@ class PodmanEngine:
         }
         if self.facts.runtime:
             body["oci_runtime"] = self.facts.runtime
+        ids = self.facts.container_ids
+        if ids is not None:  # rootful: the container's root is not the host's
+            mapping = [{"container_id": 0, "host_id": ids.uid, "size": ids.size}]
+            body["userns"] = {"nsmode": "private"}
+            body["idmappings"] = {"HostUIDMapping": False, "HostGIDMapping": False, "UIDMap": mapping,
+                                  "GIDMap": [{"container_id": 0, "host_id": ids.gid, "size": ids.size}]}
         if files.seccomp_path is not None:
             body["seccomp_profile_path"] = str(files.seccomp_path)
         created = self._libpod.json("POST", "/containers/create", what="create the container", body=body)

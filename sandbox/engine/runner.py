@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from sandbox.engine import egress, oom, overlay
 from sandbox.engine.capture import Capture, read_reports
+from sandbox.engine.idmap import IdMap
 from sandbox.engine.spec import ContainerOutcome, ContainerSpec
 from sandbox.safedirs import private_dir
 
@@ -66,7 +67,8 @@ class Backend(Protocol):
     def close(self) -> None: ...
 
 
-def prepare(spec: ContainerSpec, merged: Path, run_dir: Path) -> RunFiles:
+def prepare(spec: ContainerSpec, merged: Path, run_dir: Path, ids: IdMap | None = None) -> RunFiles:
+    """The run folder's files for the container; with `ids`, the report folder is its root's."""
     mounts = [Mount(merged, spec.workspace.target, read_only=False)]
     for index, inline in enumerate(spec.files):
         source = run_dir / f"file{index}"
@@ -76,6 +78,8 @@ def prepare(spec: ContainerSpec, merged: Path, run_dir: Path) -> RunFiles:
     if spec.report_dir is not None:
         report = run_dir / "report"
         report.mkdir()
+        if ids is not None:
+            os.chown(report, ids.uid, ids.gid)
         mounts.append(Mount(report, spec.report_dir, read_only=False, options=("nosuid", "nodev", "noexec")))
     mounts += [Mount(b.source, b.target, b.read_only) for b in spec.binds]
     seccomp_path = None
@@ -157,7 +161,7 @@ def run(backend: Backend, spec: ContainerSpec, runs_root: Path) -> ContainerOutc
         stack.callback(backend.close)
         mounted = stack.enter_context(overlay.mounted(spec.workspace, run_dir, backend.mounter,
                                                            cap_bytes=spec.limits.changes_bytes))
-        files = prepare(spec, mounted.merged, run_dir)
+        files = prepare(spec, mounted.merged, run_dir, backend.mounter.ids)
         if spec.egress_hosts and files.report_dir is not None:
             proxy = stack.enter_context(egress.serving(files.report_dir / EGRESS_SOCKET, spec.egress_hosts))
             refused = proxy.refused
