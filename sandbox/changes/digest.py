@@ -4,6 +4,12 @@
 stands on disk (sorted paths, type, permission bits, content digest or link target, whiteout and
 opaque markers). It depends on the upper only, so it can be recomputed at commit time to prove
 that what is applied is what was reviewed.
+
+At commit time the files' content digests are taken from the review's records (`reviewed`)
+instead of being read again: the commit hashes every copy it stages and refuses one that differs
+from its record (`changeset.hash_mismatch`), so each committed byte is read once, and a file that
+is not committed cannot matter. Everything else (the set of paths, types, modes, link targets,
+whiteouts, opaque markers) is read from the upper as it stands.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 
 from sandbox.changes import overlay
 from sandbox.changes.budget import check_deadline
@@ -51,14 +57,16 @@ def listing_digest(names: Iterable[str]) -> str:
     return h.hexdigest()
 
 
-def layer_digest(upper: str) -> str:
+def layer_digest(upper: str, reviewed: Mapping[str, str] | None = None) -> str:
+    """The changeset digest of `upper`; a regular file whose path is in `reviewed` counts with
+    that content digest, unread (the commit checks the copies it makes against the same)."""
     h = hashlib.sha256(_LAYER_DIGEST_VERSION)
-    for record in _layer_records(upper):
+    for record in _layer_records(upper, reviewed or {}):
         h.update(record)
     return h.hexdigest()
 
 
-def _layer_records(upper: str) -> Iterator[bytes]:
+def _layer_records(upper: str, reviewed: Mapping[str, str]) -> Iterator[bytes]:
     """One record per entry, in pre-order (a directory, then its subtree, then its next
     sibling), walked with an explicit stack so that no depth can exhaust the interpreter's."""
     limits = Limits.for_roots([upper])
@@ -71,7 +79,8 @@ def _layer_records(upper: str) -> Iterator[bytes]:
         rel, entry = item
         limits.check(rel)
         st = entry.stat(follow_symlinks=False)
-        kind, payload = _describe(entry.path, st)
+        known = reviewed.get(rel) if stat.S_ISREG(st.st_mode) else None
+        kind, payload = (b"file", known.encode()) if known is not None else _describe(entry.path, st)
         fields = (os.fsencode(rel), kind, b"%o" % (st.st_mode & 0o7777), payload)
         yield b"".join(_field(f) for f in fields) + b"\n"
         if kind == b"dir":

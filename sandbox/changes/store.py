@@ -189,9 +189,10 @@ class ChangesetStore:
                 return CommitResult(meta.id, applied=())
             _require_pending(meta)
             directory = self._changesets / meta.id
+            records = load_records(directory)
             if sha256 is not None:
-                _verify_digest(meta, sha256, directory / "upper")
-            selected = select(load_records(directory), paths)
+                _verify_digest(meta, sha256, directory / "upper", records)
+            selected = select(records, paths)
             steps = apply_steps(selected, directory / "upper")
             refused = [r.path for r in selected if r.refused is not None]
             with self._host() as host:
@@ -498,8 +499,10 @@ def _require_pending(meta: Meta) -> None:
         raise ChangesetError(f"changeset {meta.id} is {meta.status}, not pending", code="changeset.not_pending")
 
 
-def _verify_digest(meta: Meta, expected: str, upper: Path) -> None:
-    actual = layer_digest(str(upper))
+def _verify_digest(meta: Meta, expected: str, upper: Path, records: Collection[ChangeRecord]) -> None:
+    """Files count with their reviewed digests: the commit checks every copy it stages."""
+    reviewed = {r.path: r.after.sha256 for r in records if r.after is not None and r.after.sha256 is not None}
+    actual = layer_digest(str(upper), reviewed)
     if expected.strip().lower() != actual or actual != meta.sha256:
         raise ChangesetError(
             f"changeset {meta.id} does not match sha256 {expected[:16]}... "

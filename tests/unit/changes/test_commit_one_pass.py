@@ -1,0 +1,70 @@
+"""One pass over each committed byte: the changeset digest at commit time takes the files' content
+digests from the review, and the staged copies are what is checked, so a layer changed after
+review is still refused, before or during the commit, and the host is left as it was."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from changes_fs import build, snapshot
+
+from sandbox.changes import ChangesetStore, digest
+from sandbox.errors import ChangesetError
+from sandbox.types import Changeset
+
+MakeChangeset = Callable[[Callable[[Path], None]], Changeset]
+
+
+def _upper(store: ChangesetStore, cs: Changeset) -> Path:
+    return store.state_dir / "changesets" / cs.id / "upper"
+
+
+def test_reviewed_digests_give_the_same_changeset_digest(tmp_path: Path) -> None:
+    upper = tmp_path / "upper"
+    build(upper, {"a": b"one", "d": {"b": b"two"}, "link": ("link", "a")})
+    reviewed = {p: hashlib.sha256(c).hexdigest() for p, c in (("a", b"one"), ("d/b", b"two"))}
+    assert digest.layer_digest(str(upper), reviewed) == digest.layer_digest(str(upper))
+
+
+def test_apply_reads_no_file_of_the_layer_before_it_copies_it(
+    store: ChangesetStore, make_changeset: MakeChangeset, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cs = make_changeset(lambda u: build(u, {"a": b"one", "d": {"b": b"two"}}))
+
+    def no_reread(path: str) -> tuple[str, int]:
+        raise AssertionError(f"{path} hashed again before the commit")
+
+    monkeypatch.setattr(digest, "hash_file", no_reread)
+    result = store.apply(cs.id, sha256=cs.sha256)
+    assert set(result.applied) == {"a", "d", "d/b"}
+    assert (workspace / "d" / "b").read_bytes() == b"two"
+
+
+@pytest.mark.parametrize("size", [10, 8 << 20])  # hashed inline, and in a worker thread
+def test_content_changed_after_review_is_refused_and_nothing_applied(
+    store: ChangesetStore, make_changeset: MakeChangeset, workspace: Path, size: int
+) -> None:
+    build(workspace, {"keep": b"host"})
+    cs = make_changeset(lambda u: build(u, {"a": os.urandom(size), "b": os.urandom(size), "keep": b"new"}))
+    before = snapshot(workspace)
+    (_upper(store, cs) / "b").write_bytes(os.urandom(size))
+    with pytest.raises(ChangesetError) as info:
+        store.apply(cs.id, sha256=cs.sha256)
+    assert info.value.code == "changeset.hash_mismatch"
+    assert snapshot(workspace) == before
+    assert list((store.state_dir / "commits").iterdir()) == []
+
+
+def test_an_entry_added_to_the_layer_after_review_is_refused_before_the_commit(
+    store: ChangesetStore, make_changeset: MakeChangeset, workspace: Path
+) -> None:
+    cs = make_changeset(lambda u: build(u, {"a": b"one"}))
+    (_upper(store, cs) / "smuggled").write_bytes(b"not reviewed")
+    with pytest.raises(ChangesetError) as info:
+        store.apply(cs.id, sha256=cs.sha256)
+    assert info.value.code == "changeset.hash_mismatch"
+    assert list(workspace.iterdir()) == []
