@@ -259,11 +259,13 @@ class Workspace:
         """An intent arrived: its audit entry, whose action id the plan and each step's call name."""
         return self.audit.action(self.path, intent=intent, via=self.via).action_id or ""
 
-    def record_plan(self, action_id: str, plan: Plan) -> None:
-        """The plan made for intent `action_id`, with the model that made it (name and digest)."""
+    def record_plan(self, action_id: str, plan: Plan, *, verification: Mapping[str, Any] | None = None) -> None:
+        """The plan made for intent `action_id`, with the model that made it (name and digest).
+        `verification`: in a verified run, a candidate's index and source, or the choice with every
+        candidate's evidence (sandbox/intent.py)."""
         self.audit.plan(self.path, action_id=action_id, steps=[s.to_json() for s in plan.steps],
                         model=plan.model.name, model_digest=plan.model.digest,
-                        provider=plan.model.execution_provider)
+                        provider=plan.model.execution_provider, verification=verification)
 
     @property
     def profiles(self) -> Profiles:

@@ -20,6 +20,7 @@ prints or asks: the front end passes `on_progress`, `confirm` and `approve`.
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -29,10 +30,23 @@ from sandbox.app import Workspace
 from sandbox.errors import PlannerError, SbxError
 from sandbox.planner.plan import Plan, Planner, PlanStep, Usage
 from sandbox.planner.prompt import clip, repair_hint, summarize_workspace
+from sandbox.planner.verify import (
+    Choice,
+    Evidence,
+    Verdict,
+    check_messages,
+    choose,
+    next_examples,
+    outcome_digest,
+    read_check,
+)
 from sandbox.types import Changeset, ChangesetStatus, CommitResult, ProgressKind, RunStatus, StepResult
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "Attempt",
+    "Candidate",
     "PlannedStep",
     "Progress",
     "RunResult",
@@ -96,6 +110,38 @@ class Attempt:
         }
 
 
+@dataclass(frozen=True)
+class Candidate:
+    """One candidate plan of a verified run: how it was made, what it did, and the evidence.
+    Its changesets are kept only if it was chosen; the others were discarded after it ran."""
+
+    index: int
+    source: str  # "greedy", "next examples", "model NAME", "sampled T"
+    plan: Plan
+    planned: tuple[PlannedStep, ...]
+    attempts: tuple[Attempt, ...]
+    changesets: tuple[Changeset, ...]  # as they were when it ran (with their diffs)
+    evidence: Evidence
+
+    def stdout(self) -> str:
+        return "".join(a.result.stdout for a in self.attempts if a.ok and a.result is not None)
+
+    def diff(self) -> str:
+        return "\n".join(change.diff or f"{change.kind} {change.path}"
+                         for cs in self.changesets for change in cs.changes)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "source": self.source,
+            "plan": self.plan.to_json(),
+            "evidence": self.evidence.to_json(),
+            "stdout": self.stdout(),
+            "changes": [{**c.to_json(), "changeset": cs.id} for cs in self.changesets for c in cs.changes],
+            "attempts": [a.to_json() for a in self.attempts],
+        }
+
+
 def combined_changeset(changesets: Sequence[Changeset], workspace: str) -> dict[str, Any]:
     """Several changesets as one `changeset` object of the CLI contract: `id` joins the ids with
     `+` (`ids` lists them), `sha256` is that of the changeset when there is one, else of the
@@ -134,7 +180,8 @@ class RunResult:
     (`confirm` said no), `failed` (a step still failed after its repairs; later steps did not run;
     earlier steps' changesets stay pending), `done` (every step ran, nothing changed), `pending`
     (changes wait for approval: `approved` is False when declined, None when nobody was asked),
-    `applied`.
+    `applied`, `undecided` (verified candidates did different things and nothing separated them:
+    `alternatives` holds the two best, nothing is pending).
     """
 
     intent: str
@@ -150,6 +197,15 @@ class RunResult:
     load_seconds: float = 0.0
     run_seconds: float = 0.0
     seconds: float = 0.0
+    candidates: tuple[Candidate, ...] = ()  # a verified run's candidates, in the order they were made
+    choice: Choice | None = None
+
+    @property
+    def alternatives(self) -> tuple[Candidate, ...]:
+        """The candidates a person must choose between (`undecided`, or before the choice)."""
+        if self.choice is None:
+            return ()
+        return tuple(c for i in self.choice.alternatives for c in self.candidates if c.index == i)
 
     @property
     def steps(self) -> tuple[StepResult, ...]:
@@ -188,12 +244,30 @@ class RunResult:
                 "run_seconds": round(self.run_seconds, 3),
                 "seconds": round(self.seconds, 3),
             },
+            **self._verification(),
+        }
+
+    def verification_record(self) -> dict[str, Any]:
+        """The choice and every candidate's evidence, for the audit trail (digests, no output)."""
+        if self.choice is None:
+            return {}
+        return {"choice": self.choice.to_json(), "candidates": [c.evidence.to_json() for c in self.candidates]}
+
+    def _verification(self) -> dict[str, Any]:
+        if self.choice is None:
+            return {}
+        return {
+            "verification": {"choice": self.choice.to_json(), "candidates": [c.to_json() for c in self.candidates]},
+            "alternatives": [c.to_json() for c in self.alternatives],
         }
 
 
 Confirm = Callable[[Plan, tuple[PlannedStep, ...]], bool]
 Approve = Callable[[RunResult], bool]
 OnProgress = Callable[[Progress], None]
+# A person's choice between the two best candidates: the chosen one's index, or None for neither.
+Resolve = Callable[[tuple[Candidate, ...]], int | None]
+SAMPLE_TEMPERATURE = 0.7
 
 
 def failure(step: StepResult) -> str | None:
@@ -232,20 +306,36 @@ def _describe(step: PlanStep) -> str:
     return f"{step.tool} " + " ".join(f"{k}={v!r}" for k, v in step.args.items())
 
 
+@dataclass(frozen=True)
+class _RunOptions:
+    timeout_s: float | None
+    allow_degraded: bool
+    max_repairs: int
+    action: str  # the intent's audit action: each step's call names it as parent
+
+
 class _Runner:
-    def __init__(self, workspace: Workspace, intent: str, plan: Plan, planner: Planner, emit: OnProgress, *,
-                 timeout_s: float | None, allow_degraded: bool, max_repairs: int, action: str) -> None:
+    def __init__(self, workspace: Workspace, plan: Plan, planner: Planner, emit: OnProgress,
+                 options: _RunOptions) -> None:
         self.workspace = workspace
-        self.action = action  # the intent's audit action: each step's call names it as parent
-        self.intent = intent
+        self.action = options.action
+        self.intent = plan.intent
         self.plan = plan
         self.planner = planner
         self.emit = emit
-        self.timeout_s = timeout_s
-        self.allow_degraded = allow_degraded
-        self.max_repairs = max_repairs
+        self.timeout_s = options.timeout_s
+        self.allow_degraded = options.allow_degraded
+        self.max_repairs = options.max_repairs
         self.attempts: list[Attempt] = []
         self.kept: list[Changeset] = []
+
+    def run_all(self, planned: Sequence[PlannedStep]) -> str | None:
+        """Every step in order, each with its repairs; None when all succeeded, else why not."""
+        for item in planned:
+            error = self.run_step(item, len(planned))
+            if error is not None:
+                return error
+        return None
 
     def run_step(self, planned: PlannedStep, total: int) -> str | None:
         """Run one plan step with its repairs; None on success, else why it failed in the end."""
@@ -302,6 +392,194 @@ class _Runner:
         return reason, feedback(result, reason)
 
 
+@dataclass(frozen=True)
+class _Verified:
+    """What verification settled on: the plan whose effects are kept (pending), or none."""
+
+    plan: Plan
+    planned: tuple[PlannedStep, ...]
+    attempts: tuple[Attempt, ...]
+    kept: tuple[Changeset, ...]
+    candidates: tuple[Candidate, ...]
+    choice: Choice
+    error: str | None = None
+    undecided: bool = False
+
+
+class _Verifier:
+    """Makes candidate plans one at a time, runs each in its own containers, and chooses by evidence.
+
+    Candidates run in turn on the workspace as it is: the latest one's changesets stay pending only
+    until the next candidate runs (a pending changeset is a lower layer of every later action, so it
+    would see them), and the chosen one is run again when it is not the latest."""
+
+    def __init__(self, workspace: Workspace, planner: Planner, alternates: tuple[Planner, ...], emit: OnProgress,
+                 options: _RunOptions, *, tools: Sequence[Any], line: str, max_steps: int) -> None:
+        self.workspace = workspace
+        self.planner = planner
+        self.alternates = alternates
+        self.emit = emit
+        self.options = options
+        self.tools = list(tools)
+        self.line = line
+        self.max_steps = max_steps
+
+    def sources(self, budget: int) -> list[tuple[str, Planner, Callable[[Planner, str], Plan]]]:
+        """How candidates 2.. are made, in order: other models, the next-nearest examples, sampling."""
+        def greedy(who: Planner, intent: str) -> Plan:
+            who.load()
+            return who.plan(intent, self.tools, self.line, self.max_steps)
+
+        def sampled(who: Planner, intent: str) -> Plan:
+            return who.plan(intent, self.tools, self.line, self.max_steps, temperature=SAMPLE_TEMPERATURE)
+
+        out: list[tuple[str, Planner, Callable[[Planner, str], Plan]]] = [
+            (f"model {alt.model.name}", alt, greedy) for alt in self.alternates]
+        shifted = next_examples(self.planner.design)
+        if shifted is not None:
+            out.append(("next examples", Planner(self.planner.backend, design=shifted), greedy))
+        while len(out) < budget - 1:
+            out.append((f"sampled {SAMPLE_TEMPERATURE:g}", self.planner, sampled))
+        return out[: budget - 1]
+
+    def run(self, first: Plan, planned: tuple[PlannedStep, ...], budget: int, resolve: Resolve | None) -> _Verified:
+        made: list[Candidate] = [self.try_plan(0, "greedy", self.planner, first, planned)]
+        by_index = {0: self.planner}
+        choice = choose([made[0].evidence], budget=budget)
+        for source, who, make in self.sources(budget):
+            if choice.verdict is not Verdict.MORE:
+                break
+            index = len(made)
+            self.emit(Progress(ProgressKind.PLANNING, f"planning candidate {index + 1} ({source})",
+                               {"candidate": index, "source": source}))
+            self.set_aside(made[-1])
+            made[-1] = self.discarded(made[-1])
+            try:
+                plan = make(who, first.intent)
+            except PlannerError as exc:
+                made.append(self.not_run(index, source, first, f"no plan: {exc.message}"))
+            else:
+                made.append(self.try_plan(index, source, who, plan, None))
+            by_index[index] = who
+            choice = choose([c.evidence for c in made], budget=budget)
+        if choice.verdict is Verdict.MORE:  # fewer sources than the budget: choose among those made
+            choice = choose([c.evidence for c in made], budget=len(made))
+        if choice.verdict is Verdict.ASK:
+            made = self.check(made)
+            choice = choose([c.evidence for c in made], budget=len(made))
+        self.emit(Progress(ProgressKind.VERIFY, f"verification: {choice.reason}", choice.to_json()))
+        chosen = choice.chosen
+        if choice.verdict is Verdict.ASK and resolve is not None:
+            chosen = resolve(tuple(c for i in choice.alternatives for c in made if c.index == i))
+            if chosen is not None:
+                choice = replace(choice, chosen=chosen,
+                                 reason=f"{choice.reason}; the person chose candidate {chosen + 1}")
+        return self.settle(made, choice, chosen, by_index)
+
+    def settle(self, made: list[Candidate], choice: Choice, chosen: int | None,
+               by_index: Mapping[int, Planner]) -> _Verified:
+        latest = made[-1]
+        if chosen is not None and chosen != latest.index:
+            pick = made[chosen]
+            if latest.evidence.clean and latest.evidence.outcome == pick.evidence.outcome and pick.evidence.clean:
+                chosen = latest.index  # the same effect, already pending: no second run
+                choice = replace(choice, chosen=chosen)
+        if chosen is None:
+            self.set_aside(latest)
+            made[-1] = self.discarded(latest)
+            error = None if choice.verdict is Verdict.ASK else (made[0].evidence.error or "no candidate ran")
+            if choice.verdict is Verdict.NONE:
+                error = f"no candidate plan ran to the end; the first: {made[0].evidence.error}"
+            return _Verified(made[0].plan, made[0].planned, made[0].attempts, (), tuple(made), choice, error,
+                             undecided=choice.verdict is Verdict.ASK)
+        pick = made[chosen]
+        if chosen == latest.index:
+            return _Verified(pick.plan, pick.planned, pick.attempts, pick.changesets, tuple(made), choice)
+        self.set_aside(latest)
+        made[-1] = self.discarded(latest)
+        self.emit(Progress(ProgressKind.VERIFY, f"running candidate {chosen + 1} again for review",
+                           {"candidate": chosen}))
+        again = _Runner(self.workspace, pick.plan, by_index[chosen], self.emit,
+                        replace(self.options, max_repairs=0))
+        calls = tuple(PlannedStep(a.step, a.call, a.confinement or "") for a in pick.attempts if a.ok)
+        error = again.run_all(calls)
+        if error is None:
+            stdout = "".join(a.result.stdout for a in again.attempts if a.ok and a.result is not None)
+            if outcome_digest(stdout, [c.to_json() for cs in again.kept for c in cs.changes]) != pick.evidence.outcome:
+                choice = replace(choice, reason=f"{choice.reason}; run again, it did not do exactly the same: "
+                                                "review its output and changes")
+        else:
+            error = f"candidate {chosen + 1} failed when run again: {error}"
+        return _Verified(pick.plan, pick.planned, tuple(again.attempts), tuple(again.kept), tuple(made), choice, error)
+
+    def set_aside(self, candidate: Candidate) -> None:
+        for changeset in candidate.changesets:
+            if changeset.status is ChangesetStatus.PENDING:
+                self.workspace.discard(changeset.id)
+
+    @staticmethod
+    def discarded(candidate: Candidate) -> Candidate:
+        sets = tuple(replace(cs, status=ChangesetStatus.DISCARDED) if cs.status is ChangesetStatus.PENDING else cs
+                     for cs in candidate.changesets)
+        return replace(candidate, changesets=sets)
+
+    def not_run(self, index: int, source: str, like: Plan, error: str) -> Candidate:
+        plan = replace(like, steps=(), explanation=error, raw="")
+        return Candidate(index, source, plan, (), (), (), Evidence(index, source, (), False, error=error))
+
+    def try_plan(self, index: int, source: str, who: Planner, plan: Plan,
+                 planned: tuple[PlannedStep, ...] | None) -> Candidate:
+        """Run one candidate; its changesets stay pending for now."""
+        if index:  # the first is the intent's plan, recorded already
+            self.workspace.record_plan(self.options.action, plan, verification={"candidate": index, "source": source})
+        if plan.empty:
+            return self.not_run(index, source, plan, f"refused: {plan.explanation}")
+        if planned is None:
+            try:
+                planned = tuple(PlannedStep(i, step, _confine(self.workspace, step, self.options.timeout_s))
+                                for i, step in enumerate(plan.steps))
+            except SbxError as exc:
+                return self.not_run(index, source, plan, f"cannot be confined: {exc.message}")
+        runner = _Runner(self.workspace, plan, who, self.emit, self.options)
+        error = runner.run_all(planned)
+        counted = [a.result for a in runner.attempts if a.ok and a.result is not None]
+        stdout = "".join(r.stdout for r in counted)
+        out_digest, changes_digest = outcome_digest(stdout, [c.to_json() for cs in runner.kept for c in cs.changes])
+        evidence = Evidence(
+            index, source, tuple(_describe(p.step) for p in planned), error is None,
+            denied=sum(len(r.denied) for r in counted), error_output=any(r.stderr.strip() for r in counted),
+            repairs=sum(1 for a in runner.attempts if a.attempt > 1), stdout_digest=out_digest,
+            changes_digest=changes_digest, error=error,
+        )
+        how = ("ran cleanly" if evidence.clean else f"failed: {error}" if error
+               else "ran, with error output or denials")
+        self.emit(Progress(ProgressKind.VERIFY, f"candidate {index + 1} ({source}): {how}",
+                           {"candidate": index, **evidence.to_json()}))
+        return Candidate(index, source, plan, planned, tuple(runner.attempts), tuple(runner.kept), evidence)
+
+    def check(self, made: list[Candidate]) -> list[Candidate]:
+        """The model reads each clean candidate's result against the request: yes or no."""
+        out = []
+        for each in made:
+            candidate = each
+            if candidate.evidence.clean and candidate.evidence.check is None:
+                messages = check_messages(candidate.plan.intent, candidate.evidence.commands, candidate.stdout(),
+                                          candidate.diff())
+                try:
+                    answer = self.planner.backend.generate(messages, guidance=None, max_tokens=2)
+                except PlannerError as exc:
+                    log.warning("the model's check of candidate %d failed: %s", candidate.index + 1, exc.message)
+                    out.append(candidate)
+                    continue
+                verdict = read_check(answer.text)
+                self.emit(Progress(ProgressKind.VERIFY, f"candidate {candidate.index + 1}: the model's check says "
+                                                        f"{'yes' if verdict else 'no' if verdict is False else '?'}",
+                                   {"candidate": candidate.index, "check": verdict}))
+                candidate = replace(candidate, evidence=replace(candidate.evidence, check=verdict))
+            out.append(candidate)
+        return out
+
+
 def run_intent(
     workspace: Workspace,
     intent: str,
@@ -315,6 +593,9 @@ def run_intent(
     timeout_s: float | None = None,
     allow_degraded: bool = False,
     max_repairs: int = MAX_REPAIRS,
+    candidates: int = 1,
+    alternates: Sequence[Planner] = (),
+    resolve: Resolve | None = None,
 ) -> RunResult:
     """Plan `intent` with `planner`, run it step by step in confined containers, commit on approval.
 
@@ -323,6 +604,13 @@ def run_intent(
     `dry_run`: plan (and compile every step's confinement) only. Raises `PlannerError`
     (`planner.invalid_plan`, `planner.unsafe_plan`, ...) before any container starts when the plan
     is not valid and confinable; engine errors propagate as they are.
+
+    `candidates` > 1 verifies the plan by running candidates (`_Verifier`): up to that many plans,
+    made by `alternates` (other models' planners) first, then by `planner` with its next-nearest
+    examples, then sampled; each runs in its own containers and is discarded unless chosen
+    (sandbox.planner.verify.choose). When they disagree and nothing separates them, `resolve`
+    (a person) chooses between the two best; without it, or when it declines, the status is
+    `undecided` with the two as `alternatives`, and nothing is pending.
     """
     emit: OnProgress = on_progress or (lambda _: None)
     started = time.monotonic()
@@ -367,25 +655,35 @@ def run_intent(
         return finish(replace(base, status=RunStatus.CANCELLED))
 
     ran_at = time.monotonic()
-    runner = _Runner(workspace, plan.intent, plan, planner, emit, timeout_s=timeout_s,
-                     allow_degraded=allow_degraded, max_repairs=max_repairs, action=action)
-    error = None
-    for item in base.planned:
-        error = runner.run_step(item, len(base.planned))
-        if error is not None:
-            break
-    result = replace(base, attempts=tuple(runner.attempts), changesets=tuple(runner.kept),
-                     run_seconds=time.monotonic() - ran_at)
+    options = _RunOptions(timeout_s, allow_degraded, max_repairs, action)
+    if candidates > 1:
+        verifier = _Verifier(workspace, planner, tuple(alternates), emit, options, tools=tools,
+                             line=plan.workspace, max_steps=max_steps)
+        outcome = verifier.run(plan, base.planned, candidates, resolve)
+        result = replace(base, plan=outcome.plan, planned=outcome.planned, attempts=outcome.attempts,
+                         changesets=outcome.kept, candidates=outcome.candidates, choice=outcome.choice,
+                         run_seconds=time.monotonic() - ran_at)
+        workspace.record_plan(action, outcome.plan, verification=result.verification_record())
+        if outcome.undecided:
+            return finish(replace(result, status=RunStatus.UNDECIDED, error=None))
+        error = outcome.error
+    else:
+        runner = _Runner(workspace, plan, planner, emit, options)
+        error = runner.run_all(base.planned)
+        result = replace(base, attempts=tuple(runner.attempts), changesets=tuple(runner.kept),
+                         run_seconds=time.monotonic() - ran_at)
     if error is not None:
         return finish(replace(result, status=RunStatus.FAILED, error=error))
-    if not result.pending:
-        return finish(replace(result, status=RunStatus.DONE))
-    return finish(_review(workspace, replace(result, status=RunStatus.PENDING), approve, emit, finish))
+    return finish(_review(workspace, result, approve, emit, finish))
 
 
 def _review(workspace: Workspace, result: RunResult, approve: Approve | None, emit: OnProgress,
             finish: Callable[[RunResult], RunResult]) -> RunResult:
-    """Ask `approve` about the finished run; on yes apply each pending changeset, in order, by sha256."""
+    """Ask `approve` about the finished run (nothing pending: `done`); on yes apply each pending
+    changeset, in order, by sha256."""
+    if not result.pending:
+        return replace(result, status=RunStatus.DONE)
+    result = replace(result, status=RunStatus.PENDING)
     if approve is None:
         return result
     if not approve(finish(result)):

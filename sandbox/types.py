@@ -49,6 +49,7 @@ class RunStatus(StrEnum):
     DONE = "done"  # every step ran, nothing changed
     PENDING = "pending"  # changes wait for approval
     APPLIED = "applied"
+    UNDECIDED = "undecided"  # verified candidates disagree and nothing separated them: a person chooses
 
 
 class ProgressKind(StrEnum):
@@ -62,6 +63,7 @@ class ProgressKind(StrEnum):
     STEP_DONE = "step.done"
     REPAIR = "repair"
     COMMIT = "commit"
+    VERIFY = "verify"  # a verified run: a candidate made or judged, the choice
 
 
 @dataclass(frozen=True)

@@ -95,15 +95,20 @@ def plan_payload(
     model: str | None,
     model_digest: str | None,
     provider: str | None = None,
+    verification: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The plan a model made: its tool calls, the plan's digest, and the model that made it."""
+    """The plan a model made: its tool calls, the plan's digest, and the model that made it; in a
+    verified `sbx run`, `verification` says which candidate it is, or what was chosen and why."""
     full = [dict(s) for s in steps]
-    return {
+    payload = {
         "action": action_id,
         "model": {"name": model, "digest": model_digest, "provider": provider},
         "digest": digest(full),
         "steps": compact(full),
     }
+    if verification:
+        payload["verification"] = compact(dict(verification))
+    return payload
 
 
 def step_payload(

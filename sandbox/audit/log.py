@@ -163,9 +163,11 @@ class AuditLog:
         model: str | None,
         model_digest: str | None,
         provider: str | None = None,
+        verification: Mapping[str, Any] | None = None,
     ) -> Entry:
         payload = ev.plan_payload(
-            action_id=action_id, steps=steps, model=model, model_digest=model_digest, provider=provider
+            action_id=action_id, steps=steps, model=model, model_digest=model_digest, provider=provider,
+            verification=verification,
         )
         return self.record(EventKind.PLAN, workspace, payload)
 

@@ -239,7 +239,9 @@ class Planner:
             return None
         return self.backend.generate(messages, guidance=None, max_tokens=2)
 
-    def plan(self, intent: str, tools: Sequence[Tool], workspace_summary: str = "", max_steps: int = 5) -> Plan:
+    def plan(self, intent: str, tools: Sequence[Tool], workspace_summary: str = "", max_steps: int = 5, *,
+             temperature: float = 0.0) -> Plan:
+        """A plan for `intent`; `temperature` above 0 samples (a further candidate for verification)."""
         intent = intent.strip()
         if not intent:
             raise PlannerError("the intent is empty: say what should be done", code="planner.empty_intent")
@@ -257,7 +259,7 @@ class Planner:
                         raw=gate.text, tools=tuple(tools), workspace=workspace_summary)
         messages = self.design.messages(intent, tools, workspace_summary, max_steps)
         raw, steps, explanation, results = self._ask(messages, self.design.guidance(tools, max_steps), tools,
-                                                     max_steps)
+                                                     max_steps, temperature)
         if gate is not None:
             results = [gate, *results]
         explanation = explanation.strip()

@@ -147,7 +147,8 @@ def test_v_works_before_and_after_the_command_and_a_bad_sbx_log_is_a_usage_error
 def test_run_status_and_progress_kinds_keep_their_json_values() -> None:
     from sandbox.types import ProgressKind, RunStatus
 
-    assert [str(s) for s in RunStatus] == ["planned", "refused", "cancelled", "failed", "done", "pending", "applied"]
+    assert [str(s) for s in RunStatus] == ["planned", "refused", "cancelled", "failed", "done", "pending", "applied",
+                                           "undecided"]
     assert [str(k) for k in ProgressKind] == ["load", "loaded", "planning", "planned", "step", "step.done", "repair",
-                                              "commit"]
+                                              "commit", "verify"]
     assert json.dumps({"status": RunStatus.APPLIED}) == '{"status": "applied"}'
