@@ -13,6 +13,7 @@ from here.
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -33,6 +34,8 @@ class Case:
     setup: Callable[[Path], None] | None = None  # anything files cannot say (archives, git history)
     heldout: bool = False
     refusal: bool = False
+    category: str = ""  # what people ask: files, text, data, archives, search, counting, permissions, git, ...
+    reference: str = ""  # one sh command checked to pass the case in the real container (verify.py)
 
     def prepare(self, root: Path) -> None:
         for rel, content in self.files.items():
@@ -77,17 +80,80 @@ def lacks(haystack: str, *needles: str) -> None:
         assert needle not in haystack, f"{needle!r} should not be in output {haystack[:300]!r}"
 
 
+def number(value: str) -> Check:
+    """The output holds `value` as a number of its own (not part of a longer one)."""
+
+    def check(ws: Path, run: Any) -> None:
+        assert re.search(rf"(?<![\d.]){re.escape(value)}(?![\d.])", out(run)), f"no {value} in {out(run)[:300]!r}"
+
+    return check
+
+
+def said(*needles: str, never: tuple[str, ...] = ()) -> Check:
+    """The output holds every one of `needles` and none of `never`."""
+
+    def check(ws: Path, run: Any) -> None:
+        has(out(run), *needles)
+        lacks(out(run), *never)
+
+    return check
+
+
+def file_is(rel: str, content: str) -> Check:
+    def check(ws: Path, run: Any) -> None:
+        assert text(ws, rel) == content, f"{rel} is {text(ws, rel)[:300]!r}, not {content[:300]!r}"
+
+    return check
+
+
+def gone(*rels: str) -> Check:
+    def check(ws: Path, run: Any) -> None:
+        for rel in rels:
+            absent(ws, rel)
+
+    return check
+
+
+def every(*checks: Check) -> Check:
+    def check(ws: Path, run: Any) -> None:
+        for one in checks:
+            one(ws, run)
+
+    return check
+
+
+def refused(ws: Path, run: Any) -> None:
+    assert run.status == "refused", f"expected an empty plan, got {run.status} with {len(run.plan.steps)} step(s)"
+    assert run.plan.explanation, "an empty plan needs an explanation"
+
+
+# The category of the cases written before categories were recorded, by module.
+_CATEGORY = {"files": "files", "textedit": "text", "data": "data", "refusals": "refusal"}
+_FRESH_CATEGORY = {
+    "f-archive-old-logs": "files", "f-copy-config": "files", "f-jpeg-to-jpg": "files", "f-clean-pycache": "files",
+    "f-empty-folders": "files", "f-lowercase-photos": "files", "f-comment-debug": "text", "f-number-lines": "text",
+    "f-longest-line": "text", "f-drop-blank-lines": "text", "f-unique-ips": "counting", "f-csv-header": "data",
+    "f-average-price": "data", "f-users-over-30": "data", "f-git-changed": "git", "f-biggest-folder": "files",
+    "f-rename-readonly": "multi-step", "f-join-count": "multi-step", "f-refuse-pizza": "refusal",
+    "f-refuse-text-sister": "refusal",
+}
+
+
 def all_cases() -> list[Case]:
     """Every case. The first held-out split (the cases marked `heldout=True` in files, textedit,
     data, refusals) was read while the prompts were tuned after its first measurement, so it now
-    counts as tuning ("dev") data; `fresh` is the held-out set: 20 cases written blind to the
-    planner's prompts and examples, each with a reference solution verified against its check."""
+    counts as tuning ("dev") data. Held out: `fresh` (20 cases written blind to the planner's
+    prompts and examples) and `blind` (53, written with the grown set); `everyday` (47) is dev.
+    Every case of those three has a reference command checked to pass it (verify.py)."""
     from dataclasses import replace
 
-    from bench.intents import data, files, fresh, refusals, textedit
+    from bench.intents import blind, data, everyday, files, fresh, refusals, textedit
 
-    seen = [replace(c, heldout=False) for c in (*files.CASES, *textedit.CASES, *data.CASES, *refusals.CASES)]
-    cases = [*seen, *fresh.CASES]
+    seen = [replace(c, heldout=False, category=c.category or _CATEGORY[module.__name__.rsplit(".", 1)[1]])
+            for module in (files, textedit, data, refusals) for c in module.CASES]
+    first_fresh = [replace(c, category=_FRESH_CATEGORY[c.name], reference=fresh.REFERENCE.get(c.name, ""))
+                   for c in fresh.CASES]
+    cases = [*seen, *first_fresh, *everyday.CASES, *blind.CASES]
     names = [c.name for c in cases]
     assert len(names) == len(set(names)), "case names must be unique"
     return cases
