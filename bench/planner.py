@@ -50,6 +50,7 @@ from sandbox.policy.profiles import load_profiles  # noqa: E402
 class Outcome:
     case: str
     heldout: bool
+    category: str
     refusal: bool
     passed: bool
     reason: str
@@ -80,7 +81,7 @@ def run_case(case: Case, planner: Planner, settings: Settings, scratch: Path) ->
     state.mkdir()
     case.prepare(ws)
     started = time.monotonic()
-    outcome = Outcome(case.name, case.heldout, case.refusal, False, "")
+    outcome = Outcome(case.name, case.heldout, case.category, case.refusal, False, "")
     try:
         workspace = Workspace(ws, dataclasses.replace(settings, state_dir=state), allow_risky_apply=True)
         result = run_intent(workspace, case.intent, planner=planner, approve=lambda _: True)
@@ -199,6 +200,10 @@ def bench_design(args: argparse.Namespace, design: str, cases: list[Case], setti
         "success_dev": _rate([o for o in outcomes if not o.heldout]),
         "success_heldout": _rate([o for o in outcomes if o.heldout]),
         "success_refusal": _rate([o for o in outcomes if o.refusal]),
+        "success_by_category": {cat: _rate([o for o in outcomes if o.category == cat])
+                                for cat in sorted({o.category for o in outcomes})},
+        "plan_seconds_cases_p90": (round(statistics.quantiles([o.plan_seconds for o in outcomes], n=10)[-1], 2)
+                                   if len(outcomes) > 1 else None),
         "passed": sum(o.passed for o in outcomes),
         "ran": len(outcomes),
         "skipped": skipped,
@@ -256,6 +261,9 @@ def main() -> int:
         print(f"  success              {report['success']}  goal >= 80%")
         print(f"    dev {report['success_dev']}, held-out {report['success_heldout']}, "
               f"refusals {report['success_refusal']}")
+        for category, rate in report["success_by_category"].items():
+            print(f"    {category:<12} {rate}")
+        print(f"  plan seconds, cases  p50 {report['plan_p50_seconds_cases']}  p90 {report['plan_seconds_cases_p90']}")
     if args.json_out:
         args.json_out.write_text(json.dumps(reports, indent=1))
     return 0
