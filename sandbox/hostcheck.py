@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 def doctor(settings: Settings) -> dict[str, Any]:
     """What sbx found on this host, what it configured around, and a fix for each problem."""
-    from sandbox.engine import host
+    from sandbox.engine import host, service_paths
     from sandbox.engine.image import DIGEST_LABEL, parse_containerfile
     from sandbox.errors import SbxError
 
@@ -30,7 +30,8 @@ def doctor(settings: Settings) -> dict[str, Any]:
     private_dir(settings.state_dir, env="SBX_STATE_DIR")
     private_dir(settings.runtime_dir, env="SBX_RUNTIME_DIR")
     facts = host.detect()
-    problems = [{"problem": p.what, "fix": p.fix, "fatal": p.fatal} for p in facts.problems()]
+    found = [*facts.problems(), *service_paths(settings).problems(facts)]
+    problems = [{"problem": p.what, "fix": p.fix, "fatal": p.fatal} for p in found]
     report: dict[str, Any] = {"host": facts.to_json(), "podman": None, "image": None, "problems": problems}
     if facts.podman:
         version = host.podman_version(facts.podman)

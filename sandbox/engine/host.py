@@ -15,6 +15,7 @@ import os
 import resource
 import shutil
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -263,11 +264,11 @@ def detect() -> HostFacts:
     )
 
 
-def containers_conf(facts: HostFacts, runroot: Path | None = None) -> str:
-    """The containers.conf of sbx's private Podman service. Rootless, the service keeps its own
-    libpod database and runtime files under `runroot`, beside its own image storage (see
-    `storage_conf`), so that the user's own Podman settings (often the slow `vfs` driver) and sbx's
-    never meet."""
+def containers_conf(facts: HostFacts, runroot: Path | None = None,
+                    conmon_env: Mapping[str, str] | None = None) -> str:
+    """The containers.conf of sbx's private Podman service. Rootless, the service has its own image
+    storage and database (see `storage_conf`) and runtime files under `runroot`, so that the user's
+    own Podman settings (often the slow `vfs` driver) and sbx's never meet."""
     ulimits = ", ".join(f'"{name}={value}:{value}"' for name, value in facts.ulimits)
     lines = [
         "# Written by sbx for its private Podman service; regenerated on every start.",
@@ -281,12 +282,25 @@ def containers_conf(facts: HostFacts, runroot: Path | None = None) -> str:
     if facts.runtime:
         lines.append(f'runtime = "{facts.runtime}"')
     if facts.rootless and runroot is not None:
-        # libpod pins the folders it was first run with in its database: kept beside them, a
-        # runtime folder that moves (another XDG_RUNTIME_DIR, under sudo) gets a database of its
-        # own instead of a stale tmp_dir. Only sbx's throwaway containers are recorded there.
-        lines += [f"static_dir = {_toml(runroot / 'libpod')}", f"volume_path = {_toml(runroot / 'volumes')}",
-                  f"tmp_dir = {_toml(runroot / 'tmp')}"]
+        # The database stays where `podman container cleanup` (run by conmon with `--root`) looks
+        # for it, graphroot/libpod; it pins the runroot and tmp_dir it was made with, so those
+        # are the storage's own too (ServicePaths.podman_runtime), never a folder that moves.
+        lines += [f"tmp_dir = {_toml(runroot / 'tmp')}"]
+    if conmon_env:
+        # conmon passes only these to the cleanup it runs when a container exits.
+        pairs = ", ".join(_toml(f"{name}={value}") for name, value in conmon_env.items())
+        lines.append(f"conmon_env_vars = [{pairs}]")
     return "\n".join(lines) + "\n"
+
+
+def runroot_of(runtime: Path) -> Path:
+    """The rootless service's runroot. `podman container cleanup`, which conmon runs when a
+    container exits, refuses one longer than RUNROOT_MAX characters; the exit then goes unrecorded
+    and Podman's own wait stalls 20 s (sbx polls the runtime and does not wait on it)."""
+    return runtime / "s"
+
+
+RUNROOT_MAX = 50
 
 
 def storage_conf(storage: Path, runroot: Path) -> str:
@@ -298,12 +312,12 @@ def storage_conf(storage: Path, runroot: Path) -> str:
         'driver = "overlay"',
         f"graphroot = {_toml(storage / 'storage')}",
         f"rootless_storage_path = {_toml(storage / 'storage')}",
-        f"runroot = {_toml(runroot / 'storage')}",
+        f"runroot = {_toml(runroot_of(runroot))}",
     ]) + "\n"
 
 
-def _toml(path: Path) -> str:
-    return json.dumps(str(path))  # a TOML basic string is a JSON string for these characters
+def _toml(value: Path | str) -> str:
+    return json.dumps(str(value))  # a TOML basic string is a JSON string for these characters
 
 
 def podman_version(podman: str) -> JsonDict:

@@ -15,6 +15,7 @@ every container with "Failed to get working directory"), with a clean environmen
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
@@ -23,12 +24,18 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from sandbox.engine.host import HostFacts, containers_conf, storage_conf
+from sandbox.engine.host import RUNROOT_MAX, HostFacts, Problem, containers_conf, runroot_of, storage_conf
 from sandbox.errors import EngineUnavailableError
 from sandbox.locks import waiting
-from sandbox.safedirs import private_dir
+from sandbox.safedirs import private_dir, remove_tree
+
+log = logging.getLogger(__name__)
 
 IDLE_SECONDS = 600
+BOOT_ID = "/proc/sys/kernel/random/boot_id"
+# What libpod says when its database pins folders that are gone or differ (one made by an older sbx,
+# or under another runtime folder).
+_STALE_DATABASE = ("database configuration mismatch", "creating events dirs", "does not match our")
 START_TIMEOUT_S = 20.0
 
 
@@ -78,11 +85,23 @@ class ServicePaths:
 
     @property
     def podman_runtime(self) -> Path:
-        """XDG_RUNTIME_DIR of the rootless service: its pause process and locks, sbx's own."""
-        return self.runtime_dir / "podman-run"
+        """XDG_RUNTIME_DIR of the rootless service (its pause process, locks, runroot): one per
+        storage, whichever runtime folder the service was started from, because the storage's
+        database pins it. Emptied after a reboot (BOOT_ID), as a tmpfs would be."""
+        return self.storage_dir / "run"
+
+    def problems(self, facts: HostFacts) -> list[Problem]:
+        runroot = runroot_of(self.podman_runtime)
+        if facts.rootless and len(str(runroot)) > RUNROOT_MAX:
+            return [Problem(f"the rootless runroot {runroot} is longer than {RUNROOT_MAX} characters: Podman's "
+                            "cleanup refuses it, so `podman run` and `podman wait` stall 20 s (sbx itself does not)",
+                            "set SBX_RUNTIME_DIR to a shorter folder of your own", fatal=False)]
+        return []
 
     def configuration(self, facts: HostFacts) -> dict[Path, str]:
-        files = {self.containers_conf: containers_conf(facts, self.podman_runtime)}
+        conmon_env = {name: value for name, value in self.environment(facts).items()
+                      if name in ("PATH", "CONTAINERS_CONF", "CONTAINERS_STORAGE_CONF", "XDG_RUNTIME_DIR")}
+        files = {self.containers_conf: containers_conf(facts, self.podman_runtime, conmon_env)}
         if facts.rootless:
             files[self.storage_conf] = storage_conf(self.storage_dir, self.podman_runtime)
         return files
@@ -189,36 +208,64 @@ def private_socket(paths: ServicePaths, facts: HostFacts, *, restart: bool = Fal
         for path, text in paths.configuration(facts).items():
             _write_private(path, text)
         if facts.rootless:
-            private_dir(paths.runtime_dir, paths.podman_runtime.name, env="SBX_RUNTIME_DIR")
-            # the images containers run from: no other user may fill it
-            private_dir(paths.storage_dir.parent, paths.storage_dir.name, env="SBX_CACHE_DIR")
-        sock.unlink(missing_ok=True)
-        log = open(runtime_dir / "podman-service.log", "ab")  # noqa: SIM115 -- handed to the child
-        with log:
-            child = subprocess.Popen(
-                [facts.podman, "system", "service", "--time", str(IDLE_SECONDS), f"unix://{sock}"],
-                env=paths.environment(facts),
-                cwd=runtime_dir,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                start_new_session=True,  # survives this sbx process, and Ctrl-C in its terminal
-                close_fds=True,
-                umask=0o077,
-            )
-        _write_private(pid_file, str(child.pid))
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if ping(sock, timeout=0.5):
-                return sock
-            if child.poll() is not None:
-                break
-            time.sleep(0.05)
-        tail = (runtime_dir / "podman-service.log").read_text(errors="replace").strip().splitlines()[-1:] or [""]
+            _prepare_rootless(paths)
+        failure = _start(paths, facts)
+        if failure is not None and facts.rootless and any(sign in failure for sign in _STALE_DATABASE):
+            # sbx's own database records only its throwaway containers: start it afresh
+            log.warning("sbx's Podman database was made for other folders (%s); starting a new one", failure)
+            (paths.storage_dir / "storage" / "libpod" / "bolt_state.db").unlink(missing_ok=True)
+            failure = _start(paths, facts)
+        if failure is None:
+            return sock
         raise EngineUnavailableError(
-            f"could not start podman's API service: {tail[0] or 'no answer on ' + str(sock)}",
+            f"could not start podman's API service: {failure}",
             hint=f"see {runtime_dir / 'podman-service.log'}; `sbx doctor` checks the host",
         )
+
+
+def _prepare_rootless(paths: ServicePaths) -> None:
+    """sbx's own storage, and its runtime folder emptied after a reboot as a tmpfs would be (a
+    pause process pid from before would name some other process now)."""
+    private_dir(paths.storage_dir.parent, paths.storage_dir.name, env="SBX_CACHE_DIR")  # no one else fills it
+    run = private_dir(paths.storage_dir, paths.podman_runtime.name, env="SBX_CACHE_DIR")
+    boot = Path(BOOT_ID).read_text().strip() if Path(BOOT_ID).exists() else ""
+    marker = run / "boot_id"
+    if marker.exists() and marker.read_text().strip() == boot:
+        return
+    for entry in list(run.iterdir()):
+        if entry.is_dir() and not entry.is_symlink():
+            remove_tree(entry)
+        else:
+            entry.unlink()
+    _write_private(marker, boot + "\n")
+
+
+def _start(paths: ServicePaths, facts: HostFacts) -> str | None:
+    """Start the service; None once it answers, else the reason it did not."""
+    runtime_dir, sock = paths.runtime_dir, paths.socket
+    sock.unlink(missing_ok=True)
+    with open(runtime_dir / "podman-service.log", "ab") as service_log:
+        child = subprocess.Popen(
+            [str(facts.podman), "system", "service", "--time", str(IDLE_SECONDS), f"unix://{sock}"],
+            env=paths.environment(facts),
+            cwd=runtime_dir,
+            stdin=subprocess.DEVNULL,
+            stdout=service_log,
+            stderr=service_log,
+            start_new_session=True,  # survives this sbx process, and Ctrl-C in its terminal
+            close_fds=True,
+            umask=0o077,
+        )
+    _write_private(runtime_dir / "podman.pid", str(child.pid))
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if ping(sock, timeout=0.5):
+            return None
+        if child.poll() is not None:
+            break
+        time.sleep(0.05)
+    tail = (runtime_dir / "podman-service.log").read_text(errors="replace").strip().splitlines()[-1:] or [""]
+    return tail[0] or f"no answer on {sock}"
 
 
 def find_socket(paths: ServicePaths, facts: HostFacts) -> tuple[Path, bool]:

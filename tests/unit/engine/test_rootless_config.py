@@ -66,7 +66,11 @@ def test_rootless_service_has_its_own_overlay_storage_and_database(tmp_path: Pat
     assert storage["driver"] == "overlay"
     assert storage["graphroot"] == storage["rootless_storage_path"] == str(tmp_path / "store" / "storage")
     engine = tomllib.loads(files[paths.containers_conf])["engine"]
-    assert engine["static_dir"] == str(tmp_path / "run" / "podman-run" / "libpod")  # beside the runtime
+    # the database stays where conmon's cleanup looks (graphroot/libpod); what it pins is the storage's
+    assert "static_dir" not in engine
+    assert engine["tmp_dir"] == str(tmp_path / "store" / "run" / "tmp")
+    assert storage["runroot"] == str(tmp_path / "store" / "run" / "s")
+    assert any(pair.startswith("CONTAINERS_CONF=") for pair in engine["conmon_env_vars"])
     assert engine["runtime"] == "runc"
     rootful = service.ServicePaths(tmp_path / "run", tmp_path / "store").configuration(_facts(rootless=False))
     assert list(rootful) == [paths.containers_conf]  # root keeps the system's storage
@@ -106,3 +110,12 @@ def test_namespace_pid_finds_a_child_in_another_user_namespace() -> None:
             os.kill(found, 9)
         shell.kill()
         shell.wait()
+
+
+def test_a_runroot_podmans_cleanup_would_refuse_is_reported(tmp_path: Path) -> None:
+    short = service.ServicePaths(tmp_path / "r", Path("/home/u/.cache/sbx/podman"))
+    assert short.problems(_facts()) == []
+    long = service.ServicePaths(tmp_path / "r", Path("/home/" + "x" * 40 + "/.cache/sbx/podman"))
+    (problem,) = long.problems(_facts())
+    assert not problem.fatal and "SBX_RUNTIME_DIR" in problem.fix
+    assert long.problems(_facts(rootless=False)) == []
