@@ -79,10 +79,15 @@ class Check:
 def check_steps(host: HostTree, steps: Sequence[Step], refused: Collection[str] = ()) -> Check:
     by_path = {s.path: s for s in steps}
     blocked = {p: REFUSED for p in refused}
-    for step in steps:
-        verdict = _verdict(host, step, by_path)
-        if verdict is not None:
-            blocked[step.path] = verdict
+    # The host files to compare with the review, hashed on every core at once.
+    host.prefetch_digests(s.path for s in steps if _is(s.expect, EntryType.FILE) and s.path not in refused)
+    try:
+        for step in steps:
+            verdict = _verdict(host, step, by_path)
+            if verdict is not None:
+                blocked[step.path] = verdict
+    finally:
+        host.drop_prefetched()
     order = sorted({*by_path, *refused}, key=tree_key)
     _propagate(order, blocked, by_path)
     ready = tuple(s for s in sorted(steps, key=lambda s: tree_key(s.path)) if s.path not in blocked)

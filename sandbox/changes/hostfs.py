@@ -16,13 +16,13 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from types import TracebackType
 
 from sandbox.changes import durable
 from sandbox.changes.digest import hash_fd, listing_digest
-from sandbox.changes.fastcopy import Pending, copy_fd, hash_copy, wait_all
+from sandbox.changes.fastcopy import PARALLEL_MIN, Pending, copy_fd, hash_copy, wait_all
 from sandbox.changes.nodes import Node, entry_type_of, special_kind
 from sandbox.changes.paths import display, parent_of
 from sandbox.errors import ChangesetError, ConflictError, StateError
@@ -63,6 +63,7 @@ class HostTree:
     def __init__(self, root: str) -> None:
         self.root = root
         self._dirs: dict[str, int] = {"": os.open(root, _DIR_FLAGS)}
+        self._prefetched: dict[str, tuple[tuple[int, ...], Pending]] = {}
 
     def __enter__(self) -> HostTree:
         return self
@@ -71,6 +72,7 @@ class HostTree:
         self.close()
 
     def close(self) -> None:
+        self.drop_prefetched()
         for fd in self._dirs.values():
             os.close(fd)
         self._dirs.clear()
@@ -111,6 +113,32 @@ class HostTree:
         except FileNotFoundError:
             return None
 
+    def prefetch_digests(self, paths: Iterable[str]) -> None:
+        """Start hashing the large regular files at `paths` in worker threads; `node` takes such
+        a digest only while the file's inode, size, mtime and ctime are still those it was
+        hashed with, and hashes it again otherwise. A path that cannot be reached is left to
+        `node` to report."""
+        for path in paths:
+            try:
+                st = self.lstat(path)
+            except (MissingParent, UnsafePath):
+                continue
+            if st is None or not stat.S_ISREG(st.st_mode) or st.st_size < PARALLEL_MIN or path in self._prefetched:
+                continue
+            try:
+                fd = _open_regular(path, self.parent(path)[0], st)
+            except ConflictError:
+                continue
+            try:
+                self._prefetched[path] = (_identity(st), hash_copy(fd))
+            finally:
+                os.close(fd)
+
+    def drop_prefetched(self) -> None:
+        """Wait for the digests nobody asked for, and forget them."""
+        wait_all(p for _, p in self._prefetched.values())
+        self._prefetched.clear()
+
     def node(self, path: str, *, listing: bool = False) -> Node | None:
         st = self.lstat(path)
         if st is None:
@@ -125,6 +153,9 @@ class HostTree:
         entry_type = entry_type_of(st.st_mode)
         mode = st.st_mode & 0o7777
         if entry_type == EntryType.FILE:
+            prefetched = self._prefetched.pop(path, None)
+            if prefetched is not None and prefetched[0] == _identity(st):
+                return Node(EntryType.FILE, mode, sha256=prefetched[1].digest(), size=st.st_size)
             fd = _open_regular(path, parent_fd, st)
             try:
                 sha256, size = hash_fd(fd)
@@ -290,6 +321,14 @@ def _open_regular(path: str, parent_fd: int, st: os.stat_result) -> int:
         os.close(fd)
         raise _changed_meanwhile(path)
     return fd
+
+
+def _identity(st: os.stat_result) -> tuple[int, ...]:
+    """What changes whenever a file's content may have: a write moves ctime (and mtime, which
+    a user can set back; ctime cannot be set). Where ctime ticks coarsely (kernels without
+    multigrain timestamps), a write in the same tick goes unseen here; the commit still compares
+    every backup it makes with the review, so such a file is a conflict then, not overwritten."""
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def _changed_meanwhile(path: str) -> ConflictError:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -108,3 +109,20 @@ def test_a_backup_of_a_file_that_changed_is_a_conflict(tmp_path: Path) -> None:
         copy = tree.copy_out("f", reviewed, str(tmp_path / "backup"))
         with pytest.raises(ConflictError):
             tree.check_copied([copy])
+
+
+def test_a_prefetched_digest_is_used_only_for_the_file_it_was_computed_from(tmp_path: Path) -> None:
+    host = tmp_path / "host"
+    host.mkdir()
+    first = _write(host / "same", 6 * MIB, {0: os.urandom(6 * MIB)})
+    _write(host / "edited", 6 * MIB, {0: os.urandom(6 * MIB)})
+    with HostTree(str(host)) as tree:
+        tree.prefetch_digests(["same", "edited", "missing", "nowhere/below"])
+        st = os.stat(host / "edited")
+        time.sleep(0.05)  # timestamps without multigrain ctime (before Linux 6.13) tick every few ms
+        with open(host / "edited", "r+b") as f:  # same size, mtime set back: only ctime tells
+            f.write(b"edited after the prefetch")
+        os.utime(host / "edited", ns=(st.st_atime_ns, st.st_mtime_ns))
+        same, edited = tree.node("same"), tree.node("edited")
+    assert same is not None and same.sha256 == first
+    assert edited is not None and edited.sha256 == hashlib.sha256((host / "edited").read_bytes()).hexdigest()
