@@ -9,6 +9,7 @@ import os
 import sys
 from typing import Any
 
+from sandbox.cli.alternatives import choose_between, undecided
 from sandbox.cli.common import Output, action_output, add_common, commit_text, for_terminal, interactive, open_workspace
 from sandbox.cli.dialogue import approver, ask, review
 from sandbox.cli.ticker import Ticker
@@ -27,6 +28,8 @@ def _parse_pairs(pairs: list[str]) -> dict[str, Any]:
     return args
 
 
+DEFAULT_CANDIDATES = 3
+MAX_CANDIDATES = 8
 _JSON_KINDS = {type(None): "null", list: "an array", str: "a string", bool: "true or false"}
 
 
@@ -76,11 +79,15 @@ def cmd_run(ns: argparse.Namespace) -> Output:
     from sandbox import intent
     from sandbox.planner.commands import make_planner
 
+    if not 1 <= ns.candidates <= MAX_CANDIDATES:
+        raise UsageError(f"--candidates must be between 1 and {MAX_CANDIDATES}", code="usage.invalid_arg")
     ws = open_workspace(ns.workspace)
     asking = interactive(ns.json)
     in_process = ns.no_service or os.environ.get("SBX_PLANNER_SERVICE", "1") == "0"
     planner = make_planner(ns.model, ep=ns.ep, design=ns.design,
                            service_dir=None if in_process else ws.settings.runtime_dir)
+    alternates = [make_planner(name, ep=ns.ep, service_dir=None if in_process else ws.settings.runtime_dir)
+                  for name in ns.second_model or ()]
 
     ticker = Ticker() if not ns.json and sys.stderr.isatty() else None
     slow = {ProgressKind.LOAD, ProgressKind.PLANNING, ProgressKind.REPAIR}  # these can take seconds
@@ -109,6 +116,7 @@ def cmd_run(ns: argparse.Namespace) -> Output:
             approve=approve if (ns.yes or asking) else None,
             on_progress=progress, confirm=confirm if (asking and not ns.yes) else None,
             timeout_s=ns.timeout, allow_degraded=ns.allow_degraded,
+            candidates=ns.candidates, alternates=alternates, resolve=choose_between if asking else None,
         )
     finally:
         if ticker is not None:
@@ -134,8 +142,9 @@ def cmd_run(ns: argparse.Namespace) -> Output:
     if result.commits:
         lines += ["sbx: " + commit_text(commit) for commit in result.commits]
     err = "\n".join(printable(line) for line in lines)  # denials, errors and paths come from the run
-    return Output(result.to_json(), for_terminal(result.stdout(), sys.stdout), err,
-                  exit_code=0 if result.error is None else 1)
+    err += undecided(result)  # escaped as it is made
+    failed = result.error is not None or result.status is RunStatus.UNDECIDED
+    return Output(result.to_json(), for_terminal(result.stdout(), sys.stdout), err, exit_code=1 if failed else 0)
 
 
 def add_commands(sub: Any) -> None:
@@ -163,6 +172,11 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--timeout", type=float, metavar="S", help="wall-clock limit per step, seconds")
     p.add_argument("--allow-degraded", action="store_true", help="run even if Landlock is unavailable")
     p.add_argument("--design", help="how the model is prompted and guided (docs/planner.md)")
+    p.add_argument("--candidates", type=int, default=DEFAULT_CANDIDATES, metavar="N",
+                   help=f"check the plan by running up to N candidate plans, each in throwaway containers, "
+                        f"and keep the one the evidence supports (default {DEFAULT_CANDIDATES}; 1: no check)")
+    p.add_argument("--second-model", action="append", metavar="NAME",
+                   help="another prepared model whose plan is the next candidate (repeatable)")
     p.add_argument("--no-service", action="store_true",
                    help="load the model in this process, not in the resident planner service "
                         "(or SBX_PLANNER_SERVICE=0)")

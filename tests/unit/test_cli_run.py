@@ -30,7 +30,7 @@ def _run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.Capture
         return next(replies, "")
 
     monkeypatch.setattr("builtins.input", answer)
-    code = cli.main(["run", "write a note", "-w", str(ws.path)])
+    code = cli.main(["run", "write a note", "-w", str(ws.path), "--candidates", "1"])
     return code, ws, asked, capsys.readouterr()
 
 

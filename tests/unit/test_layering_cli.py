@@ -9,7 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = ROOT / "sandbox" / "cli"
-FOUNDATION = {"common", "dialogue", "ticker"}  # what every command family may use
+FOUNDATION = {"common", "dialogue", "alternatives", "ticker"}  # what every command family may use
 FAMILIES = {"actions", "changes", "log", "profile", "models", "host"}
 
 
@@ -65,6 +65,8 @@ def test_command_families_use_only_the_foundation_and_the_foundation_no_family()
             allowed = FOUNDATION
         elif path.stem == "dialogue":
             allowed = {"common"}
+        elif path.stem == "alternatives":  # the choice between candidate plans, asked like an approval
+            allowed = {"common", "dialogue"}
         elif path.stem in FOUNDATION:
             allowed = set()
         else:  # main, and the package's entry points
