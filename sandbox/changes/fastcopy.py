@@ -7,6 +7,10 @@ copy_file_range(2) for each data segment, so that holes stay holes (SEEK_DATA/SE
 pread/pwrite. Then the copy itself is hashed: what is checked is exactly what will be renamed into
 place (or restored from), whatever happens to the source meanwhile, and each byte is read once.
 
+A small file (up to `SMALL`) is instead read once and written once, and the bytes written are
+hashed: the system calls of the kernel copy would cost more than the copy, and a few blocks of
+zeros are all that can be lost to a hole.
+
 A large copy is hashed in a worker thread (hashlib releases the GIL on large updates): several
 files hash on several cores while the next one is copied. The caller collects the `Pending`
 digests and waits for them before it relies on the copies (before the sync that precedes the
@@ -27,6 +31,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 log = logging.getLogger(__name__)
 
 CHUNK = 1024 * 1024
+SMALL = 64 * 1024
 PARALLEL_MIN = 4 * CHUNK  # below this, handing the hash to a thread costs more than it saves
 _FICLONE = 0x40049409  # _IOW(0x94, 9, int): share the source's blocks (linux/fs.h)
 # The filesystem (or the pair of them) cannot do this kind of copy: try the next kind.
@@ -39,6 +44,22 @@ _buffers = threading.local()
 
 
 # -- copying ---------------------------------------------------------------------------------------
+def copy_and_hash(src: int, dst: int) -> Pending:
+    """Copy all of `src` into the new, empty `dst` (see `copy_fd`) and start hashing the copy."""
+    size = os.fstat(src).st_size
+    if 0 < size <= SMALL:
+        data = os.pread(src, size, 0)
+        _write_at(dst, data, 0)
+        if len(data) == size:
+            done: Future[str] = Future()
+            done.set_result(hashlib.sha256(data).hexdigest())
+            return Pending(done)
+        os.ftruncate(dst, size)  # shrank meanwhile: the copy is what it is, hashed as such
+    else:
+        copy_fd(src, dst)
+    return hash_copy(dst)
+
+
 def copy_fd(src: int, dst: int) -> None:
     """Copy all of `src` into the new, empty `dst`: a reflink, else an in-kernel copy of each
     data segment, else reads and writes; `dst` ends with the size `src` had when this started
@@ -102,12 +123,17 @@ def _rw_range(src: int, dst: int, pos: int, end: int) -> bool:
         chunk = os.pread(src, min(CHUNK, end - pos), pos)
         if not chunk:
             return False
-        view = memoryview(chunk)
-        while view:
-            written = os.pwrite(dst, view, pos)
-            view = view[written:]
-            pos += written
+        _write_at(dst, chunk, pos)
+        pos += len(chunk)
     return True
+
+
+def _write_at(fd: int, data: bytes, pos: int) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, pos)
+        view = view[written:]
+        pos += written
 
 
 # -- hashing the copy ------------------------------------------------------------------------------

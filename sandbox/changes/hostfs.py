@@ -22,7 +22,7 @@ from types import TracebackType
 
 from sandbox.changes import durable
 from sandbox.changes.digest import hash_fd, listing_digest
-from sandbox.changes.fastcopy import PARALLEL_MIN, Pending, copy_fd, hash_copy, wait_all
+from sandbox.changes.fastcopy import PARALLEL_MIN, Pending, copy_and_hash, hash_copy, wait_all
 from sandbox.changes.nodes import Node, entry_type_of, special_kind
 from sandbox.changes.paths import display, parent_of
 from sandbox.errors import ChangesetError, ConflictError, StateError
@@ -215,8 +215,7 @@ class HostTree:
                 raise StateError(f"source of {display(path)} is not a regular file", code="state.corrupt")
             dst = os.open(temp_name, _CREATE_FLAGS, 0o600, dir_fd=parent_fd)
             try:
-                copy_fd(src, dst)
-                pending = hash_copy(dst)
+                pending = copy_and_hash(src, dst)
                 _set_fd_attrs(dst, node.mode, owner)
             except BaseException:
                 os.unlink(temp_name, dir_fd=parent_fd)
@@ -290,8 +289,7 @@ class HostTree:
         try:
             dst = os.open(dest, _CREATE_FLAGS, 0o600)
             try:
-                copy_fd(src, dst)
-                return Copy(path, expected_sha256, hash_copy(dst))
+                return Copy(path, expected_sha256, copy_and_hash(src, dst))
             finally:
                 os.close(dst)
         finally:

@@ -33,8 +33,7 @@ def _copy(source: Path, target: Path) -> str:
     src = os.open(source, os.O_RDONLY)
     dst = os.open(target, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        fastcopy.copy_fd(src, dst)
-        return fastcopy.hash_copy(dst).digest()
+        return fastcopy.copy_and_hash(src, dst).digest()
     finally:
         os.close(src)
         os.close(dst)
@@ -42,7 +41,8 @@ def _copy(source: Path, target: Path) -> str:
 
 CASES = [
     (0, {}),
-    (100, {0: b"x" * 100}),
+    (100, {0: b"x" * 100}),  # read and written once
+    (fastcopy.SMALL + 1, {1: b"y" * fastcopy.SMALL}),
     (3 * MIB + 7, {5: os.urandom(3 * MIB)}),  # hashed inline
     (12 * MIB, {0: b"head", 6 * MIB: os.urandom(MIB), 12 * MIB - 3: b"end"}),  # hashed in a worker
     (9 * MIB, {}),  # nothing but a hole
