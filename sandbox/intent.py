@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import shlex
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -28,6 +29,7 @@ from typing import Any
 
 from sandbox.app import Workspace
 from sandbox.errors import PlannerError, SbxError
+from sandbox.planner.evidence import where_it_looked
 from sandbox.planner.plan import Plan, Planner, PlanStep, Usage
 from sandbox.planner.prompt import clip, repair_hint, summarize_workspace
 from sandbox.planner.verify import (
@@ -281,8 +283,9 @@ def failure(step: StepResult) -> str | None:
     return None
 
 
-def feedback(step: StepResult, reason: str) -> str:
-    """What the model is told about a failed step: short, the end of the error output first."""
+def feedback(step: StepResult, reason: str, looked: str = "") -> str:
+    """What the model is told about a failed step: short, the end of the error output first, then
+    its denials and what exists where it looked (`looked`: planner.evidence.where_it_looked)."""
     parts = [reason]
     if step.stderr.strip():
         parts.append(f"stderr: {clip(step.stderr, 400)}")
@@ -293,11 +296,20 @@ def feedback(step: StepResult, reason: str) -> str:
         parts.append(f"output: {clip(step.stdout, 200)}")
     if step.denied:
         parts.append("denied by the sandbox: " + "; ".join(step.denied[:3]))
+    if looked:
+        parts.append(f"in the folder: {looked}")
     return "\n".join(parts)
 
 
 def _confine(workspace: Workspace, step: PlanStep, timeout_s: float | None) -> str:
     return workspace.compile(step.tool, step.args, timeout_s=timeout_s).summary()
+
+
+def _words_of(step: PlanStep) -> str:
+    """The call as shell words, for finding the paths it names."""
+    if step.tool == "run_shell":
+        return str(step.args.get("command", ""))
+    return " ".join(shlex.quote(v) for v in step.args.values() if isinstance(v, str))
 
 
 def _describe(step: PlanStep) -> str:
@@ -389,7 +401,7 @@ class _Runner:
         if changeset.status in (ChangesetStatus.PENDING, ChangesetStatus.EMPTY):
             changeset = self.workspace.discard(changeset.id)
         self.attempts.append(Attempt(index, number, call, confinement, result, changeset, False, reason))
-        return reason, feedback(result, reason)
+        return reason, feedback(result, reason, where_it_looked(self.workspace.path, _words_of(call)))
 
 
 @dataclass(frozen=True)

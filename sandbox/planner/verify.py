@@ -232,6 +232,9 @@ class NextExamples:
     def gate_messages(self, intent: str) -> list[Message] | None:
         return None  # the first candidate's gate already said yes
 
+    def gate_refusal(self, answer: str) -> str | None:
+        return None  # no gate is asked
+
 
 def next_examples(design: Any) -> NextExamples | None:
     """`design` with its next-nearest examples, or None when it retrieves none."""

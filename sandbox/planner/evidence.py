@@ -1,0 +1,137 @@
+"""What exists where a failed command looked, for the model's repair.
+
+A small model told only "exit 2, sed: can't read *.py: No such file or directory" tends to repeat
+itself; told also that `*.py` matches nothing at the top of the folder but `src/pkg/app.py` and
+`tests/test_app.py` exist, it writes the recursive command. `where_it_looked` reads the command's
+path-like words (names with a `/`, a `.`, or glob characters, and names that exist) and says, for
+each, whether it exists, what a folder holds, and where names like it are further down.
+
+It reads the host folder only (not the pending changes of earlier steps) and never follows a path
+out of it; it is bounded (a few words, a few hundred entries walked), so it costs milliseconds.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import itertools
+import logging
+import os
+import re
+import shlex
+from pathlib import Path, PurePosixPath
+
+log = logging.getLogger(__name__)
+
+__all__ = ["where_it_looked"]
+
+MAX_WORDS = 4
+MAX_SHOWN = 8
+WALK_BUDGET = 3000
+_GLOB = re.compile(r"[*?\[]")
+_SKIPPED_DIRS = {".git", "node_modules", "__pycache__", ".venv", "venv"}
+
+
+def _words(command: str) -> list[str]:
+    try:
+        lexer = shlex.shlex(command, posix=True, punctuation_chars=True)
+        lexer.whitespace_split = True
+        words = list(lexer)
+    except ValueError:
+        words = command.split()
+    out = []
+    for word in words:
+        if not word or word.startswith("-") or any(c in word for c in " =$`'\"\n(){}<>|;&") or len(word) > 200:
+            continue
+        if word.startswith("s/") or (word.count("/") > 3 and word.endswith("/")):  # a sed expression
+            continue
+        out.append(word)
+    return out
+
+
+def _inside(root: Path, word: str) -> PurePosixPath | None:
+    path = PurePosixPath(word)
+    if path.is_absolute() or ".." in path.parts:
+        return None
+    return path
+
+
+def _walk(root: Path) -> list[str]:
+    """Relative paths below `root`, breadth first, at most WALK_BUDGET, skipping bulky folders."""
+    found: list[str] = []
+    queue = [root]
+    while queue and len(found) < WALK_BUDGET:
+        folder = queue.pop(0)
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            continue
+        for entry in entries:
+            rel = os.path.relpath(entry.path, root)
+            found.append(rel + ("/" if entry.is_dir(follow_symlinks=False) else ""))
+            if entry.is_dir(follow_symlinks=False) and entry.name not in _SKIPPED_DIRS:
+                queue.append(Path(entry.path))
+    return found
+
+
+def _listing(folder: Path, limit: int = MAX_SHOWN) -> str:
+    try:
+        names = sorted(e.name + ("/" if e.is_dir(follow_symlinks=False) else "") for e in os.scandir(folder))
+    except OSError:
+        return "(unreadable)"
+    if not names:
+        return "(empty)"
+    more = f", ... ({len(names) - limit} more)" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
+def _elsewhere(everything: list[str], pattern: str) -> list[str]:
+    return [p for p in everything if fnmatch.fnmatch(PurePosixPath(p.rstrip("/")).name, pattern)][:MAX_SHOWN]
+
+
+def _about_pattern(root: Path, word: str, path: PurePosixPath, everything: list[str]) -> str:
+    here = sorted(str(p.relative_to(root)) for p in itertools.islice(root.glob(str(path)), WALK_BUDGET))
+    if here:
+        return f"`{word}` matches {len(here)}: {', '.join(here[:MAX_SHOWN])}"
+    further = _elsewhere(everything, path.name)
+    where = f"; names like it further down: {', '.join(further)}" if further else ", nor anywhere below"
+    return f"`{word}` matches nothing in {path.parent}/{where}"
+
+
+def _about(root: Path, word: str, everything: list[str]) -> str | None:
+    path = _inside(root, word)
+    if path is None or str(path) == ".":
+        return None
+    target = root / path
+    if _GLOB.search(word):
+        return _about_pattern(root, word, path, everything)
+    if target.is_symlink() or target.exists():
+        if target.is_dir():
+            return f"`{word}` is a folder holding: {_listing(target)}"
+        return f"`{word}` exists (a file of {target.stat().st_size} bytes)"
+    if "/" not in word and "." not in word:
+        return None  # a plain word that names nothing here: a program or an argument, not a path
+    further = [p for p in _elsewhere(everything, path.name) if p.rstrip("/") != str(path)]
+    parent = root / path.parent
+    where = (f"`{path.parent}/` holds: {_listing(parent)}" if parent.is_dir()
+             else f"`{path.parent}/` does not exist either")
+    also = f"; `{path.name}` is at: {', '.join(further)}" if further else ""
+    return f"`{word}` does not exist; {where}{also}"
+
+
+def where_it_looked(root: Path, command: str) -> str:
+    """Facts about the paths `command` names, one per line ("" when it names none we can check)."""
+    everything: list[str] | None = None
+    facts: list[str] = []
+    for word in dict.fromkeys(_words(command)):
+        if len(facts) >= MAX_WORDS:
+            break
+        if everything is None:
+            everything = _walk(root)
+        try:
+            fact = _about(root, word, everything)
+        except OSError as exc:
+            log.debug("cannot look at %r: %s", word, exc)
+            continue
+        if fact:
+            facts.append(fact)
+    return "\n".join(facts)

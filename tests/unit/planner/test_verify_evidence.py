@@ -1,0 +1,47 @@
+"""What a failed command's repair is told about the folder: where it looked, and what is there."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sandbox.intent import feedback
+from sandbox.planner.evidence import where_it_looked
+from sandbox.types import Limits, Protections, StepResult
+
+
+def project(root: Path) -> Path:
+    (root / "src" / "pkg").mkdir(parents=True)
+    (root / "src" / "pkg" / "app.py").write_text("def greet():\n    return 'hi'\n")
+    (root / "tests").mkdir()
+    (root / "tests" / "test_app.py").write_text("from pkg.app import greet\n")
+    (root / "people.csv").write_text("name,age\nann,30\n")
+    return root
+
+
+def test_a_pattern_that_matches_nothing_here_says_where_such_names_are(tmp_path: Path) -> None:
+    facts = where_it_looked(project(tmp_path), 'for f in *.py; do sed -i "s/greet/welcome/g" "$f"; done')
+    assert facts == "`*.py` matches nothing in ./; names like it further down: tests/test_app.py, src/pkg/app.py"
+
+
+def test_a_missing_file_names_its_folder_and_where_the_name_is(tmp_path: Path) -> None:
+    facts = where_it_looked(project(tmp_path), "sed -i 's/greet/welcome/' src/app.py")
+    assert facts == "`src/app.py` does not exist; `src/` holds: pkg/; `app.py` is at: src/pkg/app.py"
+    assert "`data/` does not exist either" in where_it_looked(tmp_path, "cat data/people.csv")
+
+
+def test_existing_paths_and_plain_words(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    assert where_it_looked(root, "wc -l people.csv") == "`people.csv` exists (a file of 16 bytes)"
+    assert where_it_looked(root, "ls src") == "`src` is a folder holding: pkg/"
+    assert where_it_looked(root, "grep -rn TODO") == ""  # words that name nothing are not paths
+    assert where_it_looked(root, "cat ../../etc/passwd /etc/shadow") == ""  # never outside the folder
+    assert where_it_looked(root, "echo 'unclosed") == ""
+
+
+def test_the_repair_feedback_carries_it(tmp_path: Path) -> None:
+    protections = Protections(None, 7, True, "none", "host", (), True, True, Limits())
+    step = StepResult("run_shell", {"command": "x"}, 2, "", "sed: can't read *.py: No such file or directory\n",
+                      False, protections, 0.1)
+    text = feedback(step, "exit 2", "`*.py` matches nothing in ./")
+    assert text.splitlines() == ["exit 2", "stderr: sed: can't read *.py: No such file or directory",
+                                 "in the folder: `*.py` matches nothing in ./"]
