@@ -34,6 +34,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.designs import PRODUCTION_NAME, get_design  # noqa: E402
 from bench.intents import Case, all_cases  # noqa: E402
 from sandbox.app import Workspace  # noqa: E402
 from sandbox.config import Settings  # noqa: E402
@@ -41,7 +42,6 @@ from sandbox.errors import SbxError  # noqa: E402
 from sandbox.intent import RunResult, run_intent  # noqa: E402
 from sandbox.planner.catalog import DEFAULT_MODEL  # noqa: E402
 from sandbox.planner.commands import BENCH_INTENTS, BENCH_WORKSPACE, make_planner  # noqa: E402
-from sandbox.planner.designs import DEFAULT_DESIGN  # noqa: E402
 from sandbox.planner.plan import Planner, Usage  # noqa: E402
 from sandbox.policy.profiles import load_profiles  # noqa: E402
 
@@ -106,12 +106,12 @@ def run_case(case: Case, planner: Planner, settings: Settings, scratch: Path) ->
     return outcome
 
 
-def _cli_plan(model: str, design: str, intent: str, ws: Path, env: dict[str, str], *extra: str) -> dict[str, Any]:
+def _cli_plan(model: str, intent: str, ws: Path, env: dict[str, str], *extra: str) -> dict[str, Any]:
     """One `sbx run --dry-run --json` in a new process: interpreter, imports, the planner (service or
     in-process), the plan, its confinement compiled; the wall time from spawn to exit."""
     started = time.monotonic()
     proc = subprocess.run([sys.executable, "-m", "sandbox.cli", "run", "--dry-run", "--json", "--model", model,
-                           "--design", design, *extra, "-w", str(ws), intent], capture_output=True, text=True,
+                           *extra, "-w", str(ws), intent], capture_output=True, text=True,
                           timeout=600, check=False, cwd=ROOT, env={**os.environ, **env})
     seconds = time.monotonic() - started
     try:
@@ -125,10 +125,11 @@ def _cli_plan(model: str, design: str, intent: str, ws: Path, env: dict[str, str
             "load": data["result"]["timings"].get("load_seconds")}
 
 
-def cold_latency(model: str, design: str, runs: int) -> dict[str, Any]:
+def cold_latency(model: str, runs: int) -> dict[str, Any]:
     """`sbx run --dry-run` from a cold CLI over the fixed intents: the first with no planner service
     running (it starts one: model load, the whole prompt), then `runs` with the service running
-    (each a new intent), then `runs` planning in-process (`--no-service`: the model loaded each time)."""
+    (each a new intent), then `runs` planning in-process (`--no-service`: the model loaded each time).
+    The command line plans with the production design only."""
     from sandbox.planner.service import stop_services
 
     runtime = Path(tempfile.mkdtemp(prefix="sbx-bench-rt-", dir="/tmp"))
@@ -139,9 +140,9 @@ def cold_latency(model: str, design: str, runs: int) -> dict[str, Any]:
         (ws / rel).write_text("x\n")
     intents = [BENCH_INTENTS[i % len(BENCH_INTENTS)] for i in range(runs + 1)]
     try:
-        first = _cli_plan(model, design, intents[0], ws, env)
-        warm = [_cli_plan(model, design, intent, ws, env) for intent in intents[1:]]
-        local = [_cli_plan(model, design, intent, ws, env, "--no-service") for intent in intents[1:]]
+        first = _cli_plan(model, intents[0], ws, env)
+        warm = [_cli_plan(model, intent, ws, env) for intent in intents[1:]]
+        local = [_cli_plan(model, intent, ws, env, "--no-service") for intent in intents[1:]]
     finally:
         stop_services(runtime)
     return {"first": first, "service": warm, "in_process": local}
@@ -162,7 +163,7 @@ def _rate(outcomes: list[Outcome]) -> str:
 def bench_design(args: argparse.Namespace, design: str, cases: list[Case], settings: Settings,
                  deadline: float) -> dict[str, Any]:
     tools = [p.tool for _, p in sorted(load_profiles(settings.profiles_dir).tools.items())]
-    planner = make_planner(args.model, design=design)
+    planner = make_planner(args.model, design=get_design(design))
     load = planner.load()
     latency = [planner.plan(intent, tools, BENCH_WORKSPACE, 3).usage for intent in BENCH_INTENTS]
     outcomes: list[Outcome] = []
@@ -182,7 +183,7 @@ def bench_design(args: argparse.Namespace, design: str, cases: list[Case], setti
                                      for o in outcomes if o.usage]
     prefill = sum(u.prompt_tokens - u.cached_tokens for u in usages) / max(sum(u.prefill_seconds for u in usages), 1e-9)
     decode = sum(u.completion_tokens for u in usages) / max(sum(u.decode_seconds for u in usages), 1e-9)
-    cold = cold_latency(args.model, design, args.cold) if args.cold else {}
+    cold = cold_latency(args.model, args.cold) if args.cold and design == PRODUCTION_NAME else {}
     return {
         "model": planner.model.to_json(),
         "design": design,
@@ -214,7 +215,8 @@ def bench_design(args: argparse.Namespace, design: str, cases: list[Case], setti
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=DEFAULT_MODEL)
-    parser.add_argument("--design", action="append", help=f"repeatable (default: {DEFAULT_DESIGN})")
+    parser.add_argument("--design", action="append",
+                        help=f"a design of bench/designs.py, repeatable (default: {PRODUCTION_NAME}, in sbx run)")
     parser.add_argument("--cases", choices=("all", "dev", "heldout"), default="all")
     parser.add_argument("--only", default="", help="comma-separated case names")
     parser.add_argument("--cold", type=int, default=0, help="cold-process plan timings per design")
@@ -231,7 +233,7 @@ def main() -> int:
     os.environ.setdefault("SBX_STATE_DIR", tempfile.mkdtemp(prefix="sbx-bench-state-"))
     deadline = time.monotonic() + args.budget_s
     reports = []
-    for design in args.design or [DEFAULT_DESIGN]:
+    for design in args.design or [PRODUCTION_NAME]:
         print(f"== {args.model} / {design}", file=sys.stderr)
         report = bench_design(args, design, cases, settings, deadline)
         reports.append(report)

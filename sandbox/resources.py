@@ -1,5 +1,5 @@
 """sbx's own data files, read as package data: the in-container launcher, the policy profiles, the
-default image's Containerfile and the model build programs.
+default image's Containerfile, the model build programs and the planner's worked examples.
 
 The launcher, the profiles and the Containerfile live at the top of the repository (`runtime/`,
 `profiles/`, `Containerfile`: the layout asks for them there); `sandbox/_data/` holds links to them,
@@ -70,4 +70,13 @@ def build_program(module: str) -> str:
         return resources.files(package).joinpath(f"{name}.py").read_text(encoding="utf-8")
     except (OSError, ModuleNotFoundError) as exc:
         raise SbxError(f"sbx's package data is incomplete: cannot read the build program {module} ({exc})",
+                       hint="reinstall sbx (pip install --force-reinstall)", code="sbx.incomplete_install") from None
+
+
+def planner_data(name: str) -> str:
+    """A data file of the planner (`sandbox/planner/data/NAME`: its example bank and cheat sheet)."""
+    try:
+        return resources.files("sandbox.planner").joinpath("data", name).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SbxError(f"sbx's package data is incomplete: cannot read the planner's {name} ({exc.strerror})",
                        hint="reinstall sbx (pip install --force-reinstall)", code="sbx.incomplete_install") from None

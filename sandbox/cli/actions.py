@@ -84,7 +84,7 @@ def cmd_run(ns: argparse.Namespace) -> Output:
     ws = open_workspace(ns.workspace)
     asking = interactive(ns.json)
     in_process = ns.no_service or os.environ.get("SBX_PLANNER_SERVICE", "1") == "0"
-    planner = make_planner(ns.model, ep=ns.ep, design=ns.design,
+    planner = make_planner(ns.model, ep=ns.ep,
                            service_dir=None if in_process else ws.settings.runtime_dir)
     alternates = [make_planner(name, ep=ns.ep, service_dir=None if in_process else ws.settings.runtime_dir)
                   for name in ns.second_model or ()]
@@ -171,7 +171,6 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--max-steps", type=int, default=5, metavar="N", help="at most N steps (default 5)")
     p.add_argument("--timeout", type=float, metavar="S", help="wall-clock limit per step, seconds")
     p.add_argument("--allow-degraded", action="store_true", help="run even if Landlock is unavailable")
-    p.add_argument("--design", help="how the model is prompted and guided (docs/planner.md)")
     p.add_argument("--candidates", type=int, default=DEFAULT_CANDIDATES, metavar="N",
                    help=f"check the plan by running up to N candidate plans, each in throwaway containers, "
                         f"and keep the one the evidence supports (default {DEFAULT_CANDIDATES}; 1: no check)")

@@ -15,10 +15,10 @@ from typing import Any
 from sandbox.config import Settings
 from sandbox.planner.backend import OnnxBackend
 from sandbox.planner.catalog import DEFAULT_MODEL, get_spec
-from sandbox.planner.designs import DEFAULT_DESIGN, Design
 from sandbox.planner.models import ModelInfo, ModelStore
 from sandbox.planner.plan import Plan, Planner, PlannerBackend
 from sandbox.planner.service import ServiceBackend, stop_services
+from sandbox.planner.types import Design
 from sandbox.tools import Tool
 
 Output = tuple[dict[str, Any], str]
@@ -34,7 +34,7 @@ BENCH_INTENTS = (
 )
 
 
-def make_planner(model: str | None = None, *, ep: str = "cpu", design: str | Design | None = None,
+def make_planner(model: str | None = None, *, ep: str = "cpu", design: Design | None = None,
                  store: ModelStore | None = None, service_dir: Path | None = None) -> Planner:
     """A planner over a cached model (`model.not_found` when it is not prepared). Nothing loads yet.
 
@@ -46,7 +46,7 @@ def make_planner(model: str | None = None, *, ep: str = "cpu", design: str | Des
         backend = ServiceBackend.for_model(name, ep=ep, store=store, directory=service_dir)
     else:
         backend = OnnxBackend(name, ep=ep, store=store)
-    return Planner(backend, design=design or DEFAULT_DESIGN)
+    return Planner(backend, design=design)
 
 
 def _size(info: ModelInfo) -> str:
@@ -138,7 +138,7 @@ def bench_planner(planner: Planner, tools: Sequence[Tool], *, intents: Sequence[
     return data, "\n".join(lines)
 
 
-def model_bench(name: str | None, tools: Sequence[Tool], *, ep: str = "cpu", design: str | None = None,
+def model_bench(name: str | None, tools: Sequence[Tool], *, ep: str = "cpu", design: Design | None = None,
                 runs: int = 1) -> Output:
     """`sbx model bench NAME`: load time, prefill/decode tokens/s and plan latency (planning only,
     fixed intents, `tools` as the catalog the model sees), in this process."""

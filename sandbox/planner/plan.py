@@ -5,10 +5,11 @@
     for step in plan.steps: ...                                    # tool calls, each valid for its tool
     fixed = planner.repair(intent, plan, failed_step, "exit 127: sh: 1: zip: not found")
 
-How the model is led to the plan (prompt, guidance, parsing) is a `Design` (`designs.py`); the
-planner owns what holds whatever the design: every step names a known tool and its arguments pass
-that tool's own `Tool.validate` (the schema published in `profiles/`), there are at most
-`max_steps` of them, and output that does not map onto that is a `PlannerError`
+How the model is led to the plan (prompt, guidance, parsing, the gate) is a `Design` (`types.py`;
+the production one is `design.py`, the measured variants are in `bench/designs.py`); the planner
+interprets none of a design's text, and owns what holds whatever the design: every step names a
+known tool and its arguments pass that tool's own `Tool.validate` (the schema published in
+`profiles/`), there are at most `max_steps` of them, and output that does not map onto that is a `PlannerError`
 (`planner.invalid_plan`), never a half-plan. Confinement (can this call be compiled for this
 workspace?) is checked by the caller before anything runs (`sandbox.intent`).
 """
@@ -16,159 +17,27 @@ workspace?) is checked by the caller before anything runs (`sandbox.intent`).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Mapping, Sequence
 
 from sandbox.errors import PlannerError, SbxError
+from sandbox.planner.design import PRODUCTION
 from sandbox.planner.onnx import GenerationResult, Guidance, Message
+from sandbox.planner.types import (
+    MAX_STEPS_LIMIT,
+    Design,
+    ModelRef,
+    Parsed,
+    Plan,
+    PlannerBackend,
+    PlanStep,
+    Usage,
+    invalid,
+)
 from sandbox.tools import Tool
 
-if TYPE_CHECKING:
-    from sandbox.planner.designs import Design
-
-MAX_STEPS_LIMIT = 10
-
-
-@dataclass(frozen=True)
-class ModelRef:
-    """Which model planned: the catalog name, the digest of the built files (from its manifest)."""
-
-    name: str
-    digest: str | None = None
-    execution_provider: str = "cpu"
-
-    def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "digest": self.digest, "execution_provider": self.execution_provider}
-
-
-@dataclass(frozen=True)
-class Usage:
-    """What one model call cost."""
-
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    prefill_seconds: float = 0.0
-    decode_seconds: float = 0.0
-    setup_seconds: float = 0.0  # generator creation: guidance compilation (and its first-use start-up)
-    seconds: float = 0.0  # wall time of the whole call: prompt building, generation(s), parsing
-    finish_reason: str = "stop"
-    passes: int = 1  # generations for the plan: 2 when a free pass did not parse and a guided one followed
-    cached_tokens: int = 0  # prompt tokens not computed again (the prefix cache, onnx.PrefixCache)
-    gated: bool = False  # the design's yes/no gate ran first (its cost is included)
-
-    @classmethod
-    def of(cls, results: Sequence[GenerationResult], seconds: float, *, gate: bool = False) -> Usage:
-        return cls(
-            sum(r.prompt_tokens for r in results),
-            sum(r.completion_tokens for r in results),
-            sum(r.prefill_seconds for r in results),
-            sum(r.decode_seconds for r in results),
-            sum(r.setup_seconds for r in results),
-            seconds,
-            results[-1].finish_reason if results else "stop",
-            len(results) - (1 if gate else 0),
-            sum(r.cached_tokens for r in results),
-            gate,
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "prefill_seconds": round(self.prefill_seconds, 3),
-            "decode_seconds": round(self.decode_seconds, 3),
-            "setup_seconds": round(self.setup_seconds, 3),
-            "seconds": round(self.seconds, 3),
-            "finish_reason": self.finish_reason,
-            "passes": self.passes,
-            "cached_tokens": self.cached_tokens,
-            "gated": self.gated,
-        }
-
-
-@dataclass(frozen=True)
-class PlanStep:
-    """One tool call of a plan. `source` is what the model wrote for it (e.g. the bash block), when
-    that differs from the call itself; `usage` is set on steps that came from a repair."""
-
-    tool: str
-    args: Mapping[str, Any]
-    why: str = ""
-    source: str = ""
-    usage: Usage | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"tool": self.tool, "args": dict(self.args), "why": self.why}
-        if self.source:
-            out["source"] = self.source
-        if self.usage is not None:
-            out["usage"] = self.usage.to_json()
-        return out
-
-
-@dataclass(frozen=True)
-class Plan:
-    """The model's plan for an intent. Empty `steps` with an `explanation`: the tools cannot do it."""
-
-    intent: str
-    steps: tuple[PlanStep, ...]
-    explanation: str
-    model: ModelRef
-    design: str
-    usage: Usage
-    raw: str  # the model's output, verbatim
-    tools: tuple[Tool, ...] = field(default=(), compare=False, repr=False)  # what the plan was made with
-    workspace: str = field(default="", compare=False, repr=False)  # the workspace line the prompt had
-
-    @property
-    def empty(self) -> bool:
-        return not self.steps
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "intent": self.intent,
-            "steps": [step.to_json() for step in self.steps],
-            "explanation": self.explanation,
-            "model": self.model.to_json(),
-            "design": self.design,
-            "usage": self.usage.to_json(),
-            "raw": self.raw,
-        }
-
-
-class PlannerBackend(Protocol):
-    """What the planner needs from a model: generate under guidance. Tests inject a scripted fake."""
-
-    @property
-    def model(self) -> ModelRef: ...
-
-    @property
-    def where(self) -> str:
-        """Where the model runs, for progress messages ("loaded in this process", ...)."""
-        ...
-
-    def load(self) -> float:
-        """Make the model ready; the seconds it took (0 when it already was)."""
-        ...
-
-    def generate(self, messages: Sequence[Message], *, guidance: Guidance | None, max_tokens: int,
-                 stop: Callable[[str], bool] | None = None, temperature: float = 0.0) -> GenerationResult:
-        """One completion; `guidance` None is free generation, which `stop` may end early.
-        `temperature` 0 is greedy; above, sampled."""
-        ...
-
-
-@dataclass(frozen=True)
-class Parsed:
-    """A design's reading of the model output, before the planner validates it."""
-
-    calls: tuple[PlanStep, ...]
-    explanation: str = ""
-
-
-def invalid(message: str, *, hint: str | None = None) -> PlannerError:
-    return PlannerError(message, code="planner.invalid_plan", hint=hint)
+# The result types live in types.py; they are importable from here too, as before.
+__all__ = ["MAX_STEPS_LIMIT", "Design", "ModelRef", "Parsed", "Plan", "PlanStep", "Planner", "PlannerBackend", "Usage",
+           "invalid", "validate_step"]
 
 
 def validate_step(step: PlanStep, tools: Mapping[str, Tool]) -> PlanStep:
@@ -186,12 +55,10 @@ def validate_step(step: PlanStep, tools: Mapping[str, Tool]) -> PlanStep:
 class Planner:
     """Plans with a backend under a design; stateless between calls."""
 
-    def __init__(self, backend: PlannerBackend, *, design: str | Design | None = None, max_tokens: int = 360,
+    def __init__(self, backend: PlannerBackend, *, design: Design | None = None, max_tokens: int = 360,
                  free_max_tokens: int = 240, repair_temperature: float = 0.7) -> None:
-        from sandbox.planner.designs import get_design
-
         self.backend = backend
-        self.design = get_design(design)
+        self.design: Design = design if design is not None else PRODUCTION
         self.max_tokens = max_tokens
         self.free_max_tokens = free_max_tokens
         self.repair_temperature = repair_temperature
@@ -251,10 +118,9 @@ class Planner:
             raise PlannerError("no tools to plan with", code="planner.invalid_request")
         started = time.monotonic()
         gate = self._gate(intent)
-        if gate is not None and gate.text.strip().lower().startswith("no"):
-            from sandbox.planner.designs import GATE_EXPLANATION
-
-            return Plan(intent=intent, steps=(), explanation=GATE_EXPLANATION, model=self.model,
+        refusal = self.design.gate_refusal(gate.text) if gate is not None else None
+        if gate is not None and refusal is not None:
+            return Plan(intent=intent, steps=(), explanation=refusal, model=self.model,
                         design=self.design.name, usage=Usage.of([gate], time.monotonic() - started, gate=True),
                         raw=gate.text, tools=tuple(tools), workspace=workspace_summary)
         messages = self.design.messages(intent, tools, workspace_summary, max_steps)

@@ -8,8 +8,8 @@ import asyncio
 import json
 from pathlib import Path
 
+from bench.designs import qwen_tools_system
 from sandbox.api import Sandbox
-from sandbox.planner.designs import qwen_tools_system
 from sandbox.tools import Tool
 
 TOOL = Tool(name="read_file", description="Read one file.", image="default", argv_template=("cat", "{path}"),

@@ -22,7 +22,7 @@ from sandbox.config import Settings
 from sandbox.intent import Progress, RunResult, run_intent
 from sandbox.planner.catalog import DEFAULT_MODEL
 from sandbox.planner.commands import make_planner
-from sandbox.planner.designs import GATE_SYSTEM
+from sandbox.planner.design import GATE_SYSTEM
 from sandbox.planner.onnx import GenerationResult, Guidance, Message
 from sandbox.planner.plan import ModelRef, Planner
 from sandbox.types import ChangesetStatus

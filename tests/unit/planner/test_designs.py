@@ -1,4 +1,5 @@
-"""The designs: the grammars and schemas they give the decoder, and how their output is read back."""
+"""The measured designs (bench/designs.py): the grammars and schemas they give the decoder, and how their
+output is read back."""
 
 from __future__ import annotations
 
@@ -8,18 +9,19 @@ from dataclasses import is_dataclass, replace
 
 import pytest
 
-from sandbox.errors import PlannerError
-from sandbox.planner.designs import (
-    DEFAULT_DESIGN,
+from bench.designs import (
     DESIGNS,
     FEW_SHOT,
     GUIDANCE_MAX_STRING,
     MEASURED,
+    PRODUCTION_NAME,
     FencedDesign,
     JsonDesign,
     get_design,
     plan_schema,
 )
+from sandbox.errors import PlannerError
+from sandbox.planner.design import PRODUCTION
 from sandbox.tools import Tool
 
 FENCED = FencedDesign()
@@ -130,15 +132,15 @@ def test_json_design_parses_and_narrows(tools: list[Tool]) -> None:
 
 
 def test_designs_by_name() -> None:
-    assert get_design(None).name == DEFAULT_DESIGN
+    assert get_design(None) is PRODUCTION
     assert get_design("json").name == "json"
     custom = FencedDesign(name="mine")
     assert get_design(custom) is custom
     with pytest.raises(PlannerError) as caught:
         get_design("nope")
     assert caught.value.code == "planner.invalid_request"
-    assert DEFAULT_DESIGN in DESIGNS
-    assert not re.search(r"\s", DEFAULT_DESIGN)
+    assert PRODUCTION_NAME in DESIGNS
+    assert not re.search(r"\s", PRODUCTION_NAME)
 
 
 def test_each_measured_design_has_a_name_and_a_configuration_of_its_own() -> None:
@@ -184,7 +186,7 @@ def test_every_design_starts_with_what_does_not_vary(name: str, tools: list[Tool
 
 
 def test_the_models_own_tool_call_format_parses_and_narrows(tools: list[Tool]) -> None:
-    from sandbox.planner.designs import ToolCallDesign
+    from bench.designs import ToolCallDesign
 
     design = ToolCallDesign()
     system = design.messages("x", tools, "a.txt", 3)[0]["content"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from sandbox.planner.designs import FencedDesign
-from sandbox.planner.examples import BANK, LIBRARY, Example, Retriever, words
+from bench.designs import FencedDesign
+from sandbox.planner.examples import Example, Retriever, bank, library, words
 from sandbox.tools import Tool
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -36,15 +36,15 @@ def test_the_bank_and_cheat_sheet_are_well_formed_and_not_the_accuracy_set() -> 
         sys.path.remove(str(ROOT))
     # the same words in another order is the same request
     requests = [words(case.intent) for case in all_cases()]
-    assert len(LIBRARY) > len(BANK) + 100 and len({e.intent for e in LIBRARY}) == len(LIBRARY)
-    for example in LIBRARY:
+    assert len(library()) > len(bank()) + 100 and len({e.intent for e in library()}) == len(library())
+    for example in library():
         assert words(example.intent) not in requests, example.intent
         if not example.refusal:
             assert example.answer.startswith("```bash\n") and example.answer.endswith("\n```")
             assert "`" not in example.answer[8:-4]  # what the grammar lets the model write
         else:
             assert example.answer.startswith("Sorry")
-    assert sum(e.refusal for e in BANK) >= 2
+    assert sum(e.refusal for e in bank()) >= 2
 
 
 def test_a_retrieval_design_puts_the_nearest_examples_in_the_prompt(tools: list[Tool]) -> None:
@@ -60,8 +60,8 @@ def test_a_cheat_sheet_design_retrieves_from_the_whole_library(tools: list[Tool]
     intent = "rename every .jpeg file to .jpg"
     bank_only = FencedDesign(retrieve=3, refusals=0).examples(intent)[1]
     with_sheet = FencedDesign(retrieve=3, refusals=0, cheatsheet=True).examples(intent)[1]
-    assert all(example in BANK for example in bank_only)
-    assert any(example not in BANK for example in with_sheet) and all(e in LIBRARY for e in with_sheet)
+    assert all(example in bank() for example in bank_only)
+    assert any(example not in bank() for example in with_sheet) and all(e in library() for e in with_sheet)
 
 
 def test_retrieval_leaves_out_examples_the_prompt_already_holds() -> None:

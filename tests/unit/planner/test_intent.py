@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
+from bench.designs import FencedDesign, JsonDesign
 from sandbox.app import Approver, Workspace
 from sandbox.config import Settings
 from sandbox.errors import PlannerError
 from sandbox.intent import Progress, RunResult, combined_changeset, run_intent
-from sandbox.planner.designs import FencedDesign, JsonDesign
 from sandbox.planner.plan import Planner
 from sandbox.types import (
     ActionResult,

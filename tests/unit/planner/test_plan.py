@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from bench.designs import FencedDesign, JsonDesign
 from sandbox.errors import PlannerError
-from sandbox.planner.designs import FencedDesign, JsonDesign
 from sandbox.planner.plan import Plan, Planner, PlanStep
 from sandbox.tools import Tool
 from tests.unit.planner.fakes import ScriptedBackend

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.designs import DESIGNS
 from sandbox.errors import PlannerError
-from sandbox.planner.designs import DESIGNS
 from sandbox.planner.onnx import GenerationResult, Guidance
 from sandbox.planner.plan import Planner
 from sandbox.planner.service import PlannerService, ServiceBackend, socket_path, stop_service, stop_services

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sandbox.planner.designs import get_design
+from sandbox.planner.design import PRODUCTION
 from sandbox.planner.verify import (
     Evidence,
     Verdict,
@@ -85,7 +85,7 @@ def test_check_reading() -> None:
 
 
 def test_next_examples_replace_the_nearest_ones() -> None:
-    design = get_design(None)
+    design = PRODUCTION
     shifted = next_examples(design)
     assert shifted is not None
     intent = "count the lines of every python file"

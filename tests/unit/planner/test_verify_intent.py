@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.intent import Candidate, Progress, run_intent
-from sandbox.planner.designs import get_design
+from sandbox.planner.design import PRODUCTION
 from sandbox.planner.plan import Planner
 from sandbox.types import ChangesetStatus
 from tests.unit.planner.fakes import ScriptedBackend
@@ -32,7 +32,7 @@ def block(command: str) -> str:
 
 def planner(*answers: str) -> tuple[Planner, ScriptedBackend]:
     backend = ScriptedBackend(list(answers))
-    return Planner(backend, design=get_design(None)), backend
+    return Planner(backend, design=PRODUCTION), backend
 
 
 def test_candidates_that_agree_stop_early_and_the_latest_is_kept(tmp_path: Path) -> None:

@@ -1,9 +1,10 @@
-"""How the model is led to a plan: prompt, guidance (constrained decoding), and parsing back.
+"""The designs measured on the way to the production one, kept to reproduce their figures.
 
-The structure is always guaranteed by guidance, but the form the model is forced into changes what
-it writes, so there are several designs, compared on the accuracy set (`bench/planner.py`,
-figures in docs/planner.md). `DESIGNS` holds every measured one by name; `DEFAULT_DESIGN` is the
-one `sbx run` uses. They are of three kinds:
+How the model is led to a plan (prompt, guidance, parsing back) decides what it writes, so several
+designs were compared on the accuracy set (`bench/planner.py --design NAME`, figures in
+docs/planner.md). `DESIGNS` holds every measured one by name. `sbx run` uses only the production
+design, `sandbox/planner/design.py` (`gated-sheet` here: a unit test checks that both give the
+model the same prompts and grammars). They are of three kinds:
 
 * `FencedDesign` (`fenced` and its variants): the model answers as it naturally does, with fenced
   ```bash blocks (one per step) whose text is raw, unescaped shell; or with one sentence when shell
@@ -27,90 +28,25 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import Any
 
 from sandbox.errors import PlannerError
-from sandbox.planner.examples import BANK, LIBRARY, Example, Retriever
-from sandbox.planner.narrow import SHELL_TOOL, narrow
+from sandbox.planner.design import PRODUCTION, gate_messages, gate_refusal
+from sandbox.planner.design import free_done as _free_done
+from sandbox.planner.design import free_refusal as _free_refusal
+from sandbox.planner.design import narrowed as _narrowed
+from sandbox.planner.examples import Example, Retriever, bank, library
+from sandbox.planner.narrow import SHELL_TOOL
 from sandbox.planner.onnx import Guidance, Message
-from sandbox.planner.plan import Parsed, Plan, PlanStep, invalid
 from sandbox.planner.prompt import IMAGE_FACTS, SHELL_RULES, clip, tool_schemas
+from sandbox.planner.types import Design, Parsed, Plan, PlanStep, invalid
 from sandbox.tools import Tool
+
+BANK = bank()
+LIBRARY = library()
 
 GUIDANCE_MAX_STRING = 1200  # longest string argument the model may write under guidance
 EXPLANATION_MAX = 240
-
-
-class Design(Protocol):
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def free_first(self) -> bool:
-        """Whether to try a free (unguided) pass before the guided one."""
-        ...
-
-    def free_done(self, text: str, max_steps: int) -> bool:
-        """Whether a free pass has said all it will usefully say (generation stops there)."""
-        ...
-
-    def parse_free(self, text: str, tools: Sequence[Tool], max_steps: int) -> Parsed | None:
-        """A free pass's output as calls, or None when it is not cleanly what the guidance allows."""
-        ...
-
-    def messages(self, intent: str, tools: Sequence[Tool], workspace: str, max_steps: int) -> list[Message]: ...
-
-    def guidance(self, tools: Sequence[Tool], max_steps: int) -> Guidance: ...
-
-    def parse(self, text: str, tools: Sequence[Tool], max_steps: int) -> Parsed: ...
-
-    def repair_messages(self, intent: str, plan: Plan, failed: PlanStep, feedback: str) -> list[Message]: ...
-
-    def repair_guidance(self, tools: Sequence[Tool]) -> Guidance: ...
-
-    def gate_messages(self, intent: str) -> list[Message] | None:
-        """A yes/no question put to the model before planning (None: no gate): can commands on
-        the folder's files do this at all? A "no" is an empty plan, nothing runs."""
-        ...
-
-
-GATE_SYSTEM = ("Can the request be done by shell commands on the files of a folder, on a computer without "
-               "internet? Answer yes or no.")
-GATE_EXPLANATION = ("this does not look like something commands on the files of this folder can do "
-                    "(the model's judgement: rephrase the request if it is)")
-
-
-def _gate_examples() -> tuple[tuple[str, str], ...]:
-    """Worked answers for the gate, alternating, from the bank (examples.py): its refusals, and
-    as many everyday tasks."""
-    nays = [e.intent for e in BANK if e.refusal]
-    tasks = [e.intent for e in BANK if not e.refusal and e.intent in _GATE_TASKS]
-    out: list[tuple[str, str]] = []
-    for nay, task in zip(nays, tasks, strict=False):
-        out += [(nay, "no"), (task, "yes")]
-    return tuple(out)
-
-
-_GATE_TASKS = ("how many lines does main.c have?", "delete the folder cache and everything in it",
-               "show the last 5 commits")
-
-
-def gate_messages(intent: str) -> list[Message]:
-    out: list[Message] = [{"role": "system", "content": GATE_SYSTEM}]
-    for question, answer in _gate_examples():
-        out += [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
-    out.append({"role": "user", "content": intent})
-    return out
-
-
-def _narrowed(step: PlanStep, tools: Sequence[Tool]) -> PlanStep:
-    """A run_shell step as the narrowest tool that does exactly its command (see narrow.py)."""
-    if step.tool != SHELL_TOOL or not isinstance(step.args.get("command"), str):
-        return step
-    name, args = narrow(step.args["command"], {tool.name: tool for tool in tools})
-    if name == SHELL_TOOL:
-        return step
-    return PlanStep(name, args, step.why, step.source or step.args["command"], step.usage)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -126,33 +62,6 @@ def _retriever(cheatsheet: bool) -> Retriever:
 _BLOCK = re.compile(r"```bash\n(.*?)\n```", re.DOTALL)
 # What a free pass may write for a step: a fenced block tagged bash, sh, shell or nothing.
 _FREE_BLOCK = re.compile(r"```(?:bash|sh|shell)?[ \t]*\n(.*?)\n[ \t]*```", re.DOTALL)
-_SORRY = re.compile(r"(?:I'm sorry|I am sorry|Sorry|I cannot|I can't|I can not|Unfortunately)\b")
-_SENTENCE_END = re.compile(r"[.!](?:\s|$)|\n")
-FREE_PROSE_LIMIT = 160  # characters of prose without any block before a free pass is given up
-FREE_TAIL_LIMIT = 60  # characters of prose after the last block before the free pass is ended
-
-
-def _free_done(text: str, calls: Sequence[re.Match[str]], max_steps: int, markers: tuple[str, ...]) -> bool:
-    """Whether a free pass has said all it will usefully say: `max_steps` calls, a finished
-    "Sorry" sentence, or prose (before any call, or after the last) with no call `markers` in it."""
-    if len(calls) >= max_steps:
-        return True
-    if not calls:
-        stripped = text.lstrip()
-        if _SORRY.match(stripped):
-            return _SENTENCE_END.search(stripped) is not None
-        return not any(m in text for m in markers) and len(stripped) > FREE_PROSE_LIMIT
-    tail = text[calls[-1].end():].strip()
-    return not any(m in tail for m in markers) and len(tail) > FREE_TAIL_LIMIT
-
-
-def _free_refusal(text: str, marker: str) -> Parsed | None:
-    """A free pass without calls as a refusal: its first "Sorry" sentence; None if it is not one."""
-    stripped = text.strip()
-    if _SORRY.match(stripped) and marker not in stripped:
-        end = _SENTENCE_END.search(stripped)
-        return Parsed((), stripped[: end.end()].strip() if end else stripped)
-    return None
 
 
 def _tool_variants(tools: Sequence[Tool], name_key: str, args_key: str, *, for_guidance: bool) -> list[dict[str, Any]]:
@@ -232,6 +141,9 @@ class FencedDesign:
 
     def gate_messages(self, intent: str) -> list[Message] | None:
         return gate_messages(intent) if self.gate else None
+
+    def gate_refusal(self, answer: str) -> str | None:
+        return gate_refusal(answer)
 
     def examples(self, intent: str) -> tuple[tuple[Example, ...], tuple[Example, ...]]:
         """The worked examples: those of every intent (the bank, the few shots), and those nearest
@@ -437,6 +349,9 @@ class JsonDesign:
     def gate_messages(self, intent: str) -> list[Message] | None:
         return None
 
+    def gate_refusal(self, answer: str) -> str | None:
+        return None
+
 
 # --------------------------------------------------------------------------------------------------
 # the model's own tool-call format (Qwen2.5: <tool_call>{"name": ..., "arguments": {...}}</tool_call>)
@@ -535,6 +450,9 @@ class ToolCallDesign:
     def gate_messages(self, intent: str) -> list[Message] | None:
         return None
 
+    def gate_refusal(self, answer: str) -> str | None:
+        return None
+
 
 # --------------------------------------------------------------------------------------------------
 
@@ -568,12 +486,13 @@ MEASURED: tuple[Design, ...] = (
     ToolCallDesign(),
 )
 DESIGNS: dict[str, Design] = {design.name: design for design in MEASURED}
-DEFAULT_DESIGN = "gated-sheet"
+PRODUCTION_NAME = PRODUCTION.name  # the measured design sbx run uses, as sandbox/planner/design.py
 
 
 def get_design(design: str | Design | None) -> Design:
+    """A design by name; None is the production design itself (sandbox/planner/design.py)."""
     if design is None:
-        return DESIGNS[DEFAULT_DESIGN]
+        return PRODUCTION
     if not isinstance(design, str):
         return design
     try:
