@@ -11,10 +11,12 @@ A small file (up to `SMALL`) is instead read once and written once, and the byte
 hashed: the system calls of the kernel copy would cost more than the copy, and a few blocks of
 zeros are all that can be lost to a hole.
 
-A large copy is hashed in a worker thread (hashlib releases the GIL on large updates): several
-files hash on several cores while the next one is copied. The caller collects the `Pending`
-digests and waits for them before it relies on the copies (before the sync that precedes the
-renames), so a mismatch is still found before anything is installed.
+A large file is copied, finished (its mode, owner and mtime set) and hashed in a worker thread
+(copy_file_range and hashlib release the GIL): several files copy and hash on several cores at
+once. At most `_IN_FLIGHT` such jobs are queued (each holds two descriptors); the next one waits
+for a slot. The caller collects the `Pending` digests and waits for them before it relies on the
+copies (before the sync that precedes the renames), so a mismatch is still found before anything
+is installed, and a failed commit waits for them (`wait_all`) before it rolls back.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import hashlib
 import logging
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 log = logging.getLogger(__name__)
@@ -38,26 +40,60 @@ _FICLONE = 0x40049409  # _IOW(0x94, 9, int): share the source's blocks (linux/fs
 _UNSUPPORTED = {errno.EOPNOTSUPP, errno.ENOTTY, errno.EXDEV, errno.EINVAL, errno.ENOSYS}
 _ZEROS = bytes(CHUNK)
 
+_WORKERS = max(2, os.cpu_count() or 2)
+_IN_FLIGHT = 4 * _WORKERS
 _pool: list[ThreadPoolExecutor] = []  # made on first use, shared by every commit of the process
 _pool_lock = threading.Lock()
+_slots = threading.BoundedSemaphore(_IN_FLIGHT)
 _buffers = threading.local()
 
 
 # -- copying ---------------------------------------------------------------------------------------
-def copy_and_hash(src: int, dst: int) -> Pending:
-    """Copy all of `src` into the new, empty `dst` (see `copy_fd`) and start hashing the copy."""
-    size = os.fstat(src).st_size
-    if 0 < size <= SMALL:
-        data = os.pread(src, size, 0)
-        _write_at(dst, data, 0)
-        if len(data) == size:
-            done: Future[str] = Future()
-            done.set_result(hashlib.sha256(data).hexdigest())
-            return Pending(done)
-        os.ftruncate(dst, size)  # shrank meanwhile: the copy is what it is, hashed as such
-    else:
+Finish = Callable[[int], None]
+
+
+def start_copy(src: int, dst: int, finish: Finish | None = None) -> Pending:
+    """Copy all of `src` into the new, empty `dst` (see `copy_fd`), then `finish(dst)`, then hash
+    the copy. Takes both descriptors and closes them. A small file is done before this returns
+    (and raises here); a large one in a worker (and raises from `Pending.digest`)."""
+    try:
+        size = os.fstat(src).st_size
+    except BaseException:
+        _close(src, dst)
+        raise
+    if size < PARALLEL_MIN:
+        try:
+            return _done(_copy_finish_hash(src, dst, size, finish))
+        finally:
+            _close(src, dst)
+    return _submit(_copy_job, src, dst, size, finish, owned=(src, dst))
+
+
+def _copy_job(src: int, dst: int, size: int, finish: Finish | None) -> str:
+    try:
+        return _copy_finish_hash(src, dst, size, finish)
+    finally:
+        _close(src, dst)
+
+
+def _copy_finish_hash(src: int, dst: int, size: int, finish: Finish | None) -> str:
+    written = _copy_small(src, dst, size) if 0 < size <= SMALL else None
+    if written is None:
         copy_fd(src, dst)
-    return hash_copy(dst)
+    if finish is not None:
+        finish(dst)  # after the copy: writing clears setuid/setgid bits and moves mtime
+    return hashlib.sha256(written).hexdigest() if written is not None else hash_all(dst)
+
+
+def _copy_small(src: int, dst: int, size: int) -> bytes | None:
+    """One read, one write; the bytes written, or None if the source shrank meanwhile (then
+    the copy is padded to `size` and hashed as it is)."""
+    data = os.pread(src, size, 0)
+    _write_at(dst, data, 0)
+    if len(data) == size:
+        return data
+    os.ftruncate(dst, size)
+    return None
 
 
 def copy_fd(src: int, dst: int) -> None:
@@ -147,22 +183,46 @@ class Pending:
         return self._future.result()
 
 
-def hash_copy(fd: int) -> Pending:
+def start_hash(fd: int) -> Pending:
     """Start hashing all of `fd` (holes as the zeros they read as); a large file in a worker
     thread, on its own duplicate of `fd`, so the caller may close `fd` at once."""
-    future: Future[str] = Future()
     if os.fstat(fd).st_size < PARALLEL_MIN:
-        try:
-            future.set_result(hash_all(fd))
-        except OSError as exc:
-            future.set_exception(exc)
-        return Pending(future)
+        return _done(hash_all(fd))
     own = os.dup(fd)
+    return _submit(_hash_job, own, owned=(own,))
+
+
+def _submit(job: Callable[..., str], *args: object, owned: tuple[int, ...]) -> Pending:
+    """Run `job(*args)` in a worker once a slot is free; the job closes the descriptors it owns."""
     try:
-        return Pending(_executor().submit(_hash_and_close, own))
+        _slots.acquire()
     except BaseException:
-        os.close(own)
+        _close(*owned)
         raise
+
+    def run() -> str:
+        try:
+            return job(*args)
+        finally:
+            _slots.release()
+
+    try:
+        return Pending(_executor().submit(run))
+    except BaseException:
+        _slots.release()
+        _close(*owned)
+        raise
+
+
+def _done(digest: str) -> Pending:
+    future: Future[str] = Future()
+    future.set_result(digest)
+    return Pending(future)
+
+
+def _close(*fds: int) -> None:
+    for fd in fds:
+        os.close(fd)
 
 
 def wait_all(pending: Iterable[Pending]) -> None:
@@ -200,7 +260,7 @@ def hash_all(fd: int) -> str:
     return digest.hexdigest()
 
 
-def _hash_and_close(fd: int) -> str:
+def _hash_job(fd: int) -> str:
     try:
         return hash_all(fd)
     finally:
@@ -227,5 +287,5 @@ def _buffer() -> memoryview:
 def _executor() -> ThreadPoolExecutor:
     with _pool_lock:
         if not _pool:
-            _pool.append(ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="sbx-hash"))
+            _pool.append(ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="sbx-copy"))
         return _pool[0]

@@ -22,7 +22,7 @@ from types import TracebackType
 
 from sandbox.changes import durable
 from sandbox.changes.digest import hash_fd, listing_digest
-from sandbox.changes.fastcopy import PARALLEL_MIN, Pending, copy_and_hash, hash_copy, wait_all
+from sandbox.changes.fastcopy import PARALLEL_MIN, Pending, start_copy, start_hash, wait_all
 from sandbox.changes.nodes import Node, entry_type_of, special_kind
 from sandbox.changes.paths import display, parent_of
 from sandbox.errors import ChangesetError, ConflictError, StateError
@@ -130,7 +130,7 @@ class HostTree:
             except ConflictError:
                 continue
             try:
-                self._prefetched[path] = (_identity(st), hash_copy(fd))
+                self._prefetched[path] = (_identity(st), start_hash(fd))
             finally:
                 os.close(fd)
 
@@ -214,28 +214,40 @@ class HostTree:
             if not stat.S_ISREG(os.fstat(src).st_mode):
                 raise StateError(f"source of {display(path)} is not a regular file", code="state.corrupt")
             dst = os.open(temp_name, _CREATE_FLAGS, 0o600, dir_fd=parent_fd)
-            try:
-                pending = copy_and_hash(src, dst)
-                _set_fd_attrs(dst, node.mode, owner)
-            except BaseException:
-                os.unlink(temp_name, dir_fd=parent_fd)
-                raise
-            finally:
-                os.close(dst)
-        finally:
+        except BaseException:
             os.close(src)
-        if node.mtime_ns is not None:
-            os.utime(temp_name, ns=(node.mtime_ns, node.mtime_ns), dir_fd=parent_fd, follow_symlinks=False)
+            raise
+
+        def finish(fd: int) -> None:
+            _set_fd_attrs(fd, node.mode, owner)
+            if node.mtime_ns is not None:
+                os.utime(fd, ns=(node.mtime_ns, node.mtime_ns))
+
+        try:
+            pending = start_copy(src, dst, finish)  # closes both
+        except BaseException:
+            os.unlink(temp_name, dir_fd=parent_fd)
+            raise
         return Copy(path, node.sha256, pending, temp_name)
 
     def check_staged(self, copies: Sequence[Copy]) -> None:
         """Wait for every staged copy's digest; a copy that differs from the review is removed
         and refused (`changeset.hash_mismatch`)."""
         wait_all(copies_pending(copies))
-        wrong = [c for c in copies if c.expected is not None and c.pending.digest() != c.expected]
+        failed: list[BaseException] = []
+        wrong = []
+        for copy in copies:
+            try:
+                if copy.expected is not None and copy.pending.digest() != copy.expected:
+                    wrong.append(copy)
+            except OSError as exc:  # the copy could not be made (no space, ...)
+                wrong.append(copy)
+                failed.append(exc)
         for copy in wrong:
             if copy.temp_name is not None:
                 self.remove_temp(copy.path, copy.temp_name)
+        if failed:
+            raise failed[0]
         if wrong:
             raise ChangesetError(
                 f"the change layer's content for {display(wrong[0].path)} differs from what was reviewed",
@@ -288,12 +300,10 @@ class HostTree:
         src = _open_regular(path, parent_fd, st)
         try:
             dst = os.open(dest, _CREATE_FLAGS, 0o600)
-            try:
-                return Copy(path, expected_sha256, copy_and_hash(src, dst))
-            finally:
-                os.close(dst)
-        finally:
+        except BaseException:
             os.close(src)
+            raise
+        return Copy(path, expected_sha256, start_copy(src, dst))  # closes both
 
     @staticmethod
     def check_copied(copies: Sequence[Copy]) -> None:

@@ -4,6 +4,7 @@ review is still refused, before or during the commit, and the host is left as it
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 from collections.abc import Callable
@@ -12,8 +13,8 @@ from pathlib import Path
 import pytest
 from changes_fs import build, snapshot
 
-from sandbox.changes import ChangesetStore, digest
-from sandbox.errors import ChangesetError
+from sandbox.changes import ChangesetStore, digest, fastcopy
+from sandbox.errors import ChangesetError, SbxError
 from sandbox.types import Changeset
 
 MakeChangeset = Callable[[Callable[[Path], None]], Changeset]
@@ -68,3 +69,25 @@ def test_an_entry_added_to_the_layer_after_review_is_refused_before_the_commit(
         store.apply(cs.id, sha256=cs.sha256)
     assert info.value.code == "changeset.hash_mismatch"
     assert list(workspace.iterdir()) == []
+
+
+def test_a_copy_failing_in_a_worker_rolls_the_commit_back(
+    store: ChangesetStore, make_changeset: MakeChangeset, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    build(workspace, {"big": b"old", "small": b"old"})
+    cs = make_changeset(lambda u: build(u, {"big": os.urandom(8 << 20), "small": b"new", "other": b"new"}))
+    before = snapshot(workspace)
+    real_copy = fastcopy.copy_fd
+
+    def full_disk(src: int, dst: int) -> None:
+        if os.fstat(src).st_size > fastcopy.PARALLEL_MIN:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_copy(src, dst)
+
+    monkeypatch.setattr(fastcopy, "copy_fd", full_disk)
+    with pytest.raises(SbxError) as info:
+        store.apply(cs.id, sha256=cs.sha256)
+    assert info.value.code == "changeset.commit_failed"
+    assert snapshot(workspace) == before
+    monkeypatch.setattr(fastcopy, "copy_fd", real_copy)
+    assert set(store.apply(cs.id, sha256=cs.sha256).applied) == {"big", "small", "other"}
