@@ -38,6 +38,7 @@ from sandbox.planner.verify import (
     Verdict,
     check_messages,
     choose,
+    disputed,
     next_examples,
     outcome_digest,
     read_check,
@@ -476,7 +477,7 @@ class _Verifier:
             choice = choose([c.evidence for c in made], budget=budget)
         if choice.verdict is Verdict.MORE:  # fewer sources than the budget: choose among those made
             choice = choose([c.evidence for c in made], budget=len(made))
-        if choice.verdict is Verdict.ASK:
+        if choice.verdict is not Verdict.NONE and disputed([c.evidence for c in made]):
             made = self.check(made)
             choice = choose([c.evidence for c in made], budget=len(made))
         self.emit(Progress(ProgressKind.VERIFY, f"verification: {choice.reason}", choice.to_json()))
@@ -570,26 +571,26 @@ class _Verifier:
         return Candidate(index, source, plan, planned, tuple(runner.attempts), tuple(runner.kept), evidence)
 
     def check(self, made: list[Candidate]) -> list[Candidate]:
-        """The model reads each clean candidate's result against the request: yes or no."""
-        out = []
-        for each in made:
-            candidate = each
-            if candidate.evidence.clean and candidate.evidence.check is None:
-                messages = check_messages(candidate.plan.intent, candidate.evidence.commands, candidate.stdout(),
-                                          candidate.diff())
-                try:
-                    answer = self.planner.backend.generate(messages, guidance=None, max_tokens=2)
-                except PlannerError as exc:
-                    log.warning("the model's check of candidate %d failed: %s", candidate.index + 1, exc.message)
-                    out.append(candidate)
-                    continue
-                verdict = read_check(answer.text)
-                self.emit(Progress(ProgressKind.VERIFY, f"candidate {candidate.index + 1}: the model's check says "
-                                                        f"{'yes' if verdict else 'no' if verdict is False else '?'}",
-                                   {"candidate": candidate.index, "check": verdict}))
-                candidate = replace(candidate, evidence=replace(candidate.evidence, check=verdict))
-            out.append(candidate)
-        return out
+        """The model reads one clean candidate of each outcome against the request: yes or no.
+        Candidates with the same outcome share the answer."""
+        verdicts: dict[tuple[str, str], bool | None] = {}
+        for candidate in made:
+            evidence = candidate.evidence
+            if not evidence.clean or evidence.outcome in verdicts:
+                continue
+            messages = check_messages(candidate.plan.intent, evidence.commands, candidate.stdout(), candidate.diff())
+            try:
+                answer = self.planner.backend.generate(messages, guidance=None, max_tokens=2)
+            except PlannerError as exc:
+                log.warning("the model's check of candidate %d failed: %s", candidate.index + 1, exc.message)
+                verdicts[evidence.outcome] = None
+                continue
+            verdict = verdicts[evidence.outcome] = read_check(answer.text)
+            said = "yes" if verdict else "no" if verdict is False else "neither yes nor no"
+            self.emit(Progress(ProgressKind.VERIFY, f"candidate {candidate.index + 1}: the model's check says {said}",
+                               {"candidate": candidate.index, "check": verdict}))
+        return [replace(c, evidence=replace(c.evidence, check=verdicts.get(c.evidence.outcome)))
+                if c.evidence.clean else c for c in made]
 
 
 def run_intent(

@@ -41,6 +41,7 @@ __all__ = [
     "Verdict",
     "check_messages",
     "choose",
+    "disputed",
     "outcome_digest",
     "read_check",
 ]
@@ -113,20 +114,31 @@ def outcome_digest(stdout: str, changes: Sequence[Mapping[str, Any]]) -> tuple[s
     return out, hashlib.sha256("\x01".join(rows).encode("utf-8", "surrogateescape")).hexdigest()
 
 
-def _rank(group: Sequence[Evidence]) -> tuple[int, int, int, int]:
-    """How strongly the evidence backs one outcome: clean runs, then the model's checks (a "no"
-    counts against), then how many candidates reached it, then the earliest (greedy first)."""
-    checks = sum(1 if e.check else -1 if e.check is False else 0 for e in group)
-    return sum(e.clean for e in group), checks, len(group), -min(e.index for e in group)
+def _group_check(group: Sequence[Evidence]) -> int:
+    """The model's check of an outcome: 1 when it said yes to one of its candidates, -1 when it
+    said only no, 0 when it was not asked (candidates with one outcome share one check)."""
+    verdicts = {e.check for e in group} - {None}
+    return 1 if True in verdicts else -1 if verdicts else 0
+
+
+def _rank(group: Sequence[Evidence]) -> tuple[int, int, int, int, int]:
+    """How strongly the evidence backs one outcome: a clean run at all, then the model's check,
+    then how many candidates reached it cleanly and at all, then the earliest (greedy first)."""
+    clean = sum(e.clean for e in group)
+    return min(clean, 1), _group_check(group), clean, len(group), -min(e.index for e in group)
+
+
+def disputed(evidence: Sequence[Evidence]) -> bool:
+    """Whether candidates that ran cleanly did different things (then the model's check is asked)."""
+    return len({e.outcome for e in evidence if e.clean}) > 1
 
 
 def choose(evidence: Sequence[Evidence], *, budget: int) -> Choice:
     """Choose among the candidates that ran so far; `budget` is how many may be made in all.
 
     Stops early (`chosen`) when two candidates ran cleanly and agree and no other clean outcome
-    competes; with one candidate left to make or none, `more` until the budget is spent; then the
-    outcome ranked first by `_rank` when it is strictly ahead of the second, else `ask` with the
-    best candidate of each of the two."""
+    competes; otherwise `more` until the budget is spent; then the outcome ranked first by `_rank`
+    when it is strictly ahead of the second, else `ask` with the best candidate of each of the two."""
     if budget <= 1 and evidence:
         first = evidence[0]
         verdict = Verdict.CHOSEN if first.ran else Verdict.NONE
@@ -147,9 +159,8 @@ def choose(evidence: Sequence[Evidence], *, budget: int) -> Choice:
         return Choice(Verdict.NONE, None, (), "no candidate ran to the end")
     top = ranked[0]
     best = min(e.index for e in top)
-    if len(ranked) == 1 or _rank(top)[:3] > _rank(ranked[1])[:3]:
-        why = _why_ahead(top, ranked[1] if len(ranked) > 1 else None)
-        return Choice(Verdict.CHOSEN, best, (), why)
+    if len(ranked) == 1 or _rank(top)[:4] > _rank(ranked[1])[:4]:
+        return Choice(Verdict.CHOSEN, best, (), _why_ahead(top, ranked[1] if len(ranked) > 1 else None))
     second = min(e.index for e in ranked[1])
     return Choice(Verdict.ASK, None, (best, second),
                   f"candidates {best + 1} and {second + 1} ran equally well and did different things")
@@ -164,7 +175,7 @@ def _why_ahead(top: Sequence[Evidence], second: Sequence[Evidence] | None) -> st
         return f"candidate(s) {names} ran cleanly where the others did not"
     if mine[1] != theirs[1]:
         return f"the model's check favours candidate(s) {names}"
-    return f"candidates {names} agree, more than any other outcome"
+    return f"candidates {names} did the same, more than any other outcome"
 
 
 def check_messages(intent: str, commands: Sequence[str], stdout: str, changes: str) -> list[Message]:

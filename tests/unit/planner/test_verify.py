@@ -8,6 +8,7 @@ from sandbox.planner.verify import (
     Verdict,
     check_messages,
     choose,
+    disputed,
     next_examples,
     outcome_digest,
     read_check,
@@ -96,3 +97,9 @@ def test_next_examples_replace_the_nearest_ones() -> None:
     then = {m["content"] for m in next_messages[1:-1] if m["role"] == "user"}
     assert then and not first & then
     assert shifted.gate_messages(intent) is None
+
+
+def test_the_models_no_outweighs_a_majority() -> None:
+    choice = choose([ev(0, "a", check=False), ev(1, "b", check=True), ev(2, "a", check=False)], budget=3)
+    assert (choice.verdict, choice.chosen) == (Verdict.CHOSEN, 1)
+    assert disputed([ev(0, "a"), ev(1, "b")]) and not disputed([ev(0, "a"), ev(1, "a"), ev(2, "b", ran=False)])
