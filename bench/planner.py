@@ -1,6 +1,6 @@
 """The planner, measured: model speed, plan latency, and success on the accuracy set (bench/intents).
 
-    .venv/bin/python bench/planner.py [--model NAME] [--design NAME ...] [--cases all|dev|heldout]
+    .venv/bin/python bench/planner.py [--model NAME] [--design NAME ...] [--candidates N] [--cases all|dev|heldout]
                                       [--only NAME,...] [--cold N] [--budget-s S] [--json-out FILE]
 
 For each design: load the model; plan the fixed latency set (sandbox.planner.commands.BENCH_INTENTS,
@@ -61,6 +61,10 @@ class Outcome:
     calls: list[str] = dataclasses.field(default_factory=list)
     attempts: int = 0
     seconds: float = 0.0
+    candidates: int = 0  # candidate plans verification made and ran (0: one plan, not verified)
+    verdict: str = ""  # the choice between them (sandbox.planner.verify.Verdict)
+    changed: bool = False  # verification chose another candidate than the first plan
+    asked: bool = False  # nothing separated them: a person would have been asked (status undecided)
 
 
 def _calls(result: RunResult) -> list[str]:
@@ -74,7 +78,7 @@ def _calls(result: RunResult) -> list[str]:
     return out
 
 
-def run_case(case: Case, planner: Planner, settings: Settings, scratch: Path) -> Outcome:
+def run_case(case: Case, planner: Planner, settings: Settings, scratch: Path, candidates: int = 1) -> Outcome:
     root = Path(tempfile.mkdtemp(prefix=f"{case.name}-", dir=scratch))
     ws, state = root / "ws", root / "state"
     ws.mkdir()
@@ -84,8 +88,13 @@ def run_case(case: Case, planner: Planner, settings: Settings, scratch: Path) ->
     outcome = Outcome(case.name, case.heldout, case.category, case.refusal, False, "")
     try:
         workspace = Workspace(ws, dataclasses.replace(settings, state_dir=state), allow_risky_apply=True)
-        result = run_intent(workspace, case.intent, planner=planner, approve=lambda _: True)
+        result = run_intent(workspace, case.intent, planner=planner, approve=lambda _: True, candidates=candidates)
         outcome.status = result.status
+        outcome.candidates = len(result.candidates)
+        if result.choice is not None:
+            outcome.verdict = str(result.choice.verdict)
+            outcome.changed = result.choice.chosen not in (None, 0)
+        outcome.asked = result.status == "undecided"
         outcome.plan_seconds = result.plan.usage.seconds
         outcome.usage = result.plan.usage.to_json()
         outcome.raw = result.plan.raw
@@ -173,7 +182,7 @@ def bench_design(args: argparse.Namespace, design: str, cases: list[Case], setti
             if time.monotonic() > deadline:
                 skipped += 1
                 continue
-            outcome = run_case(case, planner, settings, Path(scratch))
+            outcome = run_case(case, planner, settings, Path(scratch), args.candidates)
             outcomes.append(outcome)
             mark = "PASS" if outcome.passed else "FAIL"
             print(f"  {mark} {case.name:<16} {outcome.plan_seconds:5.2f}s {outcome.reason[:110]}", file=sys.stderr)
@@ -206,6 +215,13 @@ def bench_design(args: argparse.Namespace, design: str, cases: list[Case], setti
         "plan_seconds_cases_p90": (round(statistics.quantiles([o.plan_seconds for o in outcomes], n=10)[-1], 2)
                                    if len(outcomes) > 1 else None),
         "passed": sum(o.passed for o in outcomes),
+        "candidates": args.candidates,
+        "verification_changed": sum(o.changed for o in outcomes),
+        "verification_asked": sum(o.asked for o in outcomes),
+        "candidates_made_mean": round(statistics.mean(o.candidates for o in outcomes), 2) if outcomes else None,
+        "case_seconds_p50": round(statistics.median(o.seconds for o in outcomes), 2) if outcomes else None,
+        "case_seconds_p90": (round(statistics.quantiles([o.seconds for o in outcomes], n=10)[-1], 2)
+                             if len(outcomes) > 1 else None),
         "ran": len(outcomes),
         "skipped": skipped,
         "outcomes": [dataclasses.asdict(o) for o in outcomes],
@@ -217,6 +233,8 @@ def main() -> int:
     parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--design", action="append",
                         help=f"a design of bench/designs.py, repeatable (default: {PRODUCTION_NAME}, in sbx run)")
+    parser.add_argument("--candidates", type=int, default=3,
+                        help="candidate plans verified per case, as `sbx run --candidates` (1: no verification)")
     parser.add_argument("--cases", choices=("all", "dev", "heldout"), default="all")
     parser.add_argument("--only", default="", help="comma-separated case names")
     parser.add_argument("--cold", type=int, default=0, help="cold-process plan timings per design")
@@ -243,7 +261,8 @@ def main() -> int:
             f"refusal={report['success_refusal'].split()[0]} plan_p50_s={report['plan_p50_seconds']} "
             f"cold_p50_s={report['cold_p50_seconds']} load_s={report['load_seconds']} "
             f"prefill_tps={report['prefill_tokens_per_second']} decode_tps={report['decode_tokens_per_second']} "
-            f"skipped={report['skipped']}",
+            f"skipped={report['skipped']} candidates={report['candidates']} "
+            f"changed={report['verification_changed']} asked={report['verification_asked']}",
             flush=True,
         )
     for report in reports:
@@ -266,6 +285,11 @@ def main() -> int:
         for category, rate in report["success_by_category"].items():
             print(f"    {category:<12} {rate}")
         print(f"  plan seconds, cases  p50 {report['plan_p50_seconds_cases']}  p90 {report['plan_seconds_cases_p90']}")
+        print(f"  case seconds         p50 {report['case_seconds_p50']}  p90 {report['case_seconds_p90']}  "
+              f"(plan, verification, run, apply)")
+        print(f"  verification         {report['candidates']} candidate(s) at most, {report['candidates_made_mean']} "
+              f"made on average; changed the answer {report['verification_changed']}x, "
+              f"asked the person {report['verification_asked']}x")
     if args.json_out:
         args.json_out.write_text(json.dumps(reports, indent=1))
     return 0
