@@ -114,7 +114,7 @@ class ChangesetStore:
             lowers = [str(p) for p in self.lower_layers(before=layer_id)] + [str(self.workspace)]
             try:
                 records = read_changes(str(directory / "upper"), lowers)
-                sha256 = layer_digest(str(directory / "upper"))
+                sha256 = layer_digest(str(directory / "upper"), _reviewed_digests(records))  # each file read once
             except (OSError, StateError) as exc:
                 raise self._refuse_layer(directory, meta, exc) from exc
             status = ChangesetStatus.PENDING if records else ChangesetStatus.EMPTY
@@ -501,14 +501,17 @@ def _require_pending(meta: Meta) -> None:
 
 def _verify_digest(meta: Meta, expected: str, upper: Path, records: Collection[ChangeRecord]) -> None:
     """Files count with their reviewed digests: the commit checks every copy it stages."""
-    reviewed = {r.path: r.after.sha256 for r in records if r.after is not None and r.after.sha256 is not None}
-    actual = layer_digest(str(upper), reviewed)
+    actual = layer_digest(str(upper), _reviewed_digests(records))
     if expected.strip().lower() != actual or actual != meta.sha256:
         raise ChangesetError(
             f"changeset {meta.id} does not match sha256 {expected[:16]}... "
             f"(its layer hashes to {actual[:16]}...); nothing was applied",
             code="changeset.hash_mismatch",
         )
+
+
+def _reviewed_digests(records: Collection[ChangeRecord]) -> dict[str, str]:
+    return {r.path: r.after.sha256 for r in records if r.after is not None and r.after.sha256 is not None}
 
 
 def _raise_if_blocked(check: Check, changeset_id: str) -> None:

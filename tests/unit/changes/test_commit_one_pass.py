@@ -91,3 +91,12 @@ def test_a_copy_failing_in_a_worker_rolls_the_commit_back(
     assert snapshot(workspace) == before
     monkeypatch.setattr(fastcopy, "copy_fd", real_copy)
     assert set(store.apply(cs.id, sha256=cs.sha256).applied) == {"big", "small", "other"}
+
+
+def test_finalize_reads_each_file_once_and_gets_the_digest_of_the_layer_as_it_is(
+    store: ChangesetStore, make_changeset: MakeChangeset, workspace: Path
+) -> None:
+    build(workspace, {"same": b"same", "edit": b"old", "mode": b"m"})
+    cs = make_changeset(lambda u: build(u, {"same": b"same", "edit": b"new", "mode": (b"m", 0o755),
+                                            "d": {"new": b"n", "link": ("link", "../same")}}))
+    assert cs.sha256 == digest.layer_digest(str(_upper(store, cs)))
