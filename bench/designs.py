@@ -38,12 +38,41 @@ from sandbox.planner.design import narrowed as _narrowed
 from sandbox.planner.examples import Example, Retriever, bank, library
 from sandbox.planner.narrow import SHELL_TOOL
 from sandbox.planner.onnx import Guidance, Message
-from sandbox.planner.prompt import IMAGE_FACTS, SHELL_RULES, clip, tool_schemas
+from sandbox.planner.prompt import IMAGE_FACTS, SHELL_RULES, clip
 from sandbox.planner.types import Design, Parsed, Plan, PlanStep, invalid
 from sandbox.tools import Tool
 
 BANK = bank()
 LIBRARY = library()
+
+# The tools in the prompt, for the designs that list them (measured: it did not help the model choose).
+
+
+def tool_signature(tool: Tool) -> str:
+    """`search_text(pattern, path=".")`: the call's shape in a few tokens."""
+    params = []
+    for name, spec in tool.args.items():
+        params.append(f"{name}={json.dumps(spec['default'])}" if "default" in spec else name)
+    return f"{tool.name}({', '.join(params)})"
+
+
+def tool_lines(tools: Sequence[Tool]) -> str:
+    """One line per tool: its signature and its description from profiles/."""
+    return "\n".join(f"- {tool_signature(tool)}: {tool.description}" for tool in tools)
+
+
+def _compact_schema(spec: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in spec.items() if key in {"type", "description", "default", "enum"}}
+
+
+def tool_schemas(tools: Sequence[Tool]) -> str:
+    """One line per tool: name, description, and its arguments' JSON Schema (without limits)."""
+    lines = []
+    for tool in tools:
+        props = {name: _compact_schema(dict(spec)) for name, spec in tool.schema()["properties"].items()}
+        lines.append(f"- {tool.name}: {tool.description} args: {json.dumps(props, separators=(',', ':'))}")
+    return "\n".join(lines)
+
 
 GUIDANCE_MAX_STRING = 1200  # longest string argument the model may write under guidance
 EXPLANATION_MAX = 240

@@ -1,4 +1,5 @@
-"""The parts of a planning prompt: the workspace in a line, the image's tools, the tools' signatures.
+"""The parts of a planning prompt: the workspace in a line, the image's tools, the shell rules,
+the repair hints.
 
 Prefill is what planning costs (every prompt token ~10 ms on the 0.5B model, ~40 ms on the 1.5B,
 on 2 cores), so each part is as short as it can be while still helping: measured on the accuracy
@@ -7,14 +8,9 @@ set (bench/planner.py), not guessed. Nothing here reads file contents.
 
 from __future__ import annotations
 
-import json
 import os
 import re
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-
-from sandbox.tools import Tool
 
 # What the default image (Containerfile) has, for the model. One line: every token is prefill.
 # Commands of the default image a model is likely to reach for (the Containerfile's packages)
@@ -145,32 +141,6 @@ def summarize_workspace(path: Path, *, max_entries: int = 12, walk_budget: int =
     if len(entries) > max_entries:
         parts.append(f"and {len(entries) - max_entries} more")
     return ", ".join(parts)
-
-
-def tool_signature(tool: Tool) -> str:
-    """`search_text(pattern, path=".")`: the call's shape in a few tokens."""
-    params = []
-    for name, spec in tool.args.items():
-        params.append(f"{name}={json.dumps(spec['default'])}" if "default" in spec else name)
-    return f"{tool.name}({', '.join(params)})"
-
-
-def tool_lines(tools: Sequence[Tool]) -> str:
-    """One line per tool: its signature and its description from profiles/."""
-    return "\n".join(f"- {tool_signature(tool)}: {tool.description}" for tool in tools)
-
-
-def _compact_schema(spec: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in spec.items() if key in {"type", "description", "default", "enum"}}
-
-
-def tool_schemas(tools: Sequence[Tool]) -> str:
-    """One line per tool: name, description, and its arguments' JSON Schema (without limits)."""
-    lines = []
-    for tool in tools:
-        props = {name: _compact_schema(dict(spec)) for name, spec in tool.schema()["properties"].items()}
-        lines.append(f"- {tool.name}: {tool.description} args: {json.dumps(props, separators=(',', ':'))}")
-    return "\n".join(lines)
 
 
 def clip(text: str, limit: int) -> str:

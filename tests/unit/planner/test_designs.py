@@ -19,6 +19,9 @@ from bench.designs import (
     JsonDesign,
     get_design,
     plan_schema,
+    tool_lines,
+    tool_schemas,
+    tool_signature,
 )
 from sandbox.errors import PlannerError
 from sandbox.planner.design import PRODUCTION
@@ -203,3 +206,15 @@ def test_the_models_own_tool_call_format_parses_and_narrows(tools: list[Tool]) -
         design.parse('<tool_call>\n{"name": "run_shell"\n</tool_call>', tools, 3)
     grammar = design.guidance(tools, 2)
     assert grammar.kind == "lark_grammar" and "%json" in grammar.text and "<tool_call>" in grammar.text
+
+
+def test_tool_signatures_come_from_the_profiles(by_name: dict[str, Tool]) -> None:
+    assert tool_signature(by_name["search_text"]) == 'search_text(pattern, path=".")'
+    assert tool_signature(by_name["write_file"]) == "write_file(path, content)"
+    lines = tool_lines([by_name["read_file"], by_name["list_dir"]]).splitlines()
+    assert lines == [f"- read_file(path): {by_name['read_file'].description}",
+                     f'- list_dir(path="."): {by_name["list_dir"].description}']
+    schemas = tool_schemas([by_name["read_file"]])
+    assert schemas.startswith("- read_file: Print the contents")
+    assert '"path":{"type":"string","description":"path of the file, relative to the workspace"}' in schemas
+    assert "maxLength" not in schemas  # limits cost prompt tokens and guidance enforces them anyway

@@ -5,8 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from sandbox.planner.prompt import IMAGE_FACTS, clip, summarize_workspace, tool_lines, tool_schemas, tool_signature
-from sandbox.tools import Tool
+from sandbox.planner.prompt import IMAGE_FACTS, clip, summarize_workspace
 
 
 def test_workspace_summary_lists_the_top_level_with_counts(tmp_path: Path) -> None:
@@ -35,18 +34,6 @@ def test_workspace_summary_is_bounded(tmp_path: Path) -> None:
         (tmp_path / "big" / str(i)).write_text("")
     assert summarize_workspace(tmp_path, max_entries=1, walk_budget=10) == "big/ (10+ files), and 20 more"
     assert summarize_workspace(tmp_path / "missing") == "(unreadable)"
-
-
-def test_tool_signatures_come_from_the_profiles(by_name: dict[str, Tool]) -> None:
-    assert tool_signature(by_name["search_text"]) == 'search_text(pattern, path=".")'
-    assert tool_signature(by_name["write_file"]) == "write_file(path, content)"
-    lines = tool_lines([by_name["read_file"], by_name["list_dir"]]).splitlines()
-    assert lines == [f"- read_file(path): {by_name['read_file'].description}",
-                     f'- list_dir(path="."): {by_name["list_dir"].description}']
-    schemas = tool_schemas([by_name["read_file"]])
-    assert schemas.startswith("- read_file: Print the contents")
-    assert '"path":{"type":"string","description":"path of the file, relative to the workspace"}' in schemas
-    assert "maxLength" not in schemas  # limits cost prompt tokens and guidance enforces them anyway
 
 
 def test_image_facts_name_what_the_image_has_and_lacks() -> None:
