@@ -237,6 +237,8 @@ def main() -> int:
                         help="candidate plans verified per case, as `sbx run --candidates` (1: no verification)")
     parser.add_argument("--cases", choices=("all", "dev", "heldout"), default="all")
     parser.add_argument("--only", default="", help="comma-separated case names")
+    parser.add_argument("--heldout-first", action="store_true",
+                        help="the held-out cases first, so that a run cut by --budget-s skips dev cases")
     parser.add_argument("--cold", type=int, default=0, help="cold-process plan timings per design")
     parser.add_argument("--budget-s", type=float, default=1800.0, help="wall-clock bound of the whole run")
     parser.add_argument("--json-out", type=Path)
@@ -247,6 +249,8 @@ def main() -> int:
     if args.only:
         wanted = set(args.only.split(","))
         cases = [c for c in cases if c.name in wanted]
+    if args.heldout_first:
+        cases.sort(key=lambda c: not c.heldout)
     settings = Settings.from_env()
     os.environ.setdefault("SBX_STATE_DIR", tempfile.mkdtemp(prefix="sbx-bench-state-"))
     deadline = time.monotonic() + args.budget_s
