@@ -104,7 +104,16 @@ class DockerEngine:
 
     @property
     def degraded(self) -> tuple[str, ...]:
-        return self.facts.degraded()
+        if self.facts.cgroup_limits:
+            return ()
+        # Podman's Docker-compatible API drops a container's ulimits rootless: the rlimits that
+        # stand in for the missing cgroups elsewhere do not apply here either.
+        return (
+            f"memory: not limited ({self.facts.cgroups} cgroups, rootless, Docker-compatible API: no memory "
+            "cgroup, and the API drops rlimits)",
+            f"pids: not limited ({self.facts.cgroups} cgroups, rootless, Docker-compatible API)",
+            *(line for line in self.facts.degraded() if line.startswith("cpu:")),
+        )
 
     def _podman_compat(self) -> bool:
         if self._is_podman is None:
