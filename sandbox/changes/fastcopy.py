@@ -30,6 +30,8 @@ import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from sandbox.changes import durable
+
 log = logging.getLogger(__name__)
 
 CHUNK = 1024 * 1024
@@ -80,6 +82,8 @@ def _copy_finish_hash(src: int, dst: int, size: int, finish: Finish | None) -> s
     written = _copy_small(src, dst, size) if 0 < size <= SMALL else None
     if written is None:
         copy_fd(src, dst)
+        if size >= PARALLEL_MIN:
+            durable.start_writeback(dst)  # the disk writes it while this thread hashes it
     if finish is not None:
         finish(dst)  # after the copy: writing clears setuid/setgid bits and moves mtime
     return hashlib.sha256(written).hexdigest() if written is not None else hash_all(dst)
