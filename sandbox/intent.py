@@ -29,7 +29,7 @@ from typing import Any
 
 from sandbox.app import Workspace
 from sandbox.errors import PlannerError, SbxError
-from sandbox.planner.evidence import where_it_looked
+from sandbox.planner.evidence import peek, where_it_looked
 from sandbox.planner.plan import Plan, Planner, PlanStep, Usage
 from sandbox.planner.prompt import clip, repair_hint, summarize_workspace
 from sandbox.planner.verify import (
@@ -427,8 +427,9 @@ class _Verifier:
     would see them), and the chosen one is run again when it is not the latest."""
 
     def __init__(self, workspace: Workspace, planner: Planner, alternates: tuple[Planner, ...], emit: OnProgress,
-                 options: _RunOptions, *, tools: Sequence[Any], line: str, max_steps: int) -> None:
+                 options: _RunOptions, *, tools: Sequence[Any], line: str, max_steps: int, intent: str) -> None:
         self.workspace = workspace
+        self.intent = intent
         self.planner = planner
         self.alternates = alternates
         self.emit = emit
@@ -448,7 +449,7 @@ class _Verifier:
 
         out: list[tuple[str, Planner, Callable[[Planner, str], Plan]]] = [
             (f"model {alt.model.name}", alt, greedy) for alt in self.alternates]
-        shifted = next_examples(self.planner.design)
+        shifted = next_examples(self.planner.design, peek(self.workspace.path, self.intent))
         if shifted is not None:
             out.append(("next examples", Planner(self.planner.backend, design=shifted), greedy))
         while len(out) < budget - 1:
@@ -563,6 +564,7 @@ class _Verifier:
             denied=sum(len(r.denied) for r in counted), error_output=any(r.stderr.strip() for r in counted),
             repairs=sum(1 for a in runner.attempts if a.attempt > 1), stdout_digest=out_digest,
             changes_digest=changes_digest, error=error,
+            family="greedy" if source.startswith("sampled") else source,
         )
         how = ("ran cleanly" if evidence.clean else f"failed: {error}" if error
                else "ran, with error output or denials")
@@ -671,7 +673,7 @@ def run_intent(
     options = _RunOptions(timeout_s, allow_degraded, max_repairs, action)
     if candidates > 1:
         verifier = _Verifier(workspace, planner, tuple(alternates), emit, options, tools=tools,
-                             line=plan.workspace, max_steps=max_steps)
+                             line=plan.workspace, max_steps=max_steps, intent=plan.intent)
         outcome = verifier.run(plan, base.planned, candidates, resolve)
         result = replace(base, plan=outcome.plan, planned=outcome.planned, attempts=outcome.attempts,
                          changesets=outcome.kept, candidates=outcome.candidates, choice=outcome.choice,

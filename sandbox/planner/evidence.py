@@ -22,7 +22,7 @@ from pathlib import Path, PurePosixPath
 
 log = logging.getLogger(__name__)
 
-__all__ = ["where_it_looked"]
+__all__ = ["peek", "where_it_looked"]
 
 MAX_WORDS = 4
 MAX_SHOWN = 8
@@ -135,3 +135,49 @@ def where_it_looked(root: Path, command: str) -> str:
         if fact:
             facts.append(fact)
     return "\n".join(facts)
+
+
+PEEK_LINES = 3
+PEEK_CHARS = 240
+PEEK_FILES = 2
+
+
+def peek(root: Path, intent: str) -> str:
+    """The first lines of the files the request names (a header row, a format), in one line each:
+    what a person would glance at before writing the command. "" when it names none."""
+    shown: list[str] = []
+    for word in dict.fromkeys(w.strip(".,;:!?'\"()") for w in intent.split()):
+        if len(shown) >= PEEK_FILES or not word:
+            break
+        path = _inside(root, word)
+        if path is None or _GLOB.search(word):
+            continue
+        target = root / path
+        if target.is_symlink() or not target.is_file():
+            continue
+        try:
+            with target.open("rb") as handle:
+                head = handle.read(PEEK_CHARS * 2)
+        except OSError:
+            continue
+        if b"\0" in head:
+            continue  # binary
+        lines = head.decode("utf-8", "replace").splitlines()[:PEEK_LINES]
+        note = "; its first line is a header, not data" if _header(lines) else ""
+        shown.append(f"{word} begins: " + " | ".join(line[:PEEK_CHARS // PEEK_LINES] for line in lines) + note)
+    return "\n".join(shown)
+
+
+def _header(lines: list[str]) -> bool:
+    """A table's header row: the first line's fields hold no number where the next line's do."""
+    if len(lines) < 2:
+        return False
+    sep = next((c for c in ",\t;|" if c in lines[0] and c in lines[1]), None)
+    if sep is None:
+        return False
+    first, second = lines[0].split(sep), lines[1].split(sep)
+
+    def numeric(field: str) -> bool:
+        return field.strip().replace(".", "", 1).lstrip("-").isdigit()
+
+    return len(first) == len(second) and not any(map(numeric, first)) and any(map(numeric, second))

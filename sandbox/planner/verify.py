@@ -72,6 +72,7 @@ class Evidence:
     changes_digest: str = ""
     error: str | None = None  # why it did not run to the end
     check: bool | None = None  # the model's reading of the result against the request; None: not asked
+    family: str = ""  # the prompt it came from: a sample of the same prompt is no independent support
 
     @property
     def clean(self) -> bool:
@@ -86,7 +87,7 @@ class Evidence:
             "index": self.index, "source": self.source, "commands": list(self.commands), "ran": self.ran,
             "clean": self.clean, "denied": self.denied, "error_output": self.error_output, "repairs": self.repairs,
             "stdout_sha256": self.stdout_digest, "changes_sha256": self.changes_digest, "error": self.error,
-            "check": self.check,
+            "check": self.check, "family": self.family or self.source,
         }
 
 
@@ -123,9 +124,11 @@ def _group_check(group: Sequence[Evidence]) -> int:
 
 def _rank(group: Sequence[Evidence]) -> tuple[int, int, int, int, int]:
     """How strongly the evidence backs one outcome: a clean run at all, then the model's check,
-    then how many candidates reached it cleanly and at all, then the earliest (greedy first)."""
-    clean = sum(e.clean for e in group)
-    return min(clean, 1), _group_check(group), clean, len(group), -min(e.index for e in group)
+    then how many independent prompts reached it cleanly and at all (a sample of a prompt that
+    already reached it adds nothing: it shares its mistakes), then the earliest (greedy first)."""
+    clean = len({e.family or e.source for e in group if e.clean})
+    return min(clean, 1), _group_check(group), clean, len({e.family or e.source for e in group}), \
+        -min(e.index for e in group)
 
 
 def disputed(evidence: Sequence[Evidence]) -> bool:
@@ -149,7 +152,7 @@ def choose(evidence: Sequence[Evidence], *, budget: int) -> Choice:
             groups.setdefault(item.outcome, []).append(item)
     ranked = sorted(groups.values(), key=_rank, reverse=True)
     clean_groups = [g for g in ranked if any(e.clean for e in g)]
-    if clean_groups and sum(e.clean for e in clean_groups[0]) >= 2 and len(clean_groups) == 1:
+    if clean_groups and _rank(clean_groups[0])[2] >= 2 and len(clean_groups) == 1:
         best = min(e.index for e in clean_groups[0] if e.clean)
         agreeing = ", ".join(str(e.index + 1) for e in clean_groups[0] if e.clean)
         return Choice(Verdict.CHOSEN, best, (), f"candidates {agreeing} ran cleanly and did the same")
@@ -201,8 +204,9 @@ class NextExamples:
     opinion of the same model from different precedents. Made by `next_examples`, for designs that
     retrieve examples (a frozen dataclass with `few_shot` and `examples(intent)`)."""
 
-    def __init__(self, base: Any) -> None:
+    def __init__(self, base: Any, notes: str = "") -> None:
         self.base = base
+        self.notes = notes  # appended to the request: what the files it names begin with (evidence.peek)
         self.name = f"{base.name}+next-examples"
 
     @property
@@ -222,7 +226,10 @@ class NextExamples:
         out: list[Message] = moved.messages(intent, tools, workspace, max_steps)
         # moved's prompt holds the first examples right after the fixed ones: take them out again
         start = 1 + 2 * len(fixed)
-        return [*out[:start], *out[start + 2 * len(first):]]
+        out = [*out[:start], *out[start + 2 * len(first):]]
+        if self.notes and out and out[-1]["role"] == "user":
+            out[-1] = {"role": "user", "content": f"{out[-1]['content']}\n({self.notes})"}
+        return out
 
     def guidance(self, tools: Sequence[Tool], max_steps: int) -> Guidance:
         result: Guidance = self.base.guidance(tools, max_steps)
@@ -247,12 +254,13 @@ class NextExamples:
         return None  # no gate is asked
 
 
-def next_examples(design: Any) -> NextExamples | None:
-    """`design` with its next-nearest examples, or None when it retrieves none."""
+def next_examples(design: Any, notes: str = "") -> NextExamples | None:
+    """`design` with its next-nearest examples (and `notes` after the request), or None when it
+    retrieves none."""
     names = {f.name for f in fields(design)} if is_dataclass(design) else set()
     if not {"few_shot", "retrieve"} <= names or not getattr(design, "retrieve", 0) or not callable(
             getattr(design, "examples", None)):
         log.debug("design %s retrieves no examples: no next-examples candidate", getattr(design, "name", design))
         return None
-    return NextExamples(design)
+    return NextExamples(design, notes)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from sandbox.planner.design import PRODUCTION
 from sandbox.planner.verify import (
     Evidence,
@@ -17,7 +19,7 @@ from sandbox.planner.verify import (
 
 def ev(index: int, out: str = "a", changes: str = "", *, ran: bool = True, stderr: bool = False,
        denied: int = 0, check: bool | None = None) -> Evidence:
-    return Evidence(index, "greedy", (f"cmd{index}",), ran, denied, stderr, 0, out, changes,
+    return Evidence(index, f"source {index}", (f"cmd{index}",), ran, denied, stderr, 0, out, changes,
                     None if ran else "exit 1", check)
 
 
@@ -103,3 +105,12 @@ def test_the_models_no_outweighs_a_majority() -> None:
     choice = choose([ev(0, "a", check=False), ev(1, "b", check=True), ev(2, "a", check=False)], budget=3)
     assert (choice.verdict, choice.chosen) == (Verdict.CHOSEN, 1)
     assert disputed([ev(0, "a"), ev(1, "b")]) and not disputed([ev(0, "a"), ev(1, "a"), ev(2, "b", ran=False)])
+
+
+def test_a_sample_of_the_same_prompt_is_no_independent_support() -> None:
+    greedy = ev(0, "25.75")
+    sampled = replace(ev(2, "25.75"), family="source 0")
+    other = ev(1, "34.33")
+    assert choose([greedy, replace(sampled, index=1)], budget=3).verdict is Verdict.MORE  # not two opinions
+    choice = choose([greedy, other, sampled], budget=3)
+    assert choice.verdict is Verdict.ASK and choice.alternatives == (0, 1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sandbox.intent import feedback
-from sandbox.planner.evidence import where_it_looked
+from sandbox.planner.evidence import peek, where_it_looked
 from sandbox.types import Limits, Protections, StepResult
 
 
@@ -45,3 +45,11 @@ def test_the_repair_feedback_carries_it(tmp_path: Path) -> None:
     text = feedback(step, "exit 2", "`*.py` matches nothing in ./")
     assert text.splitlines() == ["exit 2", "stderr: sed: can't read *.py: No such file or directory",
                                  "in the folder: `*.py` matches nothing in ./"]
+
+
+def test_peek_shows_the_head_of_the_files_the_request_names(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    assert peek(root, "what is the average age in people.csv?") == ("people.csv begins: name,age | ann,30; "
+                                                                         "its first line is a header, not data")
+    assert peek(root, "rename greet in all python files") == ""
+    assert peek(root, "show ../../etc/passwd") == ""
