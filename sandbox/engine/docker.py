@@ -166,21 +166,12 @@ class DockerEngine:
                                                          log_config=docker.types.LogConfig(type="none"))))
             container_id = str(created["Id"])
             _call("start a probe container", lambda: self._api.start(container_id))
-            # Polled like an action's end: Podman's compatible `wait` answers only after conmon's
-            # exit notification, which rootless Podman 4.3 can miss for 20 s.
-            state = runner.final_state(self, container_id, limit_s=10.0)
-            if state.get("Status") not in ("exited", "stopped", "dead"):
-                return "the probe container did not finish in 10 s"
-            code = int(state.get("ExitCode", -1))
-            return None if code == 0 else f"the probe container exited {code}"
+            return runner.probe_verdict(self, container_id)
         except EngineError as exc:
             return exc.message
         finally:
             if container_id is not None:
-                try:
-                    self.remove(container_id)
-                except EngineError as exc:
-                    log.warning("cannot remove the probe container %s: %s", container_id, exc.message)
+                runner.remove_probe(self, container_id)
 
     # -- the runner's primitives (runner.Backend) ------------------------------------------------
     def run(self, spec: ContainerSpec) -> ContainerOutcome:

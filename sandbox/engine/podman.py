@@ -180,19 +180,12 @@ class PodmanEngine:
                                                   what="start a probe container")
             if status >= 400:
                 return error_message(answer, status)
-            state = runner.final_state(self, container_id, limit_s=10.0)
-            if state.get("Status") not in ("exited", "stopped", "dead"):
-                return "the probe container did not finish in 10 s"
-            code = int(state.get("ExitCode", -1))
-            return None if code == 0 else f"the probe container exited {code}"
+            return runner.probe_verdict(self, container_id)
         except EngineError as exc:
             return exc.message
         finally:
             if container_id is not None:
-                try:
-                    self.remove(container_id)
-                except EngineError as exc:
-                    log.warning("cannot remove the probe container %s: %s", container_id, exc.message)
+                runner.remove_probe(self, container_id)
 
     def _limits(self, spec: ContainerSpec) -> dict[str, Any]:
         """Cgroup limits where Podman can set them; rlimits stand in elsewhere (host.rlimits)."""

@@ -6,6 +6,7 @@ timeout, cleanup. Engines (podman.py, docker.py) supply only the container primi
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import secrets
 import time
@@ -18,11 +19,15 @@ from sandbox.engine import egress, oom, overlay
 from sandbox.engine.capture import Capture, read_reports
 from sandbox.engine.idmap import IdMap
 from sandbox.engine.spec import ContainerOutcome, ContainerSpec
+from sandbox.errors import EngineError
 from sandbox.safedirs import private_dir
 
 LABEL = "io.sbx.action"
 RUNS_LABEL = "io.sbx.runs"  # which sbx runtime folder made the container (leak checks, sweeping)
-EGRESS_SOCKET = "egress.sock"  # in the report folder, where the launcher's relay finds it
+EGRESS_SOCKET = "egress.sock"
+PROBE_LIMIT_S = 10.0
+
+log = logging.getLogger(__name__)  # in the report folder, where the launcher's relay finds it
 
 
 @dataclass(frozen=True)
@@ -146,6 +151,23 @@ def final_state(backend: Backend, container_id: str, limit_s: float = 60.0) -> d
         if state.get("Status") in ("exited", "stopped", "dead") or time.monotonic() > deadline:
             return state
         time.sleep(0.005)
+
+
+def probe_verdict(backend: Backend, container_id: str) -> str | None:
+    """A started probe container's verdict, polled like an action's end (an engine's own `wait`
+    can lag: Podman's compatible one by 20 s rootless): None when `true` exited 0."""
+    state = final_state(backend, container_id, limit_s=PROBE_LIMIT_S)
+    if state.get("Status") not in ("exited", "stopped", "dead"):
+        return f"the probe container did not finish in {PROBE_LIMIT_S:.0f} s"
+    code = int(state.get("ExitCode", -1))
+    return None if code == 0 else f"the probe container exited {code}"
+
+
+def remove_probe(backend: Backend, container_id: str) -> None:
+    try:
+        backend.remove(container_id)
+    except EngineError as exc:
+        log.warning("cannot remove the probe container %s: %s", container_id, exc.message)
 
 
 def run(backend: Backend, spec: ContainerSpec, runs_root: Path) -> ContainerOutcome:
