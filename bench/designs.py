@@ -39,6 +39,8 @@ from sandbox.planner.examples import Example, Retriever, bank, library
 from sandbox.planner.narrow import SHELL_TOOL
 from sandbox.planner.onnx import Guidance, Message
 from sandbox.planner.prompt import IMAGE_FACTS, SHELL_RULES, clip
+from sandbox.planner.scope import note as scope_note
+from sandbox.planner.scope import sandbox_topic
 from sandbox.planner.types import Design, Parsed, Plan, PlanStep, invalid
 from sandbox.tools import Tool
 
@@ -169,10 +171,13 @@ class FencedDesign:
     rules: bool = False  # prompt.SHELL_RULES in the system prompt
 
     def gate_messages(self, intent: str) -> list[Message] | None:
-        return gate_messages(intent) if self.gate else None
+        return gate_messages(intent) if self.gate and sandbox_topic(intent) is None else None
 
-    def gate_refusal(self, answer: str) -> str | None:
-        return gate_refusal(answer)
+    def gate_refusal(self, answer: str, intent: str = "") -> str | None:
+        return gate_refusal(answer, intent)
+
+    def note(self, intent: str) -> str:
+        return scope_note(intent) if self.gate else ""
 
     def examples(self, intent: str) -> tuple[tuple[Example, ...], tuple[Example, ...]]:
         """The worked examples: those of every intent (the bank, the few shots), and those nearest
@@ -378,8 +383,11 @@ class JsonDesign:
     def gate_messages(self, intent: str) -> list[Message] | None:
         return None
 
-    def gate_refusal(self, answer: str) -> str | None:
+    def gate_refusal(self, answer: str, intent: str = "") -> str | None:
         return None
+
+    def note(self, intent: str) -> str:
+        return ""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -479,8 +487,11 @@ class ToolCallDesign:
     def gate_messages(self, intent: str) -> list[Message] | None:
         return None
 
-    def gate_refusal(self, answer: str) -> str | None:
+    def gate_refusal(self, answer: str, intent: str = "") -> str | None:
         return None
+
+    def note(self, intent: str) -> str:
+        return ""
 
 
 # --------------------------------------------------------------------------------------------------

@@ -644,9 +644,9 @@ def run_intent(
     usage: Usage = plan.usage
     emit(Progress(ProgressKind.PLANNED,
                   f"plan: {len(plan.steps)} step(s), {usage.prompt_tokens}+{usage.completion_tokens} tokens "
-                  f"({usage.cached_tokens} cached), {usage.seconds:.1f}s",
+                  f"({usage.cached_tokens} cached), {usage.seconds:.1f}s" + (f"; {plan.note}" if plan.note else ""),
                   {"steps": len(plan.steps), "prompt_tokens": usage.prompt_tokens, "cached_tokens": usage.cached_tokens,
-                   "completion_tokens": usage.completion_tokens, "seconds": usage.seconds}))
+                   "completion_tokens": usage.completion_tokens, "seconds": usage.seconds, "note": plan.note}))
     planned = []
     for index, step in enumerate(plan.steps):
         try:

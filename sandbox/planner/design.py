@@ -30,6 +30,7 @@ from sandbox.planner.examples import Example, Retriever, bank, library
 from sandbox.planner.narrow import SHELL_TOOL, narrow
 from sandbox.planner.onnx import Guidance, Message
 from sandbox.planner.prompt import IMAGE_FACTS, SHELL_RULES, clip
+from sandbox.planner.scope import note, refusal_reason, sandbox_topic
 from sandbox.planner.types import Parsed, Plan, PlanStep, invalid
 from sandbox.tools import Tool
 
@@ -75,9 +76,13 @@ def gate_messages(intent: str) -> list[Message]:
     return out
 
 
-def gate_refusal(answer: str) -> str | None:
-    """The gate's two tokens: a "no" is a refusal with `GATE_EXPLANATION`; anything else plans."""
-    return GATE_EXPLANATION if answer.strip().lower().startswith("no") else None
+def gate_refusal(answer: str, intent: str = "") -> str | None:
+    """The gate's two tokens: a "no" is a refusal, saying why when the request's words do (the
+    network, a device, a person: `scope.refusal_reason`), else `GATE_EXPLANATION`; anything else plans."""
+    if not answer.strip().lower().startswith("no"):
+        return None
+    reason = refusal_reason(intent)
+    return f"the sandbox cannot do this: {reason}" if reason else GATE_EXPLANATION
 
 
 def narrowed(step: PlanStep, tools: Sequence[Tool]) -> PlanStep:
@@ -151,10 +156,16 @@ class ShellDesign:
     free_first: bool = True
 
     def gate_messages(self, intent: str) -> list[Message] | None:
-        return gate_messages(intent)
+        # A question about the sandbox itself (its date, tools, disk...) is answered by commands:
+        # the gate, which asks about "the files of a folder", is not asked
+        return None if sandbox_topic(intent) is not None else gate_messages(intent)
 
-    def gate_refusal(self, answer: str) -> str | None:
-        return gate_refusal(answer)
+    def gate_refusal(self, answer: str, intent: str = "") -> str | None:
+        return gate_refusal(answer, intent)
+
+    def note(self, intent: str) -> str:
+        """What the answer describes, for questions about the sandbox itself ("" otherwise)."""
+        return note(intent)
 
     def examples(self, intent: str) -> tuple[tuple[Example, ...], tuple[Example, ...]]:
         """The worked examples: those every prompt holds, and those nearest this intent."""

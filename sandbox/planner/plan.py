@@ -118,7 +118,7 @@ class Planner:
             raise PlannerError("no tools to plan with", code="planner.invalid_request")
         started = time.monotonic()
         gate = self._gate(intent)
-        refusal = self.design.gate_refusal(gate.text) if gate is not None else None
+        refusal = self.design.gate_refusal(gate.text, intent) if gate is not None else None
         if gate is not None and refusal is not None:
             return Plan(intent=intent, steps=(), explanation=refusal, model=self.model,
                         design=self.design.name, usage=Usage.of([gate], time.monotonic() - started, gate=True),
@@ -141,6 +141,7 @@ class Planner:
             raw=raw,
             tools=tuple(tools),
             workspace=workspace_summary,
+            note=self.design.note(intent) if steps else "",
         )
 
     def repair(self, intent: str, plan: Plan, failed_step: PlanStep, feedback: str) -> PlanStep | None:

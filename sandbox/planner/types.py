@@ -112,6 +112,7 @@ class Plan:
     raw: str  # the model's output, verbatim
     tools: tuple[Tool, ...] = field(default=(), compare=False, repr=False)  # what the plan was made with
     workspace: str = field(default="", compare=False, repr=False)  # the workspace line the prompt had
+    note: str = ""  # what the answer describes, from the design (a question about the sandbox itself)
 
     @property
     def empty(self) -> bool:
@@ -126,6 +127,7 @@ class Plan:
             "design": self.design,
             "usage": self.usage.to_json(),
             "raw": self.raw,
+            "note": self.note,
         }
 
 
@@ -198,7 +200,11 @@ class Design(Protocol):
         folder's files do this at all?"""
         ...
 
-    def gate_refusal(self, answer: str) -> str | None:
-        """The gate's answer read by the design: the explanation of an empty plan when it says no,
-        None when planning goes on."""
+    def gate_refusal(self, answer: str, intent: str = "") -> str | None:
+        """The gate's answer to `intent` read by the design: the explanation of an empty plan when
+        it says no, None when planning goes on."""
+        ...
+
+    def note(self, intent: str) -> str:
+        """What an answer to `intent` describes, for the person ("" when nothing needs saying)."""
         ...

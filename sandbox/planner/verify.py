@@ -250,8 +250,12 @@ class NextExamples:
     def gate_messages(self, intent: str) -> list[Message] | None:
         return None  # the first candidate's gate already said yes
 
-    def gate_refusal(self, answer: str) -> str | None:
+    def gate_refusal(self, answer: str, intent: str = "") -> str | None:
         return None  # no gate is asked
+
+    def note(self, intent: str) -> str:
+        result: str = self.base.note(intent)
+        return result
 
 
 def next_examples(design: Any, notes: str = "") -> NextExamples | None:

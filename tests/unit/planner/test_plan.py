@@ -187,7 +187,7 @@ GATED = FencedDesign(name="gated", free_first=True, gate=True, rules=True, listi
 def test_a_gate_that_says_no_is_an_empty_plan_and_nothing_else_is_asked(tools: list[Tool]) -> None:
     planner, backend = _planner(["no"], GATED)
     plan = planner.plan("order a pizza", tools, "notes.txt", 3)
-    assert plan.empty and "commands on the files of this folder" in plan.explanation
+    assert plan.empty and plan.explanation.startswith("the sandbox cannot do this: it needs a person, a shop")
     assert plan.usage.gated and plan.usage.passes == 0
     (call,) = backend.calls
     assert call.guidance is None and call.max_tokens == 2
@@ -208,3 +208,25 @@ def test_a_gate_that_says_yes_lets_the_plan_through_and_is_counted(tools: list[T
     system = planning.messages[0]["content"]
     assert "never redirect a file into itself" in system  # the rules
     assert "data.csv" not in system and "(Folder: data.csv)" in planning.messages[-1]["content"]
+
+
+def test_a_refusal_without_a_known_reason_keeps_the_general_explanation(tools: list[Tool]) -> None:
+    planner, _ = _planner(["no"], GATED)
+    plan = planner.plan("make my life easier", tools, "notes.txt", 3)
+    assert plan.empty and "commands on the files of this folder" in plan.explanation
+
+
+def test_a_question_about_the_sandbox_is_planned_without_the_gate_and_says_what_it_describes(
+        tools: list[Tool]) -> None:
+    planner, backend = _planner(["```bash\ndf -h .\n```"], GATED)
+    plan = planner.plan("how much space is left on the disk?", tools, "notes.txt", 3)
+    assert [s.args.get("command") for s in plan.steps] == ["df -h ."]
+    assert not plan.usage.gated and len(backend.calls) == 1  # no gate was asked
+    assert plan.note.startswith("the answer describes the sandbox") and "filesystems" in plan.note
+    assert plan.to_json()["note"] == plan.note
+
+
+def test_a_task_on_files_has_no_note(tools: list[Tool]) -> None:
+    planner, _ = _planner(["yes", "```bash\nwc -l notes.txt\n```"], GATED)
+    plan = planner.plan("count the lines of notes.txt", tools, "notes.txt", 3)
+    assert plan.usage.gated and plan.note == ""

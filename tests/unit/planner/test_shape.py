@@ -66,8 +66,11 @@ class _Strict:
     def gate_messages(self, intent: str) -> list[Message] | None:
         return [{"role": "user", "content": intent}]
 
-    def gate_refusal(self, answer: str) -> str | None:
+    def gate_refusal(self, answer: str, intent: str = "") -> str | None:
         return "the strict design says no" if answer == "nein" else None
+
+    def note(self, intent: str) -> str:
+        return ""
 
     def free_done(self, text: str, max_steps: int) -> bool:
         return True

@@ -1,0 +1,129 @@
+"""What a request asks of the sandbox itself, and why a request cannot be done there (pure, no model).
+
+Two kinds of request fall outside "commands on the files of this folder", and a small model's
+yes/no gate judges both badly:
+
+* **Questions about the sandbox**: the date, the environment, the tools it has, its disk, memory,
+  CPUs, processes, kernel. Commands answer them (`date`, `env`, `jq --version`, `df -h .`, `ps`),
+  but what they print describes the container the command ran in, which a person may take for
+  their own computer. `sandbox_topic` recognizes them; the design then plans without asking the
+  gate, and `note` says what the answer describes.
+* **Requests that need what the sandbox never has**: a network (mail, the web), devices (a
+  printer, a camera, the speakers), a person or a shop. `refusal_reason` names which, so that a
+  refusal says why instead of "this does not look like something commands can do".
+
+Both read words only; they never decide confinement (the tool's profile does, whatever is asked).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = ["Topic", "note", "refusal_reason", "sandbox_topic"]
+
+
+@dataclass(frozen=True)
+class Topic:
+    """A kind of fact about the sandbox, and what an answer about it describes."""
+
+    name: str
+    describes: str
+
+
+_ASKING = re.compile(
+    r"^\s*(?:what|what's|whats|which|when|how|is|are|does|do|show|list|tell|print|give|display|check|"
+    r"report|find out|get|can you tell|who|where)\b", re.IGNORECASE)
+_WORD = re.compile(r"[a-z][a-z0-9+_-]*")
+
+# Requests that change files or name files to act on are not questions about the sandbox
+# ("delete the files older than today", "rename the files to their date").
+_ACTING = frozenset({
+    "delete", "remove", "rename", "move", "copy", "create", "write", "save", "replace", "add", "append", "edit",
+    "change", "convert", "compress", "extract", "sort", "merge", "split", "backup", "archive", "make", "touch",
+    "chmod", "set", "into", "file", "files", "folder", "folders", "directory", "directories", "csv", "json",
+})
+
+_TOPICS: tuple[tuple[Topic, frozenset[str], tuple[str, ...]], ...] = (
+    (Topic("clock", "the sandbox's clock: the host's time, in the sandbox's time zone, which may not be yours"),
+     frozenset({"date", "today", "weekday", "clock", "timezone"}),
+     ("day of the week", "day is it", "time zone", "what day", "what time", "time is it", "current time",
+      "what year is it", "what month is it")),
+    (Topic("environment", "the sandbox's environment variables, not those of your shell"),
+     frozenset({"environment", "env", "path", "home", "shell", "locale", "variable", "variables", "hostname",
+                "whoami", "user", "username"}),
+     ("environment variable", "which user", "what user", "logged in")),
+    (Topic("tools", "the programs installed in the sandbox's image, not those of your computer"),
+     frozenset({"installed", "tools", "programs", "utilities"}),
+     ("version of", "versions of", "do you have", "which python", "what python", "which commands",
+      "what commands", "is available", "are available")),
+    (Topic("disk", "the filesystems the sandbox sees: the folder's disk and the container's own"),
+     frozenset({"disk", "disks", "storage", "filesystem", "filesystems", "partition", "partitions", "mounted",
+                "mounts"}),
+     ("space left", "free space", "space is left", "space available")),
+    (Topic("memory", "the host's memory as the sandbox sees it (a command here may use at most its own limit)"),
+     frozenset({"memory", "ram", "swap"}), ()),
+    (Topic("cpu", "the host's processors as the sandbox sees them"),
+     frozenset({"cpu", "cpus", "cores", "core", "processor", "processors"}), ()),
+    (Topic("processes", "the processes inside the sandbox only: your computer's are not visible there"),
+     frozenset({"processes", "process", "running", "ps", "pid", "pids"}), ()),
+    (Topic("system", "the host's kernel and the sandbox's own Debian system, as the sandbox sees them"),
+     frozenset({"kernel", "uname", "os", "distribution", "distro", "debian", "linux", "uptime", "architecture",
+                "arch"}),
+     ("operating system", "which system")),
+)
+
+
+def sandbox_topic(intent: str) -> Topic | None:
+    """The sandbox fact a request asks about, or None when it is not such a question (it acts on
+    files, names a file, or asks about something else)."""
+    text = intent.strip().lower()
+    if not _ASKING.match(text) or "/" in text or refusal_reason(text) is not None:
+        return None
+    words = set(_WORD.findall(text))
+    if words & _ACTING or re.search(r"\b[\w-]+\.[a-z0-9]{1,5}\b", text):
+        return None  # acts on files, or names one (`notes.txt`): not a question about the sandbox
+    for topic, keys, phrases in _TOPICS:
+        if words & keys or any(p in text for p in phrases):
+            return topic
+    return None
+
+
+def note(intent: str) -> str:
+    """What the answer to `intent` describes, when it asks about the sandbox; "" otherwise."""
+    topic = sandbox_topic(intent)
+    if topic is None:
+        return ""
+    return (f"the answer describes the sandbox the command runs in, not necessarily your computer: "
+            f"{topic.describes}")
+
+
+_NEEDS: tuple[tuple[str, frozenset[str], tuple[str, ...]], ...] = (
+    ("it needs the network, and the sandbox has none (commands run offline)",
+     frozenset({"email", "e-mail", "mail", "emails", "internet", "web", "website", "online", "download", "upload",
+                "url", "http", "https", "browse", "browser", "google", "tweet", "twitter", "slack", "weather",
+                "news", "stock", "stocks", "ip", "ping", "api", "github", "message", "sms", "whatsapp", "facebook",
+                "youtube", "stream", "forecast"}),
+     ("send it to", "look up", "search the web", "exchange rate")),
+    ("it needs a device, and the sandbox reaches none (no printer, camera, sound, screen, USB or wireless)",
+     frozenset({"printer", "print-out", "printout", "bluetooth", "wifi", "wi-fi", "usb", "webcam", "camera",
+                "microphone", "speaker", "speakers", "volume", "brightness", "screen", "monitor", "battery",
+                "scanner", "headphones", "keyboard", "mouse", "photo", "selfie", "sound", "music", "play",
+                "shutdown", "reboot", "restart"}),
+     ("turn on", "turn off", "take a picture", "print it on paper", "on paper")),
+    ("it needs a person, a shop or a service outside this computer, which commands cannot reach",
+     frozenset({"buy", "order", "purchase", "pay", "book", "booking", "reserve", "call", "phone", "shop",
+                "ticket", "tickets", "flight", "pizza", "taxi", "appointment", "remind", "reminder"}),
+     ()),
+)
+
+
+def refusal_reason(intent: str) -> str | None:
+    """Why the sandbox cannot do `intent`, when its words say (the network, a device, a person or
+    shop); None when they do not (then the design's general refusal stands)."""
+    text = intent.strip().lower()
+    words = set(_WORD.findall(text))
+    for reason, keys, phrases in _NEEDS:
+        if words & keys or any(p in text for p in phrases):
+            return reason
+    return None

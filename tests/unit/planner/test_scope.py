@@ -1,0 +1,57 @@
+"""Questions about the sandbox itself, and the reasons of refusals (sandbox/planner/scope.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from sandbox.planner.scope import note, refusal_reason, sandbox_topic
+
+
+@pytest.mark.parametrize(("intent", "topic"), [
+    ("what is the date?", "clock"),
+    ("What time is it right now", "clock"),
+    ("show me the environment variables", "environment"),
+    ("what is in the PATH variable", "environment"),
+    ("is git installed here?", "tools"),
+    ("which version of python3 is there", "tools"),
+    ("how much free space is there", "disk"),
+    ("how much memory does this machine have", "memory"),
+    ("how many CPU cores are there?", "cpu"),
+    ("list the running processes", "processes"),
+    ("what operating system is this", "system"),
+])
+def test_questions_about_the_sandbox_are_recognized(intent: str, topic: str) -> None:
+    found = sandbox_topic(intent)
+    assert found is not None and found.name == topic
+    assert note(intent).startswith("the answer describes the sandbox the command runs in")
+
+
+@pytest.mark.parametrize("intent", [
+    "delete the files older than today",  # acts on files
+    "how many lines does notes.txt have",  # names a file
+    "what is the date in the first line of log/app.log",  # names a path
+    "rename every file to its date",
+    "what is the weather today",  # needs the web: refused, not a question about the sandbox
+    "count the words in the README",
+    "which month had the most sales",
+])
+def test_tasks_and_other_questions_are_not_about_the_sandbox(intent: str) -> None:
+    assert sandbox_topic(intent) is None
+    assert note(intent) == ""
+
+
+@pytest.mark.parametrize(("intent", "needs"), [
+    ("send this report by email to my boss", "network"),
+    ("download the latest release from the website", "network"),
+    ("what's the weather in Paris", "network"),
+    ("print the document on the printer", "device"),
+    ("turn up the volume", "device"),
+    ("buy a new laptop for me", "person"),
+])
+def test_refusals_say_what_the_sandbox_lacks(intent: str, needs: str) -> None:
+    reason = refusal_reason(intent)
+    assert reason is not None and needs in reason
+
+
+def test_a_request_that_names_nothing_lacking_has_no_reason() -> None:
+    assert refusal_reason("make my life easier") is None
