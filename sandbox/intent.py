@@ -302,6 +302,15 @@ def feedback(step: StepResult, reason: str, looked: str = "") -> str:
     return "\n".join(parts)
 
 
+def earlier(history: Sequence[tuple[PlanStep, str]]) -> str:
+    """The attempts before the failed one, for the repair: a small model told only of its latest
+    failure tends to go back to an earlier one."""
+    if not history:
+        return ""
+    tried = "; ".join(f"`{clip(_describe(step), 160)}` ({why})" for step, why in history)
+    return f"\nalso tried before, and failed: {tried}"
+
+
 def _confine(workspace: Workspace, step: PlanStep, timeout_s: float | None) -> str:
     return workspace.compile(step.tool, step.args, timeout_s=timeout_s).summary()
 
@@ -354,6 +363,7 @@ class _Runner:
         """Run one plan step with its repairs; None on success, else why it failed in the end."""
         call, confinement, refusal = planned.step, planned.confinement, None
         number = 1
+        history: list[tuple[PlanStep, str]] = []  # earlier failed attempts and why, for the repair
         while True:
             if refusal is not None:  # a repair the sandbox cannot confine: nothing ran
                 reason = f"refused before running: {refusal}"
@@ -373,12 +383,14 @@ class _Runner:
                                f"({number}/{self.max_repairs})",
                                {"step": planned.index, "attempt": number, "reason": reason}))
             try:
-                fixed = self.planner.repair(self.intent, self.plan, call, fix_feedback)
+                fixed = self.planner.repair(self.intent, self.plan, call, fix_feedback + earlier(history),
+                                            tried=[step for step, _ in history])
             except PlannerError as exc:
                 return f"step {planned.index + 1} failed ({reason}); the model's repair was invalid: {exc.message}"
             if fixed is None:
                 return f"step {planned.index + 1} failed ({reason}); the model found no fix"
             number += 1
+            history.append((call, reason))
             call, refusal = fixed, None
             try:
                 confinement = _confine(self.workspace, call, self.timeout_s)

@@ -107,7 +107,8 @@ def _about(root: Path, word: str, everything: list[str]) -> str | None:
     if target.is_symlink() or target.exists():
         if target.is_dir():
             return f"`{word}` is a folder holding: {_listing(target)}"
-        return f"`{word}` exists (a file of {target.stat().st_size} bytes)"
+        head = _head(target)
+        return f"`{word}` exists (a file of {target.stat().st_size} bytes" + (f"; it begins: {head})" if head else ")")
     if "/" not in word and "." not in word:
         return None  # a plain word that names nothing here: a program or an argument, not a path
     further = [p for p in _elsewhere(everything, path.name) if p.rstrip("/") != str(path)]
@@ -135,6 +136,23 @@ def where_it_looked(root: Path, command: str) -> str:
         if fact:
             facts.append(fact)
     return "\n".join(facts)
+
+
+HEAD_CHARS = 160
+
+
+def _head(path: Path) -> str:
+    """The first lines of a text file in one line (a format, a header row, a JSON shape): what a
+    failed `jq` path or `awk` field was run against. "" for a binary or unreadable file."""
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(HEAD_CHARS)
+    except OSError:
+        return ""
+    if b"\0" in data:
+        return ""
+    text = " | ".join(line.strip() for line in data.decode("utf-8", "replace").splitlines()[:3] if line.strip())
+    return text[:HEAD_CHARS]
 
 
 PEEK_LINES = 3

@@ -144,9 +144,11 @@ class Planner:
             note=self.design.note(intent) if steps else "",
         )
 
-    def repair(self, intent: str, plan: Plan, failed_step: PlanStep, feedback: str) -> PlanStep | None:
+    def repair(self, intent: str, plan: Plan, failed_step: PlanStep, feedback: str,
+               tried: Sequence[PlanStep] = ()) -> PlanStep | None:
         """A corrected step for `failed_step`, given what happened when it ran (`feedback`); None when
-        the model gives up (answers with prose instead of a call) or can only repeat the failed call.
+        the model gives up (answers with prose instead of a call) or can only repeat a call that
+        failed (`failed_step` or one of the earlier attempts `tried`).
         Raises `planner.invalid_plan` when its answer does not map onto a valid call.
 
         Greedy decoding first; a small model often just repeats the command that failed, and then
@@ -158,13 +160,14 @@ class Planner:
         messages = self.design.repair_messages(intent, plan, failed_step, feedback)
         guidance = self.design.repair_guidance(tools)
         results: list[GenerationResult] = []
-        step: PlanStep | None = None  # the first proposal that differs from the failed step
+        failed = [(s.tool, dict(s.args)) for s in (*tried, failed_step)]
+        step: PlanStep | None = None  # the first proposal that differs from every failed attempt
         for temperature in (0.0, self.repair_temperature):
             _, steps, _, generated = self._ask(messages, guidance, tools, 1, temperature)
             results += generated
             if not steps:
                 return None
-            if (steps[0].tool, dict(steps[0].args)) != (failed_step.tool, dict(failed_step.args)):
+            if (steps[0].tool, dict(steps[0].args)) not in failed:
                 step = steps[0]
                 break
         if step is None:

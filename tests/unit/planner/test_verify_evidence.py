@@ -31,7 +31,8 @@ def test_a_missing_file_names_its_folder_and_where_the_name_is(tmp_path: Path) -
 
 def test_existing_paths_and_plain_words(tmp_path: Path) -> None:
     root = project(tmp_path)
-    assert where_it_looked(root, "wc -l people.csv") == "`people.csv` exists (a file of 16 bytes)"
+    assert where_it_looked(root, "wc -l people.csv") == (
+        "`people.csv` exists (a file of 16 bytes; it begins: name,age | ann,30)")
     assert where_it_looked(root, "ls src") == "`src` is a folder holding: pkg/"
     assert where_it_looked(root, "grep -rn TODO") == ""  # words that name nothing are not paths
     assert where_it_looked(root, "cat ../../etc/passwd /etc/shadow") == ""  # never outside the folder
@@ -53,3 +54,11 @@ def test_peek_shows_the_head_of_the_files_the_request_names(tmp_path: Path) -> N
                                                                          "its first line is a header, not data")
     assert peek(root, "rename greet in all python files") == ""
     assert peek(root, "show ../../etc/passwd") == ""
+
+
+def test_an_existing_file_shows_how_it_begins_and_a_binary_one_does_not(tmp_path: Path) -> None:
+    (tmp_path / "users.json").write_text('[\n  {"name": "ann", "age": 31}\n]\n')
+    (tmp_path / "logo.png").write_bytes(b"\x89PNG\r\n\x00\x00")
+    facts = where_it_looked(tmp_path, "jq '.users[] | .name' users.json logo.png").splitlines()
+    assert facts[0].endswith('it begins: [ | {"name": "ann", "age": 31} | ])')
+    assert facts[1] == "`logo.png` exists (a file of 8 bytes)"
