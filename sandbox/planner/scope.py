@@ -44,6 +44,8 @@ _ACTING = frozenset({
     "chmod", "set", "into", "file", "files", "folder", "folders", "directory", "directories", "csv", "json",
 })
 
+# In order: the first topic whose words a question has is its topic ("which kernel is running" is
+# about the system, "is nginx running" about processes).
 _TOPICS: tuple[tuple[Topic, frozenset[str], tuple[str, ...]], ...] = (
     (Topic("clock", "the sandbox's clock: the host's time, in the sandbox's time zone, which may not be yours"),
      frozenset({"date", "today", "weekday", "clock", "timezone"}),
@@ -65,12 +67,12 @@ _TOPICS: tuple[tuple[Topic, frozenset[str], tuple[str, ...]], ...] = (
      frozenset({"memory", "ram", "swap"}), ()),
     (Topic("cpu", "the host's processors as the sandbox sees them"),
      frozenset({"cpu", "cpus", "cores", "core", "processor", "processors"}), ()),
-    (Topic("processes", "the processes inside the sandbox only: your computer's are not visible there"),
-     frozenset({"processes", "process", "running", "ps", "pid", "pids"}), ()),
     (Topic("system", "the host's kernel and the sandbox's own Debian system, as the sandbox sees them"),
      frozenset({"kernel", "uname", "os", "distribution", "distro", "debian", "linux", "uptime", "architecture",
                 "arch"}),
      ("operating system", "which system")),
+    (Topic("processes", "the processes inside the sandbox only: your computer's are not visible there"),
+     frozenset({"processes", "process", "running", "ps", "pid", "pids"}), ()),
 )
 
 

@@ -19,6 +19,8 @@ from sandbox.planner.scope import note, refusal_reason, sandbox_topic
     ("how many CPU cores are there?", "cpu"),
     ("list the running processes", "processes"),
     ("what operating system is this", "system"),
+    ("which Linux kernel version is running?", "system"),
+    ("is nginx running", "processes"),
 ])
 def test_questions_about_the_sandbox_are_recognized(intent: str, topic: str) -> None:
     found = sandbox_topic(intent)
