@@ -36,6 +36,7 @@ from sandbox.planner.verify import (
     Choice,
     Evidence,
     Verdict,
+    WithNotes,
     check_messages,
     choose,
     disputed,
@@ -439,8 +440,10 @@ class _Verifier:
     would see them), and the chosen one is run again when it is not the latest."""
 
     def __init__(self, workspace: Workspace, planner: Planner, alternates: tuple[Planner, ...], emit: OnProgress,
-                 options: _RunOptions, *, tools: Sequence[Any], line: str, max_steps: int, intent: str) -> None:
+                 options: _RunOptions, *, tools: Sequence[Any], line: str, max_steps: int, intent: str,
+                 noted: Planner | None = None) -> None:
         self.workspace = workspace
+        self.noted = noted or planner  # the first plan's planner: samples are of its prompt
         self.intent = intent
         self.planner = planner
         self.alternates = alternates
@@ -457,13 +460,13 @@ class _Verifier:
             return who.plan(intent, self.tools, self.line, self.max_steps)
 
         def sampled(who: Planner, intent: str) -> Plan:
-            return who.plan(intent, self.tools, self.line, self.max_steps, temperature=SAMPLE_TEMPERATURE)
+            return self.noted.plan(intent, self.tools, self.line, self.max_steps, temperature=SAMPLE_TEMPERATURE)
 
         out: list[tuple[str, Planner, Callable[[Planner, str], Plan]]] = [
             (f"model {alt.model.name}", alt, greedy) for alt in self.alternates]
         shifted = next_examples(self.planner.design, peek(self.workspace.path, self.intent))
         if shifted is not None:
-            out.append(("next examples", Planner(self.planner.backend, design=shifted), greedy))
+            out.append(("next examples", self.planner.with_design(shifted), greedy))
         while len(out) < budget - 1:
             out.append((f"sampled {SAMPLE_TEMPERATURE:g}", self.planner, sampled))
         return out[: budget - 1]
@@ -648,7 +651,11 @@ def run_intent(
     emit(Progress(ProgressKind.LOADED, f"model ready ({load_seconds:.1f}s, {where})",
                   {"seconds": load_seconds, "where": where}))
     emit(Progress(ProgressKind.PLANNING, "planning"))
-    plan = planner.plan(intent, tools, summarize_workspace(workspace.path), max_steps)
+    # The model sees how the files the request names begin (a header row, a JSON shape), as a
+    # person glances at them before writing the command
+    notes = peek(workspace.path, intent)
+    noted = planner.with_design(WithNotes(planner.design, notes)) if notes else planner
+    plan = noted.plan(intent, tools, summarize_workspace(workspace.path), max_steps)
     # The audit trail links the intent to its plan; each step's own entries follow from
     # workspace.call_tool, which names the intent's action as their parent.
     action = workspace.record_intent(intent)
@@ -685,7 +692,7 @@ def run_intent(
     options = _RunOptions(timeout_s, allow_degraded, max_repairs, action)
     if candidates > 1:
         verifier = _Verifier(workspace, planner, tuple(alternates), emit, options, tools=tools,
-                             line=plan.workspace, max_steps=max_steps, intent=plan.intent)
+                             line=plan.workspace, max_steps=max_steps, intent=plan.intent, noted=noted)
         outcome = verifier.run(plan, base.planned, candidates, resolve)
         result = replace(base, plan=outcome.plan, planned=outcome.planned, attempts=outcome.attempts,
                          changesets=outcome.kept, candidates=outcome.candidates, choice=outcome.choice,

@@ -63,6 +63,11 @@ class Planner:
         self.free_max_tokens = free_max_tokens
         self.repair_temperature = repair_temperature
 
+    def with_design(self, design: Design) -> Planner:
+        """The same model and settings under another design (a verification candidate's)."""
+        return Planner(self.backend, design=design, max_tokens=self.max_tokens,
+                       free_max_tokens=self.free_max_tokens, repair_temperature=self.repair_temperature)
+
     @property
     def model(self) -> ModelRef:
         return self.backend.model

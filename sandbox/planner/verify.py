@@ -39,6 +39,7 @@ __all__ = [
     "Evidence",
     "NextExamples",
     "Verdict",
+    "WithNotes",
     "check_messages",
     "choose",
     "disputed",
@@ -199,15 +200,13 @@ def read_check(text: str) -> bool | None:
     return None
 
 
-class NextExamples:
-    """A design, with the next-nearest worked examples in place of the nearest ones: a second
-    opinion of the same model from different precedents. Made by `next_examples`, for designs that
-    retrieve examples (a frozen dataclass with `few_shot` and `examples(intent)`)."""
+class _Wrapped:
+    """A design that does what `base` does except where a subclass says otherwise."""
 
     def __init__(self, base: Any, notes: str = "") -> None:
         self.base = base
         self.notes = notes  # appended to the request: what the files it names begin with (evidence.peek)
-        self.name = f"{base.name}+next-examples"
+        self.name: str = base.name
 
     @property
     def free_first(self) -> bool:
@@ -221,14 +220,12 @@ class NextExamples:
         return result
 
     def messages(self, intent: str, tools: Sequence[Tool], workspace: str, max_steps: int) -> list[Message]:
-        fixed, first = self.base.examples(intent)
-        moved = replace(self.base, few_shot=(*self.base.few_shot, *first))
-        out: list[Message] = moved.messages(intent, tools, workspace, max_steps)
-        # moved's prompt holds the first examples right after the fixed ones: take them out again
-        start = 1 + 2 * len(fixed)
-        out = [*out[:start], *out[start + 2 * len(first):]]
+        out: list[Message] = self.base.messages(intent, tools, workspace, max_steps)
+        return self.noted(out)
+
+    def noted(self, out: list[Message]) -> list[Message]:
         if self.notes and out and out[-1]["role"] == "user":
-            out[-1] = {"role": "user", "content": f"{out[-1]['content']}\n({self.notes})"}
+            out = [*out[:-1], {"role": "user", "content": f"{out[-1]['content']}\n({self.notes})"}]
         return out
 
     def guidance(self, tools: Sequence[Tool], max_steps: int) -> Guidance:
@@ -248,14 +245,47 @@ class NextExamples:
         return result
 
     def gate_messages(self, intent: str) -> list[Message] | None:
-        return None  # the first candidate's gate already said yes
+        result: list[Message] | None = self.base.gate_messages(intent)
+        return result
 
     def gate_refusal(self, answer: str, intent: str = "") -> str | None:
-        return None  # no gate is asked
+        result: str | None = self.base.gate_refusal(answer, intent)
+        return result
 
     def note(self, intent: str) -> str:
         result: str = self.base.note(intent)
         return result
+
+
+class WithNotes(_Wrapped):
+    """A design whose request is followed by `notes`: the first lines of the files the request
+    names (evidence.peek), what a person glances at before writing the command. The model then
+    sees a CSV's header and columns, a JSON file's shape. Same gate, examples and name."""
+
+
+class NextExamples(_Wrapped):
+    """A design, with the next-nearest worked examples in place of the nearest ones: a second
+    opinion of the same model from different precedents. Made by `next_examples`, for designs that
+    retrieve examples (a frozen dataclass with `few_shot` and `examples(intent)`)."""
+
+    def __init__(self, base: Any, notes: str = "") -> None:
+        super().__init__(base, notes)
+        self.name = f"{base.name}+next-examples"
+
+    def messages(self, intent: str, tools: Sequence[Tool], workspace: str, max_steps: int) -> list[Message]:
+        fixed, first = self.base.examples(intent)
+        moved = replace(self.base, few_shot=(*self.base.few_shot, *first))
+        out: list[Message] = moved.messages(intent, tools, workspace, max_steps)
+        # moved's prompt holds the first examples right after the fixed ones: take them out again
+        start = 1 + 2 * len(fixed)
+        out = [*out[:start], *out[start + 2 * len(first):]]
+        return self.noted(out)
+
+    def gate_messages(self, intent: str) -> list[Message] | None:
+        return None  # the first candidate's gate already said yes
+
+    def gate_refusal(self, answer: str, intent: str = "") -> str | None:
+        return None  # no gate is asked
 
 
 def next_examples(design: Any, notes: str = "") -> NextExamples | None:
