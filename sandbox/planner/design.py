@@ -30,7 +30,7 @@ from sandbox.planner.examples import Example, Retriever, bank, library
 from sandbox.planner.narrow import SHELL_TOOL, narrow
 from sandbox.planner.onnx import Guidance, Message
 from sandbox.planner.prompt import IMAGE_FACTS, SHELL_RULES, clip
-from sandbox.planner.scope import note, refusal_reason, sandbox_topic
+from sandbox.planner.scope import impossible_here, note, refusal_reason, sandbox_topic
 from sandbox.planner.types import Parsed, Plan, PlanStep, invalid
 from sandbox.tools import Tool
 
@@ -79,6 +79,9 @@ def gate_messages(intent: str) -> list[Message]:
 def gate_refusal(answer: str, intent: str = "") -> str | None:
     """The gate's two tokens: a "no" is a refusal, saying why when the request's words do (the
     network, a device, a person: `scope.refusal_reason`), else `GATE_EXPLANATION`; anything else plans."""
+    certain = impossible_here(intent)  # the model's "yes" cannot make mail or the web work offline
+    if certain:
+        return f"the sandbox cannot do this: {certain}"
     if not answer.strip().lower().startswith("no"):
         return None
     reason = refusal_reason(intent)

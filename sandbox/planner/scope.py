@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["Topic", "note", "refusal_reason", "sandbox_topic"]
+__all__ = ["Topic", "impossible_here", "note", "refusal_reason", "sandbox_topic"]
 
 
 @dataclass(frozen=True)
@@ -128,4 +128,31 @@ def refusal_reason(intent: str) -> str | None:
     for reason, keys, phrases in _NEEDS:
         if words & keys or any(p in text for p in phrases):
             return reason
+    return None
+
+
+# Phrases that cannot mean a task on files, whatever the model's gate says: sending a message,
+# fetching from the web, live facts of the world, devices. Checked only on requests that name no
+# path ("extract the e-mail addresses from contacts.txt" is a task on a file).
+_IMPOSSIBLE: tuple[tuple[re.Pattern[str], int], ...] = (
+    (re.compile(r"\b(?:send|forward|reply)\b.{0,40}\b(?:e-?mails?|mails?|messages?|sms|texts?)\b|"
+                r"\b(?:e-?mail|mail|text|message)\s+(?:it|this|that|them|him|her|me|my|the)\b"), 0),
+    (re.compile(r"\b(?:download|fetch|upload)\b.{0,40}\b(?:from|to|off)\b.{0,30}"
+                r"\b(?:internet|web|website|site|url|server|github|cloud|online)\b|\b(?:search|look up|google)\b"
+                r".{0,40}\b(?:web|internet|online|google)\b|\bweather\b|\b(?:stock|share) prices?\b|"
+                r"\bexchange rates?\b|\blatest news\b"), 0),
+    (re.compile(r"\b(?:printer|webcam|bluetooth|wi-?fi|scanner)\b|\bscreen brightness\b|"
+                r"\b(?:turn|crank) (?:up|down) the volume\b"), 1),
+)
+
+
+def impossible_here(intent: str) -> str | None:
+    """Why a request certainly cannot be done offline by commands (its phrases need the network or
+    a device, and it names no path), or None. The design refuses these whatever its gate says."""
+    text = intent.strip().lower()
+    if "/" in text.replace("://", "") or re.search(r"\b[\w-]+\.(?!com\b|org\b|net\b)[a-z0-9]{1,5}\b", text):
+        return None
+    for pattern, need in _IMPOSSIBLE:
+        if pattern.search(text):
+            return _NEEDS[need][0]
     return None

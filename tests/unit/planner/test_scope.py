@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox.planner.scope import note, refusal_reason, sandbox_topic
+from sandbox.planner.design import gate_refusal
+from sandbox.planner.scope import impossible_here, note, refusal_reason, sandbox_topic
 
 
 @pytest.mark.parametrize(("intent", "topic"), [
@@ -57,3 +58,33 @@ def test_refusals_say_what_the_sandbox_lacks(intent: str, needs: str) -> None:
 
 def test_a_request_that_names_nothing_lacking_has_no_reason() -> None:
     assert refusal_reason("make my life easier") is None
+
+
+@pytest.mark.parametrize("intent", [
+    "send an email to my boss saying I am sick today",
+    "mail this report to bob",
+    "download the installer from the website",
+    "search the web for podman rootless",
+    "what is the stock price of ACME",
+    "turn up the volume",
+])
+def test_requests_that_certainly_need_the_network_or_a_device(intent: str) -> None:
+    assert impossible_here(intent) is not None
+
+
+@pytest.mark.parametrize("intent", [
+    "extract the email addresses from contacts.txt",  # a task on a file
+    "how many emails are in inbox.mbox",
+    "list the files in downloads",
+    "count the messages in chat.log",
+    "find the word web in the notes",
+    "sort the messages by date",
+])
+def test_tasks_that_mention_such_words_are_not_refused_by_words(intent: str) -> None:
+    assert impossible_here(intent) is None
+
+
+def test_the_design_refuses_what_certainly_needs_the_network_even_when_its_gate_says_yes() -> None:
+    reason = gate_refusal("yes", "send an email to my boss saying I am sick today")
+    assert reason is not None and "network" in reason
+    assert gate_refusal("yes", "extract the email addresses from contacts.txt") is None
