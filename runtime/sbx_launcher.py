@@ -3,12 +3,18 @@
 The container's entrypoint. Standard library only; imports nothing from `sandbox/`.
 
 Usage:
+    python3 -I -S /sbx/launcher.py --serve IDLE_SECONDS                (what sbx runs)
     python3 -I -S /sbx/launcher.py POLICY_JSON_PATH -- ARGV...
     python3 -I -S /sbx/launcher.py --check POLICY_JSON_PATH      (validate only, exit 0 or 125)
 
-The policy is a file (the engine bind-mounts it read-only); it is read before any restriction, so
-it needs no Landlock rule. Its schema is `runtime/policy-v1.schema.json`; unknown versions and
-unknown keys are refused.
+With --serve the launcher starts before the call is known and waits on its standard input for it:
+one line of JSON, `{"version": 1, "policy": {...}, "argv": [...]}`. That is how sbx keeps a
+container prepared ahead of a call; a container made for a call at once gets the same line at once,
+so both are confined by the same code. Without a line within IDLE_SECONDS the launcher ends (SIGALRM),
+and its container with it. Once the line is read, standard input is /dev/null for the tool, as in a
+container that has none. Otherwise the policy is a file (bind-mounted read-only). Either way it is
+read before any restriction, so it needs no Landlock rule. Its schema is
+`runtime/policy-v1.schema.json`; unknown versions and unknown keys are refused.
 
 Order of work: read and validate the policy; open the report file (before restricting, so writing
 it later needs no rule); refuse a path the call names for writing that is, or passes through, a
@@ -37,6 +43,7 @@ import os
 import signal
 import stat
 import sys
+import time
 
 TYPE_CHECKING = False  # typing itself costs an import; mypy reads this name the same way
 
@@ -622,11 +629,78 @@ def _exec(argv: list[str]) -> NoReturn:
         os._exit(EXIT_NOT_EXECUTABLE)
 
 
+MAX_CALL_BYTES = 16 << 20
+
+
+def _read_call(idle_s: int) -> bytes:
+    """The call's line from standard input; SIGALRM's default action ends the wait at the deadline."""
+    signal.alarm(idle_s)
+    data = b""
+    while b"\n" not in data:
+        try:
+            chunk = os.read(0, 1 << 16)
+        except OSError as exc:
+            _fail(f"cannot read the call: {exc.strerror or exc}")
+        if not chunk:
+            _fail("standard input closed before a call came")
+        data += chunk
+        if len(data) > MAX_CALL_BYTES:
+            _fail(f"the call is larger than {MAX_CALL_BYTES} bytes")
+    signal.alarm(0)
+    return data.split(b"\n", 1)[0]
+
+
+def parse_call(raw: bytes) -> tuple[dict[str, Any], list[str]]:
+    """Validate a served call: its policy (as `parse_policy` does) and the tool's argv."""
+    try:
+        doc = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        _fail(f"the call is not valid JSON: {exc}")
+    if not isinstance(doc, dict):
+        _fail("the call must be a JSON object")
+    if doc.get("version") != POLICY_VERSION or isinstance(doc.get("version"), bool):
+        _fail(f"unsupported call version {doc.get('version')!r} (this launcher reads version {POLICY_VERSION})")
+    _keys(doc, "call", ("version", "policy", "argv"))
+    argv = doc["argv"]
+    if not isinstance(argv, list) or not argv or not all(isinstance(a, str) and "\0" not in a for a in argv):
+        _fail("call.argv must be a non-empty list of strings without NUL")
+    return parse_policy(json.dumps(doc["policy"]).encode()), argv
+
+
+def _stdin_from_null() -> None:
+    fd = os.open("/dev/null", os.O_RDONLY)
+    if fd != 0:
+        os.dup2(fd, 0)
+        os.close(fd)
+
+
+def serve(idle_s: int) -> NoReturn:
+    """Wait for the call on standard input, then confine and exec exactly as `run` does."""
+    try:
+        line = _read_call(idle_s)
+        started = time.monotonic()
+        policy, argv = parse_call(line)
+        _stdin_from_null()
+    except LauncherError as exc:
+        _say(str(exc))
+        os._exit(EXIT_LAUNCHER)
+    confine_and_exec(policy, argv, started)
+
+
 def run(policy_path: str, argv: list[str]) -> NoReturn:
+    started = time.monotonic()
+    try:
+        policy = _read_policy(policy_path)
+    except LauncherError as exc:
+        _say(str(exc))
+        os._exit(EXIT_LAUNCHER)
+    confine_and_exec(policy, argv, started)
+
+
+def confine_and_exec(policy: dict[str, Any], argv: list[str], started: float) -> NoReturn:
     report = _new_report()
     report_fd: int | None = None
     try:
-        policy = _read_policy(policy_path)
         if policy["report_path"] is not None:
             try:
                 report_fd = os.open(
@@ -653,6 +727,7 @@ def run(policy_path: str, argv: list[str]) -> NoReturn:
             if policy["require_landlock"]:
                 _fail(f"Landlock required but not enforced: {message}")
             report["error"] = message  # not required: run without Landlock, and say so
+        report["seconds"] = round(time.monotonic() - started, 6)
         try:
             _write_report(report_fd, report)
         except OSError as exc:
@@ -678,8 +753,14 @@ def main(args: list[str]) -> int:
             _say(str(exc))
             return EXIT_LAUNCHER
         return 0
+    if len(args) == 2 and args[0] == "--serve":
+        if not args[1].isdigit() or int(args[1]) < 1:
+            _say(f"--serve needs a whole number of seconds, not {args[1]!r}")
+            return EXIT_LAUNCHER
+        serve(int(args[1]))
     if len(args) < 3 or args[1] != "--" or args[0].startswith("-"):
-        _say("usage: launcher.py POLICY_JSON_PATH -- COMMAND [ARG...] | launcher.py --check POLICY_JSON_PATH")
+        _say("usage: launcher.py --serve IDLE_SECONDS | launcher.py POLICY_JSON_PATH -- COMMAND [ARG...] | "
+             "launcher.py --check POLICY_JSON_PATH")
         return EXIT_LAUNCHER
     run(args[0], args[2:])
 

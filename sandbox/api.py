@@ -49,10 +49,23 @@ class Sandbox:
         via: str = "api",
         allow_risky_apply: bool = False,
         on_recovered: OnRecovered | None = None,
+        prepare_ahead: int | None = None,
     ) -> None:
+        """`prepare_ahead`: containers kept prepared for the next call (default SBX_WARM_POOL, 1)."""
         self._workspace = Workspace(workspace, settings, via=via, allow_risky_apply=allow_risky_apply,
-                                    on_recovered=on_recovered)
+                                    on_recovered=on_recovered, prepare_ahead=prepare_ahead)
         self._lock = threading.RLock()  # threads queue instead of failing on the workspace lock
+
+    def close(self) -> None:
+        """Remove the containers prepared for this workspace's next call (also done at exit)."""
+        with self._lock:
+            self._workspace.close()
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @property
     def path(self) -> Path:

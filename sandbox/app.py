@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import re
 import shlex
+import stat
+import weakref
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -37,6 +40,8 @@ from sandbox.types import (
     Recovered,
     StepResult,
 )
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from sandbox.engine import Engine
@@ -72,7 +77,16 @@ def _decode(data: bytes) -> str:
     return data.decode("utf-8", errors="replace")
 
 
-LAUNCHER_ARGV = ("/usr/bin/python3", "-I", "-S", "/sbx/launcher.py", "/sbx/policy.json", "--")
+# The launcher starts with its container and waits on standard input for the call (a JSON line):
+# made ahead of a call or for it at once, a container runs the same launcher on the same input.
+INPUT_WAIT_S = 300  # how long a container prepared ahead waits for its call
+LAUNCHER_ARGV = ("/usr/bin/python3", "-I", "-S", "/sbx/launcher.py", "--serve", str(INPUT_WAIT_S))
+
+
+def launcher_input(call: CompiledCall) -> bytes:
+    """The call as the launcher reads it: its Landlock policy and the tool's argv, one JSON line."""
+    line = json.dumps({"version": 1, "policy": call.landlock, "argv": list(call.argv)}, separators=(",", ":"))
+    return line.encode() + b"\n"
 
 
 def _protections(call: CompiledCall, outcome: ContainerOutcome, report: Mapping[str, Any] | None,
@@ -181,8 +195,13 @@ class Workspace:
     risk flags; only a person's own command line, or a person who opted in, says yes."""
 
     def __init__(self, path: str | Path, settings: Settings | None = None, *, via: str = "api",
-                 allow_risky_apply: bool = False, on_recovered: OnRecovered | None = None) -> None:
+                 allow_risky_apply: bool = False, on_recovered: OnRecovered | None = None,
+                 prepare_ahead: int | None = None) -> None:
         self.settings = settings or Settings.from_env()
+        # Containers kept prepared for this workspace's next call (`engine/warm.py`); a front end
+        # that makes one call and exits asks for none.
+        self.prepare_ahead = self.settings.warm_pool if prepare_ahead is None else prepare_ahead
+        self._next_shape: ContainerSpec | None = None  # the last call's container, as the next one's likely shape
         self.store = ChangesetStore(self.settings.state_dir, Path(path))
         self.path = self.store.workspace
         self.via = via  # the front end, for the audit trail: "cli", "api", "mcp"
@@ -246,7 +265,46 @@ class Workspace:
             from sandbox.engine import connect
 
             self._engine = connect(self.settings)
+            weakref.finalize(self, self._engine.shutdown)
         return self._engine
+
+    def close(self) -> None:
+        """Remove the containers prepared for this workspace (also done when it is collected, and at exit)."""
+        if self._engine is not None:
+            self._engine.shutdown()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _prepare_next(self) -> None:
+        """Have the next call's container prepared, shaped like the last call's over the layers as
+        they are now (taken only by a call of exactly that shape)."""
+        last = self._next_shape
+        if last is None or self.prepare_ahead <= 0 or self._engine is None:
+            return
+        try:
+            workspace, _, _ = self._overlay(last.limits, None)
+        except (OSError, SbxError) as exc:
+            log.debug("no container prepared ahead: %s", exc)
+            return
+        self._engine.prepare(replace(last, workspace=workspace), self.prepare_ahead)
+
+    def _overlay(self, limits: Limits, layer: Layer | None) -> tuple[WorkspaceOverlay, budget.Budget,
+                                                                     tuple[budget.Usage, int]]:
+        """The workspace as a call sees it: the pending layers over the host folder (all of them:
+        the workspace lock is held), and `layer` (None: a placeholder) to keep its changes in; with
+        the change budgets and what the pending layers use of them."""
+        pending = self.store.lower_layers(before=layer.id if layer else None)
+        rules, used = budget.Budget.of(limits), budget.pending_usage(pending)
+        upper = layer.upper if layer else self.store.state_dir / "no-layer"
+        overlay = WorkspaceOverlay(lowers=(*pending, self.path), upper=upper, work=upper.with_name("work"),
+                                   max_inodes=rules.room(used[0]).inodes + budget.INODE_HEADROOM,
+                                   upper_mode=stat.S_IMODE(os.stat(self.path).st_mode),
+                                   generation=self.store.view_generation())
+        return overlay, rules, used
 
     # -- actions ----------------------------------------------------------------------------------
     @property
@@ -321,6 +379,7 @@ class Workspace:
                 if decision.approve:
                     commit = self._commit(changeset.id, changeset.sha256, decision.paths, skip_conflicts=False)
                     changeset = self.store.get(changeset.id)
+            self._prepare_next()
         return ActionResult(steps=(step,), changeset=changeset, commit=commit)
 
     def _commit(self, changeset_id: str, sha256: str | None, paths: Collection[str] | None, *,
@@ -385,26 +444,17 @@ class Workspace:
         with budget.deadline(budget.Budget.of(limits).review_seconds()):
             return self.store.finalize(layer_id)
 
-    def _run_step(self, call: CompiledCall, *, allow_degraded: bool) -> tuple[StepResult, str]:
-        """Run the call; its step and the id of the layer it left, not yet finalized."""
-        engine = self.engine  # connect before allocating state, so a missing podman leaves nothing
-        call, degraded = self._degraded(call, allow_degraded)
-        layer = self.store.new_layer(f"{call.tool} {json.dumps(dict(call.args))}")  # rebase re-reads it
-        pending = self.store.lower_layers(before=layer.id)  # all of them: the workspace lock is held
-        lowers = (*pending, self.path)
-        rules, used = budget.Budget.of(call.limits), budget.pending_usage(pending)
-        spec = ContainerSpec(
+    def _spec(self, call: CompiledCall, workspace: WorkspaceOverlay, labels: Mapping[str, str]) -> ContainerSpec:
+        return ContainerSpec(
             image=self.settings.image if call.image == "default" else call.image,
-            argv=(*LAUNCHER_ARGV, *call.argv),
-            workspace=WorkspaceOverlay(lowers=tuple(lowers), upper=layer.upper, work=layer.work,
-                                       max_inodes=rules.room(used[0]).inodes + budget.INODE_HEADROOM),
+            argv=LAUNCHER_ARGV,
+            stdin=launcher_input(call),
+            input_wait_s=INPUT_WAIT_S,
+            workspace=workspace,
             limits=call.limits,
             env=_environment(call),
-            labels={"io.sbx.changeset": layer.id, "io.sbx.tool": call.tool},
-            files=(
-                InlineFile("/sbx/launcher.py", launcher_source()),
-                InlineFile("/sbx/policy.json", call.landlock_json),
-            ),
+            labels={**labels, "io.sbx.tool": call.tool},
+            files=(InlineFile("/sbx/launcher.py", launcher_source()),),
             report_dir="/sbx-run",
             seccomp_profile=call.seccomp_json,
             capabilities=call.capabilities,
@@ -412,11 +462,35 @@ class Workspace:
             tmpfs_bytes=call.tmpfs_bytes,
             egress_hosts=grants(call.proxy_hosts, allow_private=call.private_destinations),
         )
+
+    def prepare(self, tool_name: str, args: Mapping[str, Any], *, timeout_s: float | None = None) -> None:
+        """Have a container prepared in the background for a coming call of `tool_name` (the
+        arguments only make the tool's profile compile; any call of the same shape takes it), e.g.
+        while a model plans. Does nothing when this workspace prepares nothing ahead."""
+        if self.prepare_ahead <= 0:
+            return
+        call = self.compile(tool_name, args, timeout_s=timeout_s)
+        engine = self.engine
+        with self.store.lock():
+            workspace, _, _ = self._overlay(call.limits, None)
+            spec = self._spec(call, workspace, {})
+        engine.prepare(spec, self.prepare_ahead)
+
+    def _run_step(self, call: CompiledCall, *, allow_degraded: bool) -> tuple[StepResult, str]:
+        """Run the call; its step and the id of the layer it left, not yet finalized."""
+        engine = self.engine  # connect before allocating state, so a missing podman leaves nothing
+        call, degraded = self._degraded(call, allow_degraded)
+        generation = self.store.view_generation()  # before the new layer, as a prepared container saw it
+        layer = self.store.new_layer(f"{call.tool} {json.dumps(dict(call.args))}")  # rebase re-reads it
+        workspace, rules, used = self._overlay(call.limits, layer)
+        workspace = replace(workspace, generation=generation)
+        spec = self._spec(call, workspace, {"io.sbx.changeset": layer.id})
         try:
             outcome = engine.run(spec)
         except BaseException:
             self.store.abandon(layer.id)
             raise
+        self._next_shape = spec
         if outcome.layer_error is not None:
             self._unkept[layer.id] = outcome.layer_error
         over_budget = self._over_budget(layer, rules, used)
@@ -471,13 +545,16 @@ class Workspace:
             via, risks = self._approval_via(changeset, paths, how or self.via)
             self.audit.approval(self.path, changeset_id=changeset.id, sha256=sha256 or changeset.sha256,
                                 via=via, approved=True, paths=paths, risks=risks)
-            return self._commit(changeset.id, sha256, paths, skip_conflicts=skip_conflicts)
+            result = self._commit(changeset.id, sha256, paths, skip_conflicts=skip_conflicts)
+            self._prepare_next()
+            return result
 
     def discard(self, ref: str | None = None) -> Changeset:
         with self.store.lock():
             self._recover()
             changeset = self.store.discard(self.store.get(ref).id)
             self.audit.discard(self.path, changeset=changeset)
+            self._prepare_next()
             return changeset
 
     def rebase(self, ref: str | None = None, *, timeout_s: float | None = None) -> ActionResult:
@@ -503,6 +580,7 @@ class Workspace:
             self._recover()
             result = self.store.undo()
             self.audit.undo(self.path, result=result)
+            self._prepare_next()
             return result
 
     def log(self, *, limit: int | None = 50) -> list[Entry]:

@@ -13,9 +13,11 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from sandbox.errors import UsageError
 from sandbox.resources import profiles_dir as shipped_profiles_dir
 
 DEFAULT_IMAGE = "localhost/sbx/default:latest"
+MAX_WARM_POOL = 8
 
 
 def _xdg(var: str, fallback: str) -> Path:
@@ -60,6 +62,7 @@ class Settings:
     image: str
     engine: str  # "podman" (the default) or "docker": SBX_ENGINE
     profiles_dir: Path  # tool declarations and the base policy
+    warm_pool: int = 1  # containers kept prepared per workspace for its next call: SBX_WARM_POOL
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -74,4 +77,12 @@ class Settings:
             engine=os.environ.get("SBX_ENGINE", "podman"),
             profiles_dir=Path(os.environ["SBX_PROFILES"]) if os.environ.get("SBX_PROFILES")
             else shipped_profiles_dir(),
+            warm_pool=_warm_pool(os.environ.get("SBX_WARM_POOL", "1")),
         )
+
+
+def _warm_pool(value: str) -> int:
+    if not value.strip().isdigit() or int(value) > MAX_WARM_POOL:
+        raise UsageError(f"SBX_WARM_POOL must be a whole number from 0 to {MAX_WARM_POOL}, not {value!r}",
+                         code="usage.invalid_setting")
+    return int(value)

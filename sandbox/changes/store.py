@@ -107,6 +107,11 @@ class ChangesetStore:
         pending = [m for m in metas if m.status == ChangesetStatus.PENDING and (limit is None or m.seq < limit)]
         return [self._changesets / m.id / "upper" for m in sorted(pending, key=lambda m: m.seq, reverse=True)]
 
+    def view_generation(self) -> str:
+        """Changes with every commit onto the host folder (apply, undo, recovery), by any process:
+        each makes its folder under commits/. With the pending layers, what a call would see."""
+        return str(os.stat(self._commits).st_mtime_ns)
+
     def finalize(self, layer_id: str) -> Changeset:
         with self.lock():
             meta = self._open_meta(layer_id)

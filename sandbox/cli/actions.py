@@ -81,7 +81,8 @@ def cmd_run(ns: argparse.Namespace) -> Output:
 
     if not 1 <= ns.candidates <= MAX_CANDIDATES:
         raise UsageError(f"--candidates must be between 1 and {MAX_CANDIDATES}", code="usage.invalid_arg")
-    ws = open_workspace(ns.workspace)
+    ws = open_workspace(ns.workspace, prepare_ahead=True)
+    ws.prepare("run_shell", {"command": "true"})  # made while the model plans
     asking = interactive(ns.json)
     in_process = ns.no_service or os.environ.get("SBX_PLANNER_SERVICE", "1") == "0"
     planner = make_planner(ns.model, ep=ns.ep,

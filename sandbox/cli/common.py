@@ -74,13 +74,14 @@ def add_verbose(parser: argparse.ArgumentParser) -> None:
                         help="log what sbx does to stderr: -v info, -vv debug (or SBX_LOG=debug|info|warning)")
 
 
-def open_workspace(path: str | None) -> Workspace:
+def open_workspace(path: str | None, *, prepare_ahead: bool = False) -> Workspace:
     """The workspace a command names (or the current folder); opening it recovers first. The
-    command line is the person's own, so it may commit flagged changes once they approve."""
+    command line is the person's own, so it may commit flagged changes once they approve. A
+    command that makes one call and ends prepares no container for a next one."""
     from sandbox.app import Workspace, resolve_workspace
 
     return Workspace(resolve_workspace(path), Settings.from_env(), via="cli", allow_risky_apply=True,
-                     on_recovered=notices.on_recovered)
+                     on_recovered=notices.on_recovered, prepare_ahead=None if prepare_ahead else 0)
 
 
 def color() -> bool:

@@ -60,9 +60,12 @@ class _Stream:
         self._raw = raw
         self._sock = getattr(raw, "_sock", raw)
 
-    def recv(self, size: int, /) -> bytes:
-        data: bytes = self._sock.recv(size)
+    def recv(self, size: int, flags: int = 0, /) -> bytes:
+        data: bytes = self._sock.recv(size, flags)
         return data
+
+    def sendall(self, data: bytes, /) -> None:
+        self._sock.sendall(data)
 
     def settimeout(self, value: float | None, /) -> None:
         self._sock.settimeout(value)
@@ -149,12 +152,25 @@ class DockerEngine:
             "engine": "docker-api",
         }
 
+    def labelled(self, label: str) -> list[tuple[str, dict[str, str]]]:
+        found = _call("list containers", lambda: self._api.containers(all=True, filters={"label": label}))
+        return [(str(c["Id"]), {str(k): str(v) for k, v in (c.get("Labels") or {}).items()}) for c in found]
+
     def leftover_containers(self) -> list[str]:
         found = _call("list containers", lambda: self._api.containers(all=True, filters={"label": LABEL}))
         return [str(c["Id"]) for c in found]
 
     def restart(self) -> None:
         """The daemon is not sbx's to restart."""
+
+    def prepare(self, spec: ContainerSpec, pool_size: int) -> None:
+        """Docker's engine makes every container for its call (no containers prepared ahead)."""
+
+    def shutdown(self) -> None:
+        self.close()
+
+    def prepared_counts(self) -> tuple[int, int]:
+        return (0, 0)
 
     def probe(self, image: str) -> str | None:
         """Run `true` in a throwaway container of `image`: None when it worked, else the reason."""
@@ -211,12 +227,13 @@ class DockerEngine:
             host_config=host_config,
             network_disabled=spec.network == "none",
             name=name,
+            stdin_open=spec.stdin is not None,
         ))
         return str(created["Id"])
 
     def attach(self, container_id: str) -> tuple[_Stream, bytes]:
         raw = _call("attach to the container", lambda: self._api.attach_socket(
-            container_id, params={"stdout": 1, "stderr": 1, "stream": 1}))
+            container_id, params={"stdout": 1, "stderr": 1, "stream": 1, "stdin": 1}))
         return _Stream(raw), b""
 
     def start(self, container_id: str) -> None:
@@ -242,7 +259,8 @@ class DockerEngine:
         return state
 
     def remove(self, container_id: str) -> None:
-        self._api.remove_container(container_id, force=True, v=True)
+        with contextlib.suppress(docker.errors.NotFound):  # gone already: what removal wants
+            self._api.remove_container(container_id, force=True, v=True)
 
     def close(self) -> None:
         """Nothing to release between actions: docker-py pools its own connections."""

@@ -28,7 +28,6 @@ import stat
 import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -203,14 +202,17 @@ def _lowerdir(run_dir: Path, lowers: tuple[Path, ...]) -> str:
     return ":".join(parts)
 
 
-@dataclass(frozen=True)
 class Mounted:
-    merged: Path
-    scratch: Path | None  # the size-capped tmpfs the change layer is written to, if capped
-    mounter: Mounter
-    # Set once the block has ended, when the change layer could not be copied out whole (a path
-    # longer than PATH_MAX, say): the kept layer is then not the effect, and must not be reviewed.
-    unkept: list[str]
+    """A mounted overlay. `release` ends the container's view and keeps its change layer; what
+    could not be kept whole (a path longer than PATH_MAX, say) is in `unkept`: the kept layer is
+    then not the effect, and must not be reviewed."""
+
+    def __init__(self, merged: Path, scratch: Path | None, upper: Path, mounter: Mounter, mode: int) -> None:
+        self.merged, self.scratch, self.upper, self.mounter = merged, scratch, upper, mounter
+        self.mode = mode  # the change layer root's mode as made
+        self.unkept: list[str] = []
+        self.released = False
+        self.keep = True  # False: the view's changes are dropped when it ends (a container never used)
 
     def full(self) -> bool:
         """True when the change layer reached its cap (less than 1 MiB left)."""
@@ -219,25 +221,51 @@ class Mounted:
         stats = os.statvfs(self.mounter.seen_from_here(self.scratch))
         return stats.f_bavail * stats.f_frsize < (1 << 20)
 
+    def _empty(self) -> bool:
+        """The change layer holds nothing (a read-only call): no entry, and its root as it was
+        made (the tool changed neither its mode nor its extended attributes). Nothing to copy out."""
+        root = self.mounter.seen_from_here(self.upper)
+        try:
+            with os.scandir(root) as entries:
+                if next(entries, None) is not None:
+                    return False
+            return stat.S_IMODE(os.stat(root).st_mode) == self.mode and not os.listxattr(root)
+        except OSError:
+            return False
+
+    def release(self, keep_in: Path | None) -> None:
+        """Unmount the merged view; with `keep_in`, copy a capped change layer there."""
+        if self.released:
+            return
+        self.released = True
+        self.mounter.unmount(self.merged)
+        if self.scratch is not None and keep_in is not None and not self._empty():
+            try:
+                self.mounter.keep(self.upper, keep_in)
+            except EngineError as exc:  # the tool ran: its outcome stands, its layer is incomplete
+                self.unkept.append(exc.message)
+
 
 @contextlib.contextmanager
 def mounted(overlay: WorkspaceOverlay, run_dir: Path, mounter: Mounter, *,
             cap_bytes: int | None = None) -> Iterator[Mounted]:
     """Mount the overlay under `run_dir/merged` for the duration of the block; always unmounts.
-    With `cap_bytes`, the change layer is written to a capped tmpfs and copied to `overlay.upper`
-    when the block ends."""
+    With `cap_bytes`, the change layer is written to a capped tmpfs, which `Mounted.release` copies
+    out (to `overlay.upper` when the block ends unreleased)."""
     run_dir.mkdir(parents=True, exist_ok=False, mode=0o700)
     (run_dir / "owner.pid").write_text(str(os.getpid()))
     merged = run_dir / "merged"
     merged.mkdir()
     scratch = None
-    unkept: list[str] = []
+    mode = -1
     try:
         upper, work = overlay.upper, overlay.work
         if cap_bytes is not None:
             scratch = run_dir / "layer"
             scratch.mkdir()
-            mounter.capped_layer(scratch, cap_bytes, stat.S_IMODE(os.stat(overlay.upper).st_mode), overlay.max_inodes)
+            given = overlay.upper_mode
+            mode = stat.S_IMODE(os.stat(overlay.upper).st_mode) if given is None else given
+            mounter.capped_layer(scratch, cap_bytes, mode, overlay.max_inodes)
             upper, work = scratch / "upper", scratch / "work"
         lowers = overlay.lowers
         if mounter.ids is not None:
@@ -253,15 +281,11 @@ def mounted(overlay: WorkspaceOverlay, run_dir: Path, mounter: Mounter, *,
                 hint="apply or discard some pending changesets (`sbx list`)",
             )
         mounter.overlay(merged, data)
+        view = Mounted(merged, scratch, upper, mounter, mode)
         try:
-            yield Mounted(merged, scratch, mounter, unkept)
+            yield view
         finally:
-            mounter.unmount(merged)
-            if scratch is not None:
-                try:
-                    mounter.keep(upper, overlay.upper)
-                except EngineError as exc:  # the tool ran: its outcome stands, its layer is incomplete
-                    unkept.append(exc.message)
+            view.release(overlay.upper if view.keep else None)
     finally:
         if (run_dir / SHIFTED).is_dir():
             mounter.unmount(run_dir / SHIFTED)

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sandbox.engine import overlay, runner, service
+from sandbox.engine import overlay, runner, service, warm
 from sandbox.engine.capture import start_error
 from sandbox.engine.host import HostFacts
 from sandbox.engine.libpod import API_PREFIX, LibpodClient, error_message
@@ -69,6 +69,7 @@ class PodmanEngine:
         self.private = private  # sbx's own service (restartable), or None for a user's socket
         self._mounter: overlay.Mounter | None = None
         self._uid_map = ""
+        self._pool: warm.WarmPool | None = None
 
     @property
     def _api(self) -> Any:
@@ -142,8 +143,18 @@ class PodmanEngine:
         return self.facts.degraded()
 
     def run(self, spec: ContainerSpec) -> ContainerOutcome:
-        """A service of sbx's own that fails to start a container (its working folder deleted, a
+        """In a container prepared ahead for this call's shape if there is one, else in a new one.
+        A service of sbx's own that fails to start a container (its working folder deleted, a
         broken conmon) is restarted and the call made once more: the tool never ran."""
+        prepared = self._pool.take(spec) if self._pool is not None else None
+        if prepared is not None and prepared.image_id != self._image_id(spec.image):
+            log.debug("the image changed since container %s was prepared", prepared.container_id[:12])
+            if self._pool is not None:
+                self._pool.dispose(prepared)
+            prepared = None
+        if prepared is not None:
+            log.debug("the call runs in container %s, prepared ahead", prepared.container_id[:12])
+            return runner.finish(self, prepared, spec, later=self._pool.dispose if self._pool else None)
         try:
             return runner.run(self, spec, self.runs_root)
         except EngineError as exc:
@@ -153,9 +164,43 @@ class PodmanEngine:
             self.restart()
             return runner.run(self, spec, self.runs_root)
 
+    # -- containers prepared ahead (engine/warm.py) ------------------------------------------------
+    def prepare(self, spec: ContainerSpec, pool_size: int) -> None:
+        """Have a container of `spec`'s shape prepared in the background for the next call."""
+        if pool_size <= 0 or spec.stdin is None or spec.egress_hosts:
+            return
+        if self._pool is None:
+            self._pool = warm.WarmPool(self._worker_engine, self.runs_root, pool_size, stamp=_stamp_image)
+        self._pool.size = pool_size
+        self._pool.fill(spec)
+
+    def shutdown(self) -> None:
+        """Remove the containers prepared ahead (at the end of the workspace's use)."""
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+        self._libpod.close()
+
+    def prepared_counts(self) -> tuple[int, int]:
+        """(containers prepared ahead, calls that ran in one): for benchmarks and tests."""
+        return (self._pool.made, self._pool.used) if self._pool is not None else (0, 0)
+
+    def _image_id(self, name: str) -> str | None:
+        status, body = self._libpod.request("GET", f"/images/{name}/json", what="inspect the image")
+        return str(json.loads(body).get("Id")) if status == 200 and body else None
+
+    def _worker_engine(self) -> runner.Backend:
+        """The preparing thread's own engine client (a client is not shared between threads)."""
+        worker = PodmanEngine(self.socket_path, self.facts, self.runs_root, self.private)
+        worker._mounter, worker._uid_map = self.mounter, self._uid_map
+        return worker
+
     def restart(self) -> None:
         if self.private is None:
             return
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
         self._libpod.close()
         self.socket_path = service.private_socket(self.private, self.facts, restart=True)
         self._libpod = LibpodClient(self.socket_path)
@@ -230,7 +275,8 @@ class PodmanEngine:
             "mounts": mounts,
             **self._limits(spec),
             # conmon kills the container on its own if sbx dies before its timeout fires.
-            "timeout": int(limits.timeout_s) + 5,
+            "timeout": spec.input_wait_s + int(limits.timeout_s) + 5,
+            "stdin": spec.stdin is not None,
             "log_configuration": {"driver": "none"},  # output is read through attach, capped
             "stop_timeout": 1,
         }
@@ -248,8 +294,10 @@ class PodmanEngine:
         return str(created["Id"])
 
     def remove(self, container_id: str) -> None:
-        self._libpod.request("DELETE", f"/containers/{container_id}", what="remove the container",
-                             params={"force": "true", "v": "true", "timeout": 0})
+        status, body = self._libpod.request("DELETE", f"/containers/{container_id}", what="remove the container",
+                                            params={"force": "true", "v": "true", "timeout": 0})
+        if status >= 400 and status != 404:
+            raise EngineError(f"podman could not remove container {container_id[:12]}: {error_message(body, status)}")
 
     def start(self, container_id: str) -> None:
         status, body = self._libpod.request("POST", f"/containers/{container_id}/start", what="start the container")
@@ -264,7 +312,7 @@ class PodmanEngine:
             sock.settimeout(30)
             sock.connect(str(self.socket_path))
             sock.sendall(
-                f"POST {API_PREFIX}/containers/{container_id}/attach?stream=true&stdout=true&stderr=true "
+                f"POST {API_PREFIX}/containers/{container_id}/attach?stream=true&stdout=true&stderr=true&stdin=true "
                 "HTTP/1.1\r\nHost: d\r\nContent-Length: 0\r\n\r\n".encode()
             )
             head = b""
@@ -299,6 +347,11 @@ class PodmanEngine:
     def close(self) -> None:
         self._libpod.close()
 
+    def labelled(self, label: str) -> list[tuple[str, dict[str, str]]]:
+        listed = self._libpod.json("GET", "/containers/json", what="list containers",
+                                   params={"all": "true", "filters": json.dumps({"label": [label]})})
+        return [(str(c["Id"]), {str(k): str(v) for k, v in (c.get("Labels") or {}).items()}) for c in listed or []]
+
     def leftover_containers(self) -> list[str]:
         """Containers sbx created that still exist (for leak checks and `sbx doctor`)."""
         response = _call(
@@ -307,3 +360,11 @@ class PodmanEngine:
         )
         _call("list containers", response.raise_for_status)
         return [str(c["Id"]) for c in response.json()]
+
+
+def _stamp_image(backend: runner.Backend, prepared: runner.Prepared) -> None:
+    """Record the image a prepared container runs: a call made after the image was rebuilt under
+    the same name does not use it."""
+    if isinstance(backend, PodmanEngine):
+        found = backend._libpod.json("GET", f"/containers/{prepared.container_id}/json", what="inspect the container")
+        prepared.image_id = str(found["Image"]) if found else ""

@@ -9,21 +9,24 @@ import contextlib
 import logging
 import os
 import secrets
+import socket
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 from sandbox.engine import egress, oom, overlay
 from sandbox.engine.capture import Capture, read_reports
 from sandbox.engine.idmap import IdMap
-from sandbox.engine.spec import ContainerOutcome, ContainerSpec
+from sandbox.engine.spec import ContainerOutcome, ContainerSpec, shape
 from sandbox.errors import EngineError
+from sandbox.procs import pid_alive
 from sandbox.safedirs import private_dir
 
 LABEL = "io.sbx.action"
 RUNS_LABEL = "io.sbx.runs"  # which sbx runtime folder made the container (leak checks, sweeping)
+OWNER_LABEL = "io.sbx.owner"  # the pid of the sbx process that made it: gone, the container is an orphan
 EGRESS_SOCKET = "egress.sock"
 PROBE_LIMIT_S = 10.0
 
@@ -48,7 +51,8 @@ class RunFiles:
 
 
 class Stream(Protocol):
-    def recv(self, size: int, /) -> bytes: ...
+    def recv(self, size: int, flags: int = 0, /) -> bytes: ...
+    def sendall(self, data: bytes, /) -> None: ...
     def settimeout(self, value: float | None, /) -> None: ...
     def close(self) -> None: ...
 
@@ -69,10 +73,11 @@ class Backend(Protocol):
     def kill(self, container_id: str) -> None: ...
     def state(self, container_id: str) -> dict[str, Any]: ...
     def remove(self, container_id: str) -> None: ...
+    def labelled(self, label: str) -> list[tuple[str, dict[str, str]]]: ...
     def close(self) -> None: ...
 
 
-def prepare(spec: ContainerSpec, merged: Path, run_dir: Path, ids: IdMap | None = None) -> RunFiles:
+def prepare_files(spec: ContainerSpec, merged: Path, run_dir: Path, ids: IdMap | None = None) -> RunFiles:
     """The run folder's files for the container; with `ids`, the report folder is its root's."""
     mounts = [Mount(merged, spec.workspace.target, read_only=False)]
     for index, inline in enumerate(spec.files):
@@ -95,30 +100,29 @@ def prepare(spec: ContainerSpec, merged: Path, run_dir: Path, ids: IdMap | None 
 
 
 def _remove(backend: Backend, container: str) -> None:
-    for _ in range(2):  # removal must happen even when Ctrl-C lands during the first attempt
+    # Removal must happen even when Ctrl-C lands during an attempt, and a container that is
+    # exiting right then makes Podman refuse it once ("container state improper").
+    for attempt in range(3):
         try:
             backend.remove(container)
-            break
+            return
         except KeyboardInterrupt:
             continue
-        except Exception:  # noqa: BLE001 -- cleanup must not mask the original error
-            break
+        except Exception as exc:  # noqa: BLE001 -- cleanup must not mask the original error
+            if attempt == 2:
+                log.warning("container %s was not removed: %s", container[:12], getattr(exc, "message", exc))
+            time.sleep(0.1)
 
 
-@contextlib.contextmanager
-def _container(backend: Backend, spec: ContainerSpec, files: RunFiles) -> Iterator[str]:
+def _create(backend: Backend, spec: ContainerSpec, files: RunFiles) -> str:
     # A name chosen here, so that a container whose creation was interrupted (Ctrl-C after the
     # engine made it, before its id came back) can still be found and removed.
     name = f"sbx-{secrets.token_hex(8)}"
     try:
-        container_id = backend.create(spec, files, name)
+        return backend.create(spec, files, name)
     except BaseException:
         _remove(backend, name)
         raise
-    try:
-        yield container_id
-    finally:
-        _remove(backend, container_id)
 
 
 def _collect(backend: Backend, stream: Stream, container_id: str, capture: Capture, timeout_s: float) -> bool:
@@ -170,32 +174,106 @@ def remove_probe(backend: Backend, container_id: str) -> None:
         log.warning("cannot remove the probe container %s: %s", container_id, exc.message)
 
 
-def run(backend: Backend, spec: ContainerSpec, runs_root: Path) -> ContainerOutcome:
-    """Run one action in a throwaway container; the overlay and the container never outlive it."""
+@dataclass(eq=False)
+class Prepared:
+    """A container made, started and attached, its launcher waiting on standard input for the call;
+    it holds its overlay, run folder and (if any) egress proxy until `finish` or `discard`. Not
+    frozen: it is a live resource, and `owner` says which engine client removes it."""
+
+    spec: ContainerSpec
+    stack: contextlib.ExitStack
+    view: overlay.Mounted
+    files: RunFiles
+    container_id: str
+    stream: Stream
+    capture: Capture
+    refused: list[str]
+    owner: list[Backend]
+    shape: str = field(init=False)
+    made: float = field(default_factory=time.monotonic)
+    image_id: str = ""  # the image the container was made from, where the engine says it
+
+    def __post_init__(self) -> None:
+        self.shape = shape(self.spec)
+
+    def waiting(self) -> bool:
+        """The container still waits for its call: its output is open and empty (a launcher that
+        waits says nothing; anything it said is its end)."""
+        try:
+            self.stream.settimeout(0.0)
+            self.stream.recv(1, socket.MSG_PEEK)
+        except (BlockingIOError, TimeoutError):
+            return True
+        except OSError:
+            return False
+        return False
+
+
+def prepare(backend: Backend, spec: ContainerSpec, runs_root: Path) -> Prepared:
+    """Mount the overlay and make, attach and start the container; the call comes later (`finish`)."""
     private_dir(runs_root.parent, runs_root.name, env="SBX_RUNTIME_DIR")
-    overlay.sweep_stale(runs_root, backend.mounter)
+    if overlay.sweep_stale(runs_root, backend.mounter):
+        sweep_orphans(backend, runs_root)
     run_dir = runs_root / os.urandom(6).hex()
-    spec = replace(spec, labels={**spec.labels, RUNS_LABEL: str(runs_root)})
-    started = time.monotonic()
+    spec = replace(spec, labels={**spec.labels, RUNS_LABEL: str(runs_root), OWNER_LABEL: str(os.getpid())})
     capture = Capture(spec.limits.output_bytes)
     refused: list[str] = []
     with contextlib.ExitStack() as stack:
-        stack.callback(backend.close)
-        mounted = stack.enter_context(overlay.mounted(spec.workspace, run_dir, backend.mounter,
-                                                           cap_bytes=spec.limits.changes_bytes))
-        files = prepare(spec, mounted.merged, run_dir, backend.mounter.ids)
+        view = stack.enter_context(overlay.mounted(spec.workspace, run_dir, backend.mounter,
+                                                   cap_bytes=spec.limits.changes_bytes))
+        files = prepare_files(spec, view.merged, run_dir, backend.mounter.ids)
         if spec.egress_hosts and files.report_dir is not None:
             proxy = stack.enter_context(egress.serving(files.report_dir / EGRESS_SOCKET, spec.egress_hosts))
             refused = proxy.refused
-        container_id = stack.enter_context(_container(backend, spec, files))
-        stream, early = backend.attach(container_id)
-        with contextlib.closing(stream):
-            capture.feed(early)
-            backend.start(container_id)
-            timed_out = _collect(backend, stream, container_id, capture, spec.limits.timeout_s)
-        state = final_state(backend, container_id)
-        reports = read_reports(files.report_dir) if files.report_dir is not None else {}
-        layer_full = mounted.full()
+        owner = [backend]  # who removes the container: the one that finishes (or discards) it
+        container_id = _create(backend, spec, files)
+        try:
+            stream, early = backend.attach(container_id)
+        except BaseException:
+            _remove(backend, container_id)
+            raise
+        stack.callback(stream.close)
+        # Removed before its input closes: a waiting launcher ends at the close, and a container
+        # exiting on its own while Podman kills it is one Podman may refuse to remove.
+        stack.callback(lambda: _remove(owner[0], container_id))
+        capture.feed(early)
+        backend.start(container_id)
+        prepared = Prepared(spec=spec, stack=stack.pop_all(), view=view, files=files, container_id=container_id,
+                            stream=stream, capture=capture, refused=refused, owner=owner)
+    return prepared
+
+
+def finish(backend: Backend, prepared: Prepared, spec: ContainerSpec,
+           later: Callable[[Prepared], None] | None = None) -> ContainerOutcome:
+    """Give a prepared container its call (`spec.stdin`), collect its outcome, keep its change layer
+    in `spec.workspace.upper`, and remove it all; with `later`, the removal of what is left once the
+    layer is kept (the exited container, its mounts and run folder) is handed to it instead of
+    making the caller wait. `spec` must have the prepared one's shape."""
+    if shape(spec) != prepared.shape:
+        discard(prepared)
+        raise EngineError("internal: a prepared container was given a call of another shape")
+    started = time.monotonic()
+    prepared.owner[0] = backend
+    handed_over = False
+    try:
+        capture = prepared.capture
+        try:
+            if spec.stdin is not None:
+                prepared.stream.sendall(spec.stdin)
+        except OSError as exc:
+            log.debug("the prepared container %s took no input: %s", prepared.container_id, exc)
+        timed_out = _collect(backend, prepared.stream, prepared.container_id, capture, spec.limits.timeout_s)
+        state = final_state(backend, prepared.container_id)
+        reports = read_reports(prepared.files.report_dir) if prepared.files.report_dir is not None else {}
+        layer_full = prepared.view.full()
+        prepared.view.release(spec.workspace.upper)
+        if later is not None and state.get("Status") in ("exited", "stopped", "dead"):
+            later(prepared)
+            handed_over = True
+    finally:
+        if not handed_over:
+            prepared.stack.close()
+    view = prepared.view
     return ContainerOutcome(
         exit_code=None if timed_out else int(state.get("ExitCode", -1)),
         stdout=bytes(capture.streams[1]),
@@ -203,14 +281,41 @@ def run(backend: Backend, spec: ContainerSpec, runs_root: Path) -> ContainerOutc
         stdout_truncated=capture.truncated[1],
         stderr_truncated=capture.truncated[2],
         timed_out=timed_out,
-        oom_killed=bool(state.get("OOMKilled", False)) or oom.killed_by_oom(container_id),
+        oom_killed=bool(state.get("OOMKilled", False)) or oom.killed_by_oom(prepared.container_id),
         duration_s=time.monotonic() - started,
         runtime=backend.runtime,
         seccomp="custom" if spec.seccomp_profile else "engine-default",
         user_namespace=backend.user_namespace,
         reports=reports,
-        egress_refused=tuple(dict.fromkeys(refused)),
+        egress_refused=tuple(dict.fromkeys(prepared.refused)),
         layer_full=layer_full,
         degraded=backend.degraded,
-        layer_error=mounted.unkept[0] if mounted.unkept else None,
+        layer_error=view.unkept[0] if view.unkept else None,
     )
+
+
+def sweep_orphans(backend: Backend, runs_root: Path) -> None:
+    """Remove the containers of this runtime folder whose sbx process is gone (killed with -9,
+    often while a container waited, prepared ahead): `sweep_stale` took their run folders."""
+    for container_id, labels in backend.labelled(OWNER_LABEL):
+        owner = labels.get(OWNER_LABEL, "")
+        if labels.get(RUNS_LABEL) != str(runs_root) or not owner.isdigit() or pid_alive(int(owner)):
+            continue
+        log.info("removing container %s of sbx process %s, which is gone", container_id[:12], owner)
+        _remove(backend, container_id)
+
+
+def discard(prepared: Prepared) -> None:
+    """Remove a prepared container that will not be used, then its overlay (nothing is kept)."""
+    prepared.view.keep = False
+    prepared.stack.close()
+
+
+def run(backend: Backend, spec: ContainerSpec, runs_root: Path) -> ContainerOutcome:
+    """Run one action in a throwaway container; the overlay and the container never outlive it."""
+    started = time.monotonic()
+    try:
+        outcome = finish(backend, prepare(backend, spec, runs_root), spec)
+    finally:
+        backend.close()
+    return replace(outcome, duration_s=time.monotonic() - started)

@@ -5,6 +5,8 @@ The engine never sees a policy object: only these compiled artefacts. Everything
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +24,11 @@ class WorkspaceOverlay:
     work: Path
     target: str = "/workspace"
     max_inodes: int = 0  # inodes the change layer may hold while the tool runs (its tmpfs); 0: no cap
+    # The change layer root's mode, which the overlay shows as the workspace's (None: `upper`'s own).
+    upper_mode: int | None = None
+    # Changes whenever what the lowers show may have changed other than through `lowers` itself (a
+    # commit onto the host folder): a container prepared before it is not used after it.
+    generation: str = ""
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,23 @@ class ContainerSpec:
     capabilities: tuple[str, ...] = ()  # kept; every other capability is dropped
     read_only_root: bool = True
     egress_hosts: tuple[str, ...] = ()  # served by sbx's proxy at report_dir/egress.sock; () = no network
+    # Written to the container's standard input once it runs: the call a launcher started ahead of it
+    # waits for. None: the container has no input.
+    stdin: bytes | None = None
+    input_wait_s: int = 0  # how long the container may wait for its input before its time limit starts
+
+
+def shape(spec: ContainerSpec) -> str:
+    """What a container is made from, without the call it is given: two specs of the same shape can
+    use one prepared container. The change layer's destination and the labels are not part of it."""
+    ws = spec.workspace
+    parts = [spec.image, list(spec.argv), [str(p) for p in ws.lowers], ws.target, ws.max_inodes, ws.upper_mode,
+             ws.generation, repr(spec.limits), spec.workdir, sorted(spec.env.items()),
+             [(str(b.source), b.target, b.read_only) for b in spec.binds], spec.network, spec.tmpfs_bytes,
+             spec.seccomp_profile, [(f.target, f.content) for f in spec.files], spec.report_dir,
+             list(spec.capabilities), spec.read_only_root, list(spec.egress_hosts), spec.stdin is not None,
+             spec.input_wait_s]
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,17 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from sandbox.app import Workspace
+    from sandbox.types import ActionResult
 
 SBX = [sys.executable, "-m", "sandbox.cli"]
 
@@ -54,16 +59,21 @@ def podman_ready() -> None:
 def engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, podman_ready: None) -> str:
     """Run the test once per engine: Podman's libpod API, and the Docker engine against Podman's
     Docker-compatible API (no Docker daemon runs on the test machines)."""
+    name = str(request.param)
+    select_engine(name, monkeypatch)
+    return name
+
+
+def select_engine(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make `name` ("podman" or "docker") the engine of the Workspaces and CLI runs of a test."""
     from sandbox.config import Settings
     from sandbox.engine import host, service, service_paths
 
-    name = str(request.param)
     if name == "docker":
         settings = Settings.from_env()
         socket_path, _ = service.find_socket(service_paths(settings), host.detect())
         monkeypatch.setenv("DOCKER_HOST", f"unix://{socket_path}")
     monkeypatch.setenv("SBX_ENGINE", name)
-    return name
 
 
 @pytest.fixture
@@ -74,6 +84,21 @@ def workspace(tmp_path: Path, podman_ready: None) -> Iterator[Path]:
     (ws / "src").mkdir()
     (ws / "src" / "main.py").write_text("print('hi')\n")
     yield ws
+
+
+def call(ws: Workspace, tool: str, args: Mapping[str, Any], **kwargs: Any) -> ActionResult:
+    """`ws.call_tool`, made warm when the workspace prepares ahead: in a container that was made,
+    started and left waiting before the call was known (the test fails if it was not)."""
+    if ws.prepare_ahead <= 0:
+        return ws.call_tool(tool, args, **kwargs)
+    made, used = ws.engine.prepared_counts()
+    ws.prepare(tool, args, timeout_s=kwargs.get("timeout_s"))
+    deadline = time.monotonic() + 90
+    while ws.engine.prepared_counts()[0] == made and time.monotonic() < deadline:
+        time.sleep(0.05)
+    result = ws.call_tool(tool, args, **kwargs)
+    assert ws.engine.prepared_counts()[1] == used + 1, "the call did not run in the prepared container"
+    return result
 
 
 def snapshot(root: Path) -> dict[str, tuple[str, int, bytes]]:

@@ -1,10 +1,13 @@
 """Containment, proved in real containers: escape attempts fail with the errno the confinement
-gives, everyday work in the workspace still works. Uses the Python API (in-process, real Podman)."""
+gives, everyday work in the workspace still works. Uses the Python API (in-process, real Podman).
+Each case runs on Podman cold (a container made for the call), on Podman warm (the call given to a
+container prepared ahead of it, engine/warm.py) and on the Docker-compatible engine."""
 
 from __future__ import annotations
 
 import platform
 import shutil
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,8 +16,9 @@ import pytest
 from sandbox.app import Workspace
 from sandbox.config import Settings
 from sandbox.types import StepResult
+from tests.integration.conftest import call, select_engine
 
-pytestmark = pytest.mark.usefixtures("engine")  # every test here runs on both engines
+pytestmark = pytest.mark.usefixtures("engine")
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,7 +46,7 @@ elif case == "inet6": attempt(lambda: socket.socket(socket.AF_INET6, socket.SOCK
 elif case == "unix": attempt(lambda: socket.socket(socket.AF_UNIX, socket.SOCK_STREAM))
 elif case == "sysrq": attempt(lambda: open("/proc/sysrq-trigger", "w").write("h"))
 elif case == "rootfs": attempt(lambda: open("/usr/bin/evil", "w"))
-elif case == "policy": attempt(lambda: open("/sbx/policy.json").read())
+elif case == "launcher": attempt(lambda: open("/sbx/launcher.py").read())
 elif case == "report": attempt(lambda: open("/sbx-run/applied.json").read())
 elif case == "tmp": attempt(lambda: open("/tmp/scratch", "w").write("x"))
 """
@@ -50,14 +54,22 @@ elif case == "tmp": attempt(lambda: open("/tmp/scratch", "w").write("x"))
 X86_ONLY = {"keyctl", "bpf"}
 
 
+@pytest.fixture(params=["podman", "podman-warm", "docker"])
+def engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, podman_ready: None) -> str:
+    name = str(request.param)
+    select_engine(name.removesuffix("-warm"), monkeypatch)
+    return name
+
+
 @pytest.fixture
-def ws(workspace: Path) -> Workspace:
-    return Workspace(workspace, Settings.from_env())
+def ws(workspace: Path, engine: str) -> Iterator[Workspace]:
+    with Workspace(workspace, Settings.from_env(), prepare_ahead=1 if engine.endswith("-warm") else 0) as ws:
+        yield ws
 
 
 def _probe(ws: Workspace, case: str) -> StepResult:
     command = f"python3 -c '{PROBE}' {case}"
-    return ws.call_tool("run_shell", {"command": command}).steps[0]
+    return call(ws, "run_shell", {"command": command}).steps[0]
 
 
 @pytest.mark.parametrize(
@@ -73,7 +85,7 @@ def _probe(ws: Workspace, case: str) -> StepResult:
         ("inet6", "errno EPERM"),
         ("sysrq", "errno EROFS|errno EACCES|errno ENOENT"),  # ENOENT: kernels without magic SysRq
         ("rootfs", "errno EROFS"),
-        ("policy", "errno EACCES"),  # Landlock: the launcher's own files are outside every rule
+        ("launcher", "errno EACCES"),  # Landlock: the launcher's own files are outside every rule
         ("report", "errno EACCES"),
         ("unix", "ok"),
         ("tmp", "ok"),
@@ -95,7 +107,7 @@ def test_everyday_commands_work_in_the_workspace(ws: Workspace, workspace: Path)
         "echo x > f; git add f; git commit -qm one; git log --oneline | wc -l; cd ..; "
         "python3 -c 'import json,sys; print(json.dumps({\"ok\": 1}))'"
     )
-    result = ws.call_tool("run_shell", {"command": script})
+    result = call(ws, "run_shell", {"command": script})
     step = result.steps[0]
     assert step.exit_code == 0, step.stderr
     assert "./src/main.py" in step.stdout and '{"ok": 1}' in step.stdout
@@ -134,13 +146,13 @@ workspace = "read"
 
 
 def test_call_arguments_narrow_writes_to_one_file(ws: Workspace, workspace: Path) -> None:
-    result = ws.call_tool("write_file", {"path": "notes/todo.txt", "content": "milk\n"})
+    result = call(ws, "write_file", {"path": "notes/todo.txt", "content": "milk\n"})
     assert result.steps[0].exit_code == 0, result.steps[0].stderr
     changes = [(c.path, str(c.kind)) for c in result.changeset.changes]
     assert changes == [("notes", "added"), ("notes/todo.txt", "added")]
-    listing = ws.call_tool("read_file", {"path": "hello.txt"})
+    listing = call(ws, "read_file", {"path": "hello.txt"})
     assert listing.steps[0].stdout == "hello\n"
-    denied = ws.call_tool("read_file", {"path": "src"})  # a directory: the grant is for a file read only
+    denied = call(ws, "read_file", {"path": "src"})  # a directory: the grant is for a file read only
     assert denied.steps[0].exit_code != 0
 
 

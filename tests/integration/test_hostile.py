@@ -11,7 +11,9 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.integration.conftest import SBX, sbx
+from sandbox.app import Workspace
+from sandbox.config import Settings
+from tests.integration.conftest import SBX, call, sbx
 
 HOSTILE = (
     "mkfifo pipe; python3 -c 'import socket; s = socket.socket(socket.AF_UNIX); s.bind(\"sock\")'; "
@@ -43,6 +45,22 @@ def test_hostile_effects_are_refused_stripped_or_inert(workspace: Path, tmp_path
     assert os.readlink(workspace / "real" / "etc-link") == "/etc"
     assert outside.read_text() == "untouched\n"
     assert Path("/etc/passwd").stat().st_size > 0
+
+
+def test_hostile_effects_are_the_same_in_a_container_prepared_ahead(workspace: Path) -> None:
+    with Workspace(workspace, Settings.from_env(), prepare_ahead=1, allow_risky_apply=True) as ws:
+        result = call(ws, "run_shell", {"command": HOSTILE})
+        step = result.steps[0]
+        assert "cannot create fifo 'pipe': Permission denied" in step.stderr
+        assert "PermissionError: [Errno 13]" in step.stderr
+        assert result.changeset is not None
+        by_path = {c.path: c for c in result.changeset.changes}
+        assert "pipe" not in by_path and "sock" not in by_path
+        assert "risk.exec_bit" in by_path["suid"].risks
+        ws.apply(result.changeset.id)
+    assert not (workspace / "suid").stat().st_mode & (stat.S_ISUID | stat.S_ISGID)
+    assert (workspace / "hard").stat().st_ino != (workspace / "orig").stat().st_ino
+    assert os.readlink(workspace / "passwd-link") == "/etc/passwd"
 
 
 def test_a_symlink_swapped_in_on_the_host_is_not_followed(workspace: Path, tmp_path: Path) -> None:

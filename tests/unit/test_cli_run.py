@@ -19,7 +19,7 @@ def _run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.Capture
          answers: list[str], added: tuple[str, ...]) -> tuple[int, ScriptedWorkspace, list[str], Any]:
     ws = _ws(tmp_path, lambda tool, args: (0, "made\n", "", added))
     planner, _ = _planner("```bash\necho hi > note.txt\n```")
-    monkeypatch.setattr(actions, "open_workspace", lambda path: ws)
+    monkeypatch.setattr(actions, "open_workspace", lambda path, **_: ws)
     monkeypatch.setattr("sandbox.planner.commands.make_planner", lambda *a, **k: planner)
     monkeypatch.setattr(actions, "interactive", lambda as_json: True)
     asked: list[str] = []

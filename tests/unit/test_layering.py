@@ -14,7 +14,7 @@ STDLIB = set(sys.stdlib_module_names) | {"__future__"}
 ALLOWED = {
     "types": set(),
     "errors": set(),
-    "config": set(),
+    "config": {"errors"},  # a bad setting (SBX_WARM_POOL) is a usage error
     "procs": set(),
     "text": set(),
     "safedirs": {"errors"},

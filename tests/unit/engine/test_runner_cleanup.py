@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,19 +32,16 @@ class Created(InterruptedCreate):
 
 def test_a_container_whose_creation_was_interrupted_is_removed_by_its_name() -> None:
     backend = InterruptedCreate()
-    with pytest.raises(KeyboardInterrupt), runner._container(backend, None, None):  # type: ignore[arg-type]
-        pass
+    with pytest.raises(KeyboardInterrupt):
+        runner._create(backend, None, None)  # type: ignore[arg-type]
     assert len(backend.made) == 1 and backend.made[0].startswith("sbx-")
     assert backend.removed == backend.made
 
 
-def test_a_created_container_is_removed_by_id_when_its_run_is_interrupted(tmp_path: Path) -> None:
+def test_a_created_container_has_its_own_name_and_is_not_removed_by_creation() -> None:
     backend = Created()
-    with pytest.raises(KeyboardInterrupt), runner._container(backend, None, None) as container:  # type: ignore[arg-type]
-        assert container == "id-" + backend.made[0]
-        raise KeyboardInterrupt
-    assert backend.removed == ["id-" + backend.made[0]]
+    container = runner._create(backend, None, None)  # type: ignore[arg-type]
+    assert container == "id-" + backend.made[0] and backend.removed == []
     other = Created()
-    with runner._container(other, None, None):  # type: ignore[arg-type]
-        pass
+    runner._create(other, None, None)  # type: ignore[arg-type]
     assert other.made[0] != backend.made[0]  # every container its own name

@@ -38,7 +38,7 @@ PROTECTIONS = Protections(None, 7, True, "none", "host", (), True, True, Limits(
 
 class ScriptedWorkspace(Workspace):
     def __init__(self, path: Path, settings: Settings, effect: Effect) -> None:
-        super().__init__(path, settings)
+        super().__init__(path, settings, prepare_ahead=0)  # no engine: nothing is prepared ahead
         self.effect = effect
         self.sets: dict[str, Changeset] = {}
         self.log: list[str] = []

@@ -16,7 +16,7 @@ from tests.unit.planner.test_verify_intent import _ws, block, effect, planner
 def _setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, terminal: bool) -> list[str]:
     ws = _ws(tmp_path, effect)
     plan, _ = planner("yes", block("echo 25.75"), block("echo 34.33"), "yes", "yes")
-    monkeypatch.setattr(actions, "open_workspace", lambda path: ws)
+    monkeypatch.setattr(actions, "open_workspace", lambda path, **_: ws)
     monkeypatch.setattr("sandbox.planner.commands.make_planner", lambda *a, **k: plan)
     monkeypatch.setattr(actions, "interactive", lambda as_json: terminal)
     asked: list[str] = []

@@ -13,6 +13,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[3]
 LAUNCHER = REPO / "runtime" / "sbx_launcher.py"
 SYSTEM_PYTHON = "/usr/bin/python3"  # what the default image runs the launcher with
+MODE = "serve"  # how run_launcher hands the launcher its call; the launcher suite runs both
 
 
 def kernel_landlock_abi() -> int | None:
@@ -40,20 +41,27 @@ def run_launcher(
     env: dict[str, str] | None = None,
     timeout: float = 30,
 ) -> Result:
-    """Write `policy` (a dict, or raw text) to tmp/policy.json and run the launcher on it."""
-    policy_file = tmp / "policy.json"
-    policy_file.write_text(policy if isinstance(policy, str) else json.dumps(policy))
+    """Run the launcher on `policy` (a dict, or raw text) and `argv`, the way `MODE` says: "serve"
+    (what sbx runs: the call as one JSON line on standard input) or "file" (tmp/policy.json)."""
     report_path = None if isinstance(policy, str) else policy.get("report_path")
     if report_path and os.path.exists(report_path):
         os.unlink(report_path)
-    cmd = [*(prefix or []), SYSTEM_PYTHON, "-I", "-S", str(LAUNCHER), str(policy_file), "--", *argv]
+    text = policy if isinstance(policy, str) else json.dumps(policy)
+    if MODE == "serve":
+        cmd = [*(prefix or []), SYSTEM_PYTHON, "-I", "-S", str(LAUNCHER), "--serve", "30"]
+        call = '{"version": 1, "policy": ' + text + ', "argv": ' + json.dumps(argv) + '}\n'
+    else:
+        policy_file = tmp / "policy.json"
+        policy_file.write_text(text)
+        cmd = [*(prefix or []), SYSTEM_PYTHON, "-I", "-S", str(LAUNCHER), str(policy_file), "--", *argv]
+        call = ""
     proc = subprocess.run(
         cmd,
         cwd=cwd or tmp,
         env=env or {"PATH": "/usr/local/bin:/usr/bin:/bin", "LC_ALL": "C.UTF-8", "HOME": str(tmp)},
         capture_output=True,
         text=True,
-        stdin=subprocess.DEVNULL,
+        input=call,
         timeout=timeout,
         check=False,
     )

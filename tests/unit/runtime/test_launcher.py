@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import launcher_harness
 import pytest
 from launcher_harness import LAUNCHER, SYSTEM_PYTHON, errno_argv, kernel_landlock_abi, probe_argv, run_launcher
 
@@ -30,6 +31,14 @@ needs_landlock = pytest.mark.skipif(ABI is None, reason="kernel without Landlock
 
 def needs_abi(n: int) -> pytest.MarkDecorator:
     return pytest.mark.skipif(ABI is None or n > ABI, reason=f"kernel Landlock ABI < {n}")
+
+
+@pytest.fixture(autouse=True, params=["serve", "file"])
+def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every case runs with the call on standard input (as sbx runs it, cold or prepared ahead)
+    and from a policy file: the launcher confines both the same way."""
+    monkeypatch.setattr(launcher_harness, "MODE", request.param)
+    return str(request.param)
 
 
 @pytest.fixture
