@@ -146,12 +146,7 @@ class PodmanEngine:
         """In a container prepared ahead for this call's shape if there is one, else in a new one.
         A service of sbx's own that fails to start a container (its working folder deleted, a
         broken conmon) is restarted and the call made once more: the tool never ran."""
-        prepared = self._pool.take(spec) if self._pool is not None else None
-        if prepared is not None and prepared.image_id != self._image_id(spec.image):
-            log.debug("the image changed since container %s was prepared", prepared.container_id[:12])
-            if self._pool is not None:
-                self._pool.dispose(prepared)
-            prepared = None
+        prepared = self._pool.take(spec, self._same_image) if self._pool is not None else None
         if prepared is not None:
             log.debug("the call runs in container %s, prepared ahead", prepared.container_id[:12])
             return runner.finish(self, prepared, spec, later=self._pool.dispose if self._pool else None)
@@ -185,9 +180,13 @@ class PodmanEngine:
         """(containers prepared ahead, calls that ran in one): for benchmarks and tests."""
         return (self._pool.made, self._pool.used) if self._pool is not None else (0, 0)
 
-    def _image_id(self, name: str) -> str | None:
-        status, body = self._libpod.request("GET", f"/images/{name}/json", what="inspect the image")
-        return str(json.loads(body).get("Id")) if status == 200 and body else None
+    def _same_image(self, prepared: runner.Prepared) -> bool:
+        """The prepared container runs the image its name names now (not one rebuilt since)."""
+        status, body = self._libpod.request("GET", f"/images/{prepared.spec.image}/json", what="inspect the image")
+        same = status == 200 and bool(body) and str(json.loads(body).get("Id")) == prepared.image_id
+        if not same:
+            log.debug("the image changed since container %s was prepared", prepared.container_id[:12])
+        return same
 
     def _worker_engine(self) -> runner.Backend:
         """The preparing thread's own engine client (a client is not shared between threads)."""

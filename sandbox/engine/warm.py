@@ -58,9 +58,9 @@ class WarmPool:
         self.used = 0
 
     # -- the caller's side ------------------------------------------------------------------------
-    def take(self, spec: ContainerSpec) -> Prepared | None:
-        """A prepared container of `spec`'s shape, still waiting, or None (the call is made cold).
-        Waits for one of its shape that is being prepared right now."""
+    def take(self, spec: ContainerSpec, usable: Callable[[Prepared], bool] = lambda _: True) -> Prepared | None:
+        """A prepared container of `spec`'s shape, still waiting and `usable`, or None (the call is
+        made cold). Waits for one of its shape that is being prepared right now."""
         key = shape(spec)
         deadline = time.monotonic() + TAKE_WAIT_S
         with self._cond:
@@ -70,7 +70,7 @@ class WarmPool:
                 if prepared.shape != key:
                     continue
                 self._ready.remove(prepared)
-                if self._fresh(prepared) and prepared.waiting():
+                if self._fresh(prepared) and prepared.waiting() and usable(prepared):
                     self.used += 1
                     return prepared
                 self._doom(prepared)
