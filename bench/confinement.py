@@ -30,13 +30,12 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from sandbox.app import INPUT_WAIT_S, LAUNCHER_ARGV, _environment, launcher_input
+from sandbox.app import INPUT_WAIT_S, LAUNCHER_ARGV, _environment, launcher_files, launcher_input
 from sandbox.config import Settings
 from sandbox.engine import ContainerSpec, Engine, WorkspaceOverlay, connect
-from sandbox.engine.spec import ContainerOutcome, InlineFile
+from sandbox.engine.spec import ContainerOutcome
 from sandbox.policy.compile import compile_call
 from sandbox.policy.profiles import load_profiles
-from sandbox.resources import launcher_source
 
 SAMPLE_ARGS = {
     "run_shell": {"command": "true"},
@@ -112,7 +111,7 @@ def main() -> int:
             argv=LAUNCHER_ARGV,
             stdin=launcher_input(call),
             input_wait_s=INPUT_WAIT_S,
-            files=(InlineFile("/sbx/launcher.py", launcher_source()),),
+            files=launcher_files(),
             report_dir="/sbx-run",
             seccomp_profile=call.seccomp_json,
         )

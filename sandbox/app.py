@@ -28,7 +28,7 @@ from sandbox.engine.spec import ContainerOutcome, InlineFile
 from sandbox.errors import ChangesetError, PolicyError, SbxError, StateError, UnreviewableEffectError, UsageError
 from sandbox.policy.compile import PROXY_PORT, CompiledCall, compile_call
 from sandbox.policy.profiles import Profiles, load_profiles
-from sandbox.resources import launcher_source
+from sandbox.resources import LAUNCHER_PATH, launcher_bytecode, launcher_source
 from sandbox.types import (
     ActionResult,
     Change,
@@ -80,7 +80,20 @@ def _decode(data: bytes) -> str:
 # The launcher starts with its container and waits on standard input for the call (a JSON line):
 # made ahead of a call or for it at once, a container runs the same launcher on the same input.
 INPUT_WAIT_S = 300  # how long a container prepared ahead waits for its call
-LAUNCHER_ARGV = ("/usr/bin/python3", "-I", "-S", "/sbx/launcher.py", "--serve", str(INPUT_WAIT_S))
+# The launcher runs from the bytecode sbx compiled when the container's python reads it (same
+# magic number), else from its source: `python3 -I -S /sbx/launcher.py` either way, minus a compile.
+LAUNCHER_STUB = (
+    "import marshal, _frozen_importlib_external as b\n"
+    f"c = open({LAUNCHER_PATH + 'c'!r}, 'rb').read()\n"
+    f"c = marshal.loads(c[16:]) if c[:4] == b.MAGIC_NUMBER else compile(open({LAUNCHER_PATH!r}, 'rb').read(), "
+    f"{LAUNCHER_PATH!r}, 'exec')\n"
+    "exec(c, {'__name__': '__main__'})"
+)
+LAUNCHER_ARGV = ("/usr/bin/python3", "-I", "-S", "-c", LAUNCHER_STUB, "--serve", str(INPUT_WAIT_S))
+
+
+def launcher_files() -> tuple[InlineFile, ...]:
+    return (InlineFile(LAUNCHER_PATH, launcher_source()), InlineFile(LAUNCHER_PATH + "c", launcher_bytecode()))
 
 
 def launcher_input(call: CompiledCall) -> bytes:
@@ -454,7 +467,7 @@ class Workspace:
             limits=call.limits,
             env=_environment(call),
             labels={**labels, "io.sbx.tool": call.tool},
-            files=(InlineFile("/sbx/launcher.py", launcher_source()),),
+            files=launcher_files(),
             report_dir="/sbx-run",
             seccomp_profile=call.seccomp_json,
             capabilities=call.capabilities,

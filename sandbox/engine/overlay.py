@@ -202,6 +202,12 @@ def _lowerdir(run_dir: Path, lowers: tuple[Path, ...]) -> str:
     return ":".join(parts)
 
 
+# What overlayfs itself sets on the upper root of every mount (Linux >= 6.6: the layers' uuid);
+# a tool cannot set a trusted.* attribute, and a user.overlay.* one only through a rootless mount,
+# where overlayfs treats it as its own.
+_OVERLAY_BOOKKEEPING = {"trusted.overlay.uuid", "user.overlay.uuid"}
+
+
 class Mounted:
     """A mounted overlay. `release` ends the container's view and keeps its change layer; what
     could not be kept whole (a path longer than PATH_MAX, say) is in `unkept`: the kept layer is
@@ -229,7 +235,8 @@ class Mounted:
             with os.scandir(root) as entries:
                 if next(entries, None) is not None:
                     return False
-            return stat.S_IMODE(os.stat(root).st_mode) == self.mode and not os.listxattr(root)
+            return (stat.S_IMODE(os.stat(root).st_mode) == self.mode
+                    and not set(os.listxattr(root)) - _OVERLAY_BOOKKEEPING)
         except OSError:
             return False
 

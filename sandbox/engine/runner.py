@@ -82,7 +82,10 @@ def prepare_files(spec: ContainerSpec, merged: Path, run_dir: Path, ids: IdMap |
     mounts = [Mount(merged, spec.workspace.target, read_only=False)]
     for index, inline in enumerate(spec.files):
         source = run_dir / f"file{index}"
-        source.write_text(inline.content)
+        if isinstance(inline.content, bytes):
+            source.write_bytes(inline.content)
+        else:
+            source.write_text(inline.content)
         mounts.append(Mount(source, inline.target, read_only=True))
     report = None
     if spec.report_dir is not None:

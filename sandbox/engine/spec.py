@@ -43,7 +43,7 @@ class InlineFile:
     """A file sbx writes for this run and mounts read-only (the launcher's policy, say)."""
 
     target: str
-    content: str
+    content: str | bytes
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,10 @@ class ContainerSpec:
     input_wait_s: int = 0  # how long the container may wait for its input before its time limit starts
 
 
+def _digest(content: str | bytes) -> str:
+    return hashlib.sha256(content.encode() if isinstance(content, str) else content).hexdigest()
+
+
 def shape(spec: ContainerSpec) -> str:
     """What a container is made from, without the call it is given: two specs of the same shape can
     use one prepared container. The change layer's destination and the labels are not part of it."""
@@ -77,7 +81,7 @@ def shape(spec: ContainerSpec) -> str:
     parts = [spec.image, list(spec.argv), [str(p) for p in ws.lowers], ws.target, ws.max_inodes, ws.upper_mode,
              ws.generation, repr(spec.limits), spec.workdir, sorted(spec.env.items()),
              [(str(b.source), b.target, b.read_only) for b in spec.binds], spec.network, spec.tmpfs_bytes,
-             spec.seccomp_profile, [(f.target, f.content) for f in spec.files], spec.report_dir,
+             spec.seccomp_profile, [(f.target, _digest(f.content)) for f in spec.files], spec.report_dir,
              list(spec.capabilities), spec.read_only_root, list(spec.egress_hosts), spec.stdin is not None,
              spec.input_wait_s]
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
