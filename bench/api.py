@@ -1,15 +1,23 @@
-"""Actions per second through the Python API, sequential and with 4 concurrent callers, with the
-per-action overhead against bare `podman run` measured in the same run.
+"""Actions per second for 1, 2, 4 and 8 concurrent callers on separate workspaces, against bare
+`podman run --rm` at the same concurrency, measured in the same run.
 
-    .venv/bin/python bench/api.py [--actions N]
+    .venv/bin/python bench/api.py [--actions N] [--callers 1,2,4,8]
 
-Each caller holds its own `Sandbox` on its own workspace (the agents-in-parallel case) and runs
-`run_shell("true")`; every action is a full confined container with its own changeset.
+Each caller holds its own `Sandbox` on its own workspace (agents in parallel) and runs
+`exec("true")` N times: every action is a full confined container with its own changeset. The
+callers run as threads of one process (one agent process driving several workspaces) and, in a
+second table, as separate processes (an agent farm). The baseline is the same number of concurrent
+loops of `podman run --rm --network none IMAGE true` against sbx's Podman (its containers.conf), so
+the ratio says how much of the scaling Podman itself allows on this machine.
+
+Throughput is all actions of a level over the wall time from the first caller's start to the
+last caller's end; every caller has connected and run one action before the clock starts.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import statistics
@@ -18,69 +26,182 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from sandbox import Sandbox
 from sandbox.config import Settings
+from sandbox.engine import host, service_paths
 
 
-def _sandbox(root: Path, index: int) -> Sandbox:
-    ws = root / f"ws{index}"
+@dataclass(frozen=True)
+class Level:
+    callers: int
+    actions: int
+    seconds: float
+    latencies: tuple[float, ...]
+
+    @property
+    def rate(self) -> float:
+        return self.actions / self.seconds
+
+
+@dataclass(frozen=True)
+class CallerRun:
+    started: float  # time.monotonic(): one clock for every process of the machine
+    ended: float
+    latencies: tuple[float, ...]
+
+
+def _workspace(root: Path, name: str) -> Path:
+    ws = root / name
     ws.mkdir()
     (ws / "file.txt").write_text("x\n")
-    return Sandbox(ws)
+    return ws
 
 
-def _sequential(box: Sandbox, count: int) -> list[float]:
-    times = []
+def _actions(box: Sandbox, count: int) -> CallerRun:
+    started = time.monotonic()
+    latencies = []
     for _ in range(count):
-        started = time.perf_counter()
-        assert box.exec("true").steps[0].exit_code == 0
-        times.append(time.perf_counter() - started)
-    return times
+        begun = time.monotonic()
+        result = box.exec("true")
+        if result.steps[0].exit_code != 0:
+            raise RuntimeError(f"an action failed: {result.steps[0].stderr}")
+        latencies.append(time.monotonic() - begun)
+    return CallerRun(started, time.monotonic(), tuple(latencies))
+
+
+def _level(runs: Sequence[CallerRun]) -> Level:
+    latencies = tuple(t for run in runs for t in run.latencies)
+    seconds = max(run.ended for run in runs) - min(run.started for run in runs)
+    return Level(len(runs), len(latencies), seconds, latencies)
+
+
+def _in_threads(callers: int, work: Callable[[int], CallerRun]) -> Level:
+    runs: list[CallerRun | None] = [None] * callers
+    errors: list[BaseException] = []
+    gate = threading.Barrier(callers)
+
+    def caller(index: int) -> None:
+        try:
+            gate.wait()
+            runs[index] = work(index)
+        except BaseException as exc:  # noqa: BLE001 -- re-raised in the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=caller, args=(i,)) for i in range(callers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return _level([run for run in runs if run is not None])
+
+
+def _bare(argv: Sequence[str], env: dict[str, str], count: int) -> CallerRun:
+    started = time.monotonic()
+    latencies = []
+    for _ in range(count):
+        begun = time.monotonic()
+        subprocess.run(argv, env=env, check=True, capture_output=True)
+        latencies.append(time.monotonic() - begun)
+    return CallerRun(started, time.monotonic(), tuple(latencies))
+
+
+def _in_processes(workspaces: Sequence[Path], count: int) -> Level:
+    """One worker process per workspace: each opens its Sandbox and runs one action, says it is
+    ready, and starts when every worker is ready (one line on its standard input)."""
+    script = str(Path(__file__).resolve())
+    workers = [
+        subprocess.Popen([sys.executable, script, "--worker", str(ws), "--actions", str(count)],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        for ws in workspaces
+    ]
+    runs = []
+    try:
+        for worker in workers:
+            assert worker.stdout is not None
+            if worker.stdout.readline().strip() != "ready":
+                raise RuntimeError("a worker did not start")
+        for worker in workers:
+            assert worker.stdin is not None
+            worker.stdin.write("go\n")
+            worker.stdin.flush()
+        for worker in workers:
+            out, _ = worker.communicate()
+            if worker.returncode != 0:
+                raise RuntimeError(f"a worker failed ({worker.returncode})")
+            data = json.loads(out.strip().splitlines()[-1])
+            runs.append(CallerRun(data["started"], data["ended"], tuple(data["latencies"])))
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait()
+    return _level(runs)
+
+
+def _worker(workspace: Path, count: int) -> int:
+    box = Sandbox(workspace)
+    box.exec("true")  # connect, warm caches
+    print("ready", flush=True)
+    sys.stdin.readline()
+    run = _actions(box, count)
+    box.close()
+    print(json.dumps({"started": run.started, "ended": run.ended, "latencies": run.latencies}), flush=True)
+    return 0
+
+
+def _table(title: str, levels: Sequence[Level], bare: Sequence[Level] | None = None) -> None:
+    print(f"\n{title}")
+    head = f"  {'callers':>7}  {'actions':>7}  {'actions/s':>9}  {'vs 1 caller':>11}  {'p50 ms':>7}  {'p90 ms':>7}"
+    print(head + ("  vs bare podman" if bare else ""))
+    one = levels[0].rate
+    for index, level in enumerate(levels):
+        lat = sorted(level.latencies)
+        p90 = lat[min(len(lat) - 1, int(0.9 * len(lat)))]
+        line = (f"  {level.callers:>7}  {level.actions:>7}  {level.rate:>9.2f}  {level.rate / one:>10.2f}x  "
+                f"{statistics.median(lat) * 1000:>7.1f}  {p90 * 1000:>7.1f}")
+        if bare:
+            line += f"  {level.rate / bare[index].rate:>14.2f}x"
+        print(line)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--actions", type=int, default=20, help="actions per measurement")
-    count = parser.parse_args().actions
+    parser.add_argument("--actions", type=int, default=8, help="actions per caller at each level")
+    parser.add_argument("--callers", default="1,2,4,8", help="concurrency levels, comma-separated")
+    parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker is not None:
+        return _worker(args.worker, args.actions)
+    levels = [int(n) for n in args.callers.split(",")]
+    count = args.actions
     settings = Settings.from_env()
     with tempfile.TemporaryDirectory() as tmp:
-        os.environ["SBX_STATE_DIR"] = str(Path(tmp) / "state")
+        os.environ["SBX_STATE_DIR"] = str(Path(tmp) / "state")  # the workers inherit it
         root = Path(tmp)
-        boxes = [_sandbox(root, i) for i in range(4)]
+        boxes = [Sandbox(_workspace(root, f"t{i}")) for i in range(max(levels))]
         for box in boxes:
             box.exec("true")  # connect, start sbx's Podman service if needed, warm caches
-        bare_env = {**os.environ, "CONTAINERS_CONF": str(settings.runtime_dir / "containers.conf")}
+        bare_env = service_paths(settings).environment(host.detect())
         bare_argv = ["podman", "run", "--rm", "--network", "none", settings.image, "true"]
-        bare = []
-        for _ in range(max(count // 2, 5)):
-            started = time.perf_counter()
-            subprocess.run(bare_argv, env=bare_env, check=True, capture_output=True)
-            bare.append(time.perf_counter() - started)
+        subprocess.run(bare_argv, env=bare_env, check=True, capture_output=True)
 
-        started = time.perf_counter()
-        seq_times = _sequential(boxes[0], count)
-        seq_rate = count / (time.perf_counter() - started)
+        bare = [_in_threads(n, lambda _i: _bare(bare_argv, bare_env, count)) for n in levels]
+        threads = [_in_threads(n, lambda i: _actions(boxes[i], count)) for n in levels]
+        for box in boxes:
+            box.close()
+        procs = [_in_processes([_workspace(root, f"p{n}-{i}") for i in range(n)], count) for n in levels]
 
-        per_caller = max(count // 4, 1)
-        results: list[list[float]] = [[] for _ in boxes]
-        threads = [threading.Thread(target=lambda i=i: results[i].extend(_sequential(boxes[i], per_caller)))
-                   for i in range(4)]
-        started = time.perf_counter()
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        conc_rate = 4 * per_caller / (time.perf_counter() - started)
-        conc_times = [t for r in results for t in r]
-    bare_med, seq_med = statistics.median(bare), statistics.median(seq_times)
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, kernel {platform.release()}, actions {count}")
-    print(f"bare podman run:        median {bare_med * 1000:7.1f} ms")
-    print(f"api, sequential:        median {seq_med * 1000:7.1f} ms   {seq_rate:5.2f} actions/s")
-    print(f"api, 4 callers:         median {statistics.median(conc_times) * 1000:7.1f} ms   "
-          f"{conc_rate:5.2f} actions/s")
-    print(f"ratio api/bare (per action): {seq_med / bare_med:.2f}x   concurrency speed-up: {conc_rate / seq_rate:.2f}x")
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, kernel {platform.release()}, "
+          f"{'rootless' if os.geteuid() else 'rootful'}, {count} actions per caller, `true` in each")
+    _table("bare `podman run --rm` (one loop per caller):", bare)
+    _table("sbx API, callers as threads of one process (each its own Sandbox and workspace):", threads, bare)
+    _table("sbx API, callers as separate processes (each its own Sandbox and workspace):", procs, bare)
     return 0
 
 
