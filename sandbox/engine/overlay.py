@@ -218,6 +218,7 @@ class Mounted:
         self.mode = mode  # the change layer root's mode as made
         self.unkept: list[str] = []
         self.released = False
+        self.saved = False
         self.keep = True  # False: the view's changes are dropped when it ends (a container never used)
 
     def full(self) -> bool:
@@ -240,17 +241,25 @@ class Mounted:
         except OSError:
             return False
 
-    def release(self, keep_in: Path | None) -> None:
-        """Unmount the merged view; with `keep_in`, copy a capped change layer there."""
-        if self.released:
+    def save(self, keep_in: Path | None) -> None:
+        """With `keep_in`, copy a capped change layer there, once. Only after the container is gone:
+        nothing writes the layer any more, and the view may stay mounted until `release`."""
+        if self.saved:
             return
-        self.released = True
-        self.mounter.unmount(self.merged)
+        self.saved = True
         if self.scratch is not None and keep_in is not None and not self._empty():
             try:
                 self.mounter.keep(self.upper, keep_in)
             except EngineError as exc:  # the tool ran: its outcome stands, its layer is incomplete
                 self.unkept.append(exc.message)
+
+    def release(self, keep_in: Path | None) -> None:
+        """Unmount the merged view; with `keep_in`, copy a capped change layer there unless saved."""
+        if self.released:
+            return
+        self.released = True
+        self.mounter.unmount(self.merged)
+        self.save(keep_in)
 
 
 @contextlib.contextmanager

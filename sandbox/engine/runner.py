@@ -257,6 +257,7 @@ def finish(backend: Backend, prepared: Prepared, spec: ContainerSpec,
         raise EngineError("internal: a prepared container was given a call of another shape")
     started = time.monotonic()
     prepared.owner[0] = backend
+    prepared.view.keep = False  # its layer is kept by `save` below, into this call's upper, or not at all
     handed_over = False
     try:
         capture = prepared.capture
@@ -269,7 +270,7 @@ def finish(backend: Backend, prepared: Prepared, spec: ContainerSpec,
         state = final_state(backend, prepared.container_id)
         reports = read_reports(prepared.files.report_dir) if prepared.files.report_dir is not None else {}
         layer_full = prepared.view.full()
-        prepared.view.release(spec.workspace.upper)
+        prepared.view.save(spec.workspace.upper)  # the unmount can wait: `later`, or the stack below
         if later is not None and state.get("Status") in ("exited", "stopped", "dead"):
             later(prepared)
             handed_over = True
