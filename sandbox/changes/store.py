@@ -80,6 +80,9 @@ class ChangesetStore:
         self.quarantined: builtins.list[Quarantined] = []
         self._changesets = self.state_dir / "changesets"
         self._commits = self.state_dir / "commits"
+        # Each meta.json as last read, by the identity of the file read: a meta is replaced by a
+        # rename (a new inode), by any process, so a changed one is never served from here.
+        self._meta_cache: dict[str, tuple[tuple[int, int, int], Meta]] = {}
         self._init_state_dir()
 
     # -- layers ------------------------------------------------------------------------------------
@@ -419,7 +422,21 @@ class ChangesetStore:
         return matches[0]
 
     def _metas(self) -> builtins.list[Meta]:
-        return [load_meta(d) for d in self._changeset_dirs() if (d / "meta.json").exists()]
+        """Every changeset's meta. Each call reads them all (a workspace's history holds every
+        empty, applied and discarded one too), so a meta whose file is unchanged is not parsed again."""
+        metas = []
+        for directory in self._changeset_dirs():
+            try:
+                st = os.stat(directory / "meta.json")
+            except FileNotFoundError:
+                continue
+            key = (st.st_ino, st.st_mtime_ns, st.st_size)
+            cached = self._meta_cache.get(directory.name)
+            if cached is None or cached[0] != key:
+                cached = (key, load_meta(directory))
+                self._meta_cache[directory.name] = cached
+            metas.append(cached[1])
+        return metas
 
     def _changeset_dirs(self) -> Iterator[Path]:
         for directory in self._changesets.iterdir():
