@@ -153,7 +153,8 @@ def _close(fd: int, entries: Iterator[os.DirEntry[str]]) -> None:
 
 
 def save_usage(changeset_dir: Path, usage: Usage) -> None:
-    write_json(changeset_dir / USAGE_FILE, {"bytes": usage.bytes, "inodes": usage.inodes})
+    """A cache (`usage_of` measures again what it cannot read back), so not made durable."""
+    write_json(changeset_dir / USAGE_FILE, {"bytes": usage.bytes, "inodes": usage.inodes}, durable=False)
 
 
 def usage_of(upper: Path) -> Usage:

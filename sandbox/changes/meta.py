@@ -69,8 +69,8 @@ class Meta:
         }
 
 
-def save_meta(changeset_dir: Path, meta: Meta) -> None:
-    write_json(changeset_dir / "meta.json", meta.to_json())
+def save_meta(changeset_dir: Path, meta: Meta, *, durable: bool = True) -> None:
+    write_json(changeset_dir / "meta.json", meta.to_json(), durable=durable)
 
 
 def load_meta(changeset_dir: Path) -> Meta:
@@ -98,8 +98,9 @@ def load_meta(changeset_dir: Path) -> Meta:
     )
 
 
-def save_records(changeset_dir: Path, records: list[ChangeRecord]) -> None:
-    write_json(changeset_dir / "changes.json", {"version": META_VERSION, "changes": [r.to_json() for r in records]})
+def save_records(changeset_dir: Path, records: list[ChangeRecord], *, durable: bool = True) -> None:
+    write_json(changeset_dir / "changes.json", {"version": META_VERSION, "changes": [r.to_json() for r in records]},
+               durable=durable)
 
 
 def load_records(changeset_dir: Path) -> tuple[ChangeRecord, ...]:

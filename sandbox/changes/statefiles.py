@@ -16,7 +16,10 @@ from sandbox.changes import walk
 from sandbox.changes.nodes import corrupt
 
 
-def write_json(path: Path, data: dict[str, Any]) -> None:
+def write_json(path: Path, data: dict[str, Any], *, durable: bool = True) -> None:
+    """Replace `path` atomically; `durable`: on disk before this returns (fsync of the file, then
+    of its folder). Not durable is for what a crash may lose: a cache, or a record that recovery
+    rebuilds or drops (an empty changeset's)."""
     tmp = path.with_name(f".{path.name}.tmp")
     payload = json.dumps(data, separators=(",", ":"), sort_keys=True).encode()  # compact: C encoder
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
@@ -24,11 +27,13 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
         view = memoryview(payload)
         while view:
             view = view[os.write(fd, view) :]
-        os.fsync(fd)
+        if durable:
+            os.fsync(fd)
     finally:
         os.close(fd)
     os.replace(tmp, path)
-    fsync_dir(path.parent)
+    if durable:
+        fsync_dir(path.parent)
 
 
 def read_json(path: Path) -> dict[str, Any]:

@@ -126,9 +126,12 @@ class ChangesetStore:
             except (OSError, StateError) as exc:
                 raise self._refuse_layer(directory, meta, exc) from exc
             status = ChangesetStatus.PENDING if records else ChangesetStatus.EMPTY
-            save_records(directory, records)
+            # An empty changeset need not survive a crash: recovery finds the layer open, its
+            # process gone, and drops it, which is all there was to it.
+            durable = status == ChangesetStatus.PENDING
+            save_records(directory, records, durable=durable)
             meta = meta.with_status(status, pid=None, sha256=sha256)
-            save_meta(directory, meta)
+            save_meta(directory, meta, durable=durable)
             remove_tree(directory / "work")
             if status == ChangesetStatus.EMPTY:
                 remove_tree(directory / "upper")
