@@ -106,6 +106,15 @@ class Entry:
         }
 
 
+# Entries on disk before `record` returns: whatever reached, or was decided for, the host folder.
+# The others (an action arrived, a step ran, the changeset it left) are committed in WAL mode
+# without their own fsync (synchronous=NORMAL): the next durable entry's fsync carries them, in
+# order, and a power loss before it can only cut the chain's tail (never fork or corrupt it) of
+# actions whose effects are still pending. sqlite: https://sqlite.org/pragma.html#pragma_synchronous
+DURABLE = frozenset({EventKind.APPROVAL, EventKind.COMMIT, EventKind.UNDO, EventKind.DISCARD, EventKind.FAILURE,
+                     EventKind.RECOVERY})
+
+
 class AuditLog:
     """The audit log in one SQLite file. Opened lazily; safe to share between threads, and each
     process (including a forked child) uses its own connection."""
@@ -115,6 +124,7 @@ class AuditLog:
         self._busy_timeout_s = busy_timeout_s
         self._conn: Any = None  # sqlite3.Connection, imported lazily (sbx's start-up stays fast)
         self._pid = 0
+        self._durable = True  # the connection's synchronous setting: FULL (True) or NORMAL
         self._lock = threading.Lock()
 
     # -- writing -----------------------------------------------------------------------------------
@@ -126,7 +136,7 @@ class AuditLog:
         text = canonical_json(stored_payload)
         ws = None if workspace is None else str(workspace)
         stamp = _now()
-        with self._lock, self._translated(), self._transaction(write=True) as conn:
+        with self._lock, self._translated(), self._transaction(write=True, durable=event in DURABLE) as conn:
             row = conn.execute("SELECT seq, hash FROM entries ORDER BY seq DESC LIMIT 1").fetchone()
             seq, prev = (1, GENESIS) if row is None else (int(row[0]) + 1, str(row[1]))
             digest = entry_hash(seq, stamp, str(event), ws, stored_payload, prev_hash=prev)
@@ -304,7 +314,7 @@ class AuditLog:
         except BaseException:
             conn.close()
             raise
-        self._conn, self._pid = conn, os.getpid()
+        self._conn, self._pid, self._durable = conn, os.getpid(), True
         return conn
 
     def _wal(self, conn: Any, sqlite3: Any) -> None:
@@ -324,8 +334,11 @@ class AuditLog:
                 time.sleep(0.005)
 
     @contextmanager
-    def _transaction(self, *, write: bool) -> Iterator[Any]:
+    def _transaction(self, *, write: bool, durable: bool = True) -> Iterator[Any]:
         conn = self._connection()
+        if write and durable != self._durable:
+            conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+            self._durable = durable
         conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
         try:
             yield conn
