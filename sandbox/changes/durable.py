@@ -6,8 +6,8 @@ before any of them replaces its target, and one more makes the renames durable. 
 per file is the same as write-fsync-rename: a target is never replaced by data that is not on
 disk yet.
 
-A large file's writeback is started as soon as it is copied (`start_writeback`), so the disk
-writes it while the other files are copied and hashed, and the one `syncfs` has less to wait for.
+A large file's writeback is started a stretch at a time as it is copied (`start_writeback`), so
+the disk writes it while the rest is copied and hashed, and the one `syncfs` has less to wait for.
 """
 
 from __future__ import annotations
@@ -41,8 +41,9 @@ def sync_filesystem_of(path: str) -> None:
         os.close(fd)
 
 
-def start_writeback(fd: int) -> None:
-    """Start writing `fd`'s dirty pages to disk without waiting: a hint; durability still comes
-    from `sync_filesystem`, so a filesystem that refuses it loses nothing."""
+def start_writeback(fd: int, offset: int = 0, nbytes: int = 0) -> None:
+    """Start writing the dirty pages of [offset, offset + nbytes) of `fd` (nbytes 0: to the end)
+    to disk without waiting: a hint; durability still comes from `sync_filesystem`, so a
+    filesystem that refuses it loses nothing."""
     if _sync_file_range is not None:
-        _sync_file_range(fd, 0, 0, _SYNC_FILE_RANGE_WRITE)
+        _sync_file_range(fd, offset, nbytes, _SYNC_FILE_RANGE_WRITE)

@@ -1,17 +1,20 @@
-"""Copying a file inside the kernel, then hashing the copy, once.
+"""Copying a file inside the kernel and hashing the copy, in one pass.
 
 A commit copies each file (from the change layer, or a host file into its backup) and must
 prove that the copy holds the reviewed content. The bytes go from source to copy without passing
 through sbx: a reflink (FICLONE) where the filesystem shares blocks (btrfs, XFS), else
 copy_file_range(2) for each data segment, so that holes stay holes (SEEK_DATA/SEEK_HOLE), else
-pread/pwrite. Then the copy itself is hashed: what is checked is exactly what will be renamed into
-place (or restored from), whatever happens to the source meanwhile, and each byte is read once.
+pread/pwrite. The copy itself is what is hashed: what is checked is exactly what will be renamed
+into place (or restored from), whatever happens to the source meanwhile, and each byte is read
+once. The copy is made a window (`WINDOW`) at a time and each window is read back and hashed at
+once, while the CPU's cache still holds it: the hash then costs its arithmetic, not a second trip
+through memory, and the disk starts writing each stretch (`WRITEBACK`) as soon as it is copied.
 
 A small file (up to `SMALL`) is instead read once and written once, and the bytes written are
 hashed: the system calls of the kernel copy would cost more than the copy, and a few blocks of
 zeros are all that can be lost to a hole.
 
-A large file is copied, finished (its mode, owner and mtime set) and hashed in a worker thread
+A large file is copied, hashed and finished (its mode, owner and mtime set) in a worker thread
 (copy_file_range and hashlib release the GIL): several files copy and hash on several cores at
 once. At most `_IN_FLIGHT` such jobs are queued (each holds two descriptors); the next one waits
 for a slot. The caller collects the `Pending` digests and waits for them before it relies on the
@@ -35,6 +38,8 @@ from sandbox.changes import durable
 log = logging.getLogger(__name__)
 
 CHUNK = 1024 * 1024
+WINDOW = 512 * 1024  # copied, then read back and hashed while the CPU's cache holds it (L2 >= 512 KiB)
+WRITEBACK = 8 * CHUNK  # the disk is asked to start writing the copy every this many bytes
 SMALL = 64 * 1024
 PARALLEL_MIN = 4 * CHUNK  # below this, handing the hash to a thread costs more than it saves
 _FICLONE = 0x40049409  # _IOW(0x94, 9, int): share the source's blocks (linux/fs.h)
@@ -44,9 +49,6 @@ _ZEROS = bytes(CHUNK)
 
 _WORKERS = max(2, os.cpu_count() or 2)
 _IN_FLIGHT = 4 * _WORKERS
-_pool: list[ThreadPoolExecutor] = []  # made on first use, shared by every commit of the process
-_pool_lock = threading.Lock()
-_slots = threading.BoundedSemaphore(_IN_FLIGHT)
 _buffers = threading.local()
 
 
@@ -55,8 +57,8 @@ Finish = Callable[[int], None]
 
 
 def start_copy(src: int, dst: int, finish: Finish | None = None) -> Pending:
-    """Copy all of `src` into the new, empty `dst` (see `copy_fd`), then `finish(dst)`, then hash
-    the copy. Takes both descriptors and closes them. A small file is done before this returns
+    """Copy all of `src` into the new, empty `dst` (see `copy_fd`), hashing the copy as it is
+    made, then `finish(dst)`. Takes both descriptors and closes them. A small file is done before this returns
     (and raises here); a large one in a worker (and raises from `Pending.digest`)."""
     try:
         size = os.fstat(src).st_size
@@ -80,13 +82,15 @@ def _copy_job(src: int, dst: int, size: int, finish: Finish | None) -> str:
 
 def _copy_finish_hash(src: int, dst: int, size: int, finish: Finish | None) -> str:
     written = _copy_small(src, dst, size) if 0 < size <= SMALL else None
-    if written is None:
-        copy_fd(src, dst)
-        if size >= PARALLEL_MIN:
-            durable.start_writeback(dst)  # the disk writes it while this thread hashes it
+    if written is not None:
+        digest = hashlib.sha256(written).hexdigest()
+    else:
+        copied = _CopyHash(dst, writeback=size >= PARALLEL_MIN)
+        copy_fd(src, dst, copied.upto)
+        digest = copied.hexdigest()
     if finish is not None:
         finish(dst)  # after the copy: writing clears setuid/setgid bits and moves mtime
-    return hashlib.sha256(written).hexdigest() if written is not None else hash_all(dst)
+    return digest
 
 
 def _copy_small(src: int, dst: int, size: int) -> bytes | None:
@@ -100,12 +104,44 @@ def _copy_small(src: int, dst: int, size: int) -> bytes | None:
     return None
 
 
-def copy_fd(src: int, dst: int) -> None:
+class _CopyHash:
+    """The digest of a copy being made, hashed from the copy as each window of it is done."""
+
+    def __init__(self, fd: int, *, writeback: bool) -> None:
+        self._fd = fd
+        self._digest = hashlib.sha256()
+        self._hashed = 0  # [0, _hashed) of the copy is in the digest
+        self._short = False  # the copy ended before its size: the digest cannot match anything
+        self._writeback = writeback
+        self._written_back = 0
+
+    def upto(self, end: int) -> None:
+        """[0, end) of the copy is final: hash what is not hashed yet."""
+        if not self._short:
+            self._short = not _hash_range(self._digest, self._fd, self._hashed, end)
+        self._hashed = end
+        if self._writeback and end - self._written_back >= WRITEBACK:
+            durable.start_writeback(self._fd, self._written_back, end - self._written_back)
+            self._written_back = end
+
+    def hexdigest(self) -> str:
+        if self._writeback:
+            durable.start_writeback(self._fd, self._written_back, 0)
+        return self._digest.hexdigest()
+
+
+Progress = Callable[[int], None]
+
+
+def copy_fd(src: int, dst: int, progress: Progress | None = None) -> None:
     """Copy all of `src` into the new, empty `dst`: a reflink, else an in-kernel copy of each
     data segment, else reads and writes; `dst` ends with the size `src` had when this started
-    (a source that shrinks meanwhile leaves a copy whose digest will not match)."""
+    (a source that shrinks meanwhile leaves a copy whose digest will not match). Whenever a
+    prefix [0, end) of `dst` is final, `progress(end)`; last with the whole size."""
     size = os.fstat(src).st_size
     if size == 0 or _reflink(src, dst):
+        if progress is not None:
+            progress(size)
         return
     offset = 0
     while offset < size:
@@ -113,10 +149,12 @@ def copy_fd(src: int, dst: int) -> None:
         if segment is None:
             break
         start, end = segment
-        if not _copy_range(src, dst, start, end):
+        if not _copy_range(src, dst, start, end, progress):
             break
         offset = end
     os.ftruncate(dst, size)
+    if progress is not None:
+        progress(size)
 
 
 def _reflink(src: int, dst: int) -> bool:
@@ -142,30 +180,49 @@ def _next_data(fd: int, offset: int, size: int) -> tuple[int, int] | None:
     return start, min(os.lseek(fd, start, os.SEEK_HOLE), size)
 
 
-def _copy_range(src: int, dst: int, start: int, end: int) -> bool:
-    """Copy [start, end) at the same offsets; False if the source ended early."""
+def _copy_range(src: int, dst: int, start: int, end: int, progress: Progress | None) -> bool:
+    """Copy [start, end) at the same offsets, a window at a time, telling `progress` as each
+    one is done; False if the source ended early."""
     pos = start
+    in_kernel = True
     while pos < end:
-        try:
-            copied = os.copy_file_range(src, dst, end - pos, pos, pos)
-        except OSError as exc:
-            if exc.errno not in _UNSUPPORTED:
-                raise
-            return _rw_range(src, dst, pos, end)
-        if copied == 0:
+        stop = min(end, pos + WINDOW)
+        if in_kernel:
+            try:
+                done = _copy_file_range(src, dst, pos, stop)
+            except OSError as exc:
+                if exc.errno not in _UNSUPPORTED:
+                    raise
+                in_kernel = False
+                continue
+        else:
+            done = _rw_range(src, dst, pos, stop)
+        if progress is not None:
+            progress(done)
+        if done < stop:
             return False
-        pos += copied
+        pos = stop
     return True
 
 
-def _rw_range(src: int, dst: int, pos: int, end: int) -> bool:
+def _copy_file_range(src: int, dst: int, pos: int, end: int) -> int:
+    """Copy [pos, end) in the kernel; where the copy stopped (before `end`: the source ended)."""
+    while pos < end:
+        copied = os.copy_file_range(src, dst, end - pos, pos, pos)
+        if copied == 0:
+            break
+        pos += copied
+    return pos
+
+
+def _rw_range(src: int, dst: int, pos: int, end: int) -> int:
     while pos < end:
         chunk = os.pread(src, min(CHUNK, end - pos), pos)
         if not chunk:
-            return False
+            break
         _write_at(dst, chunk, pos)
         pos += len(chunk)
-    return True
+    return pos
 
 
 def _write_at(fd: int, data: bytes, pos: int) -> None:
@@ -199,7 +256,7 @@ def start_hash(fd: int) -> Pending:
 def _submit(job: Callable[..., str], *args: object, owned: tuple[int, ...]) -> Pending:
     """Run `job(*args)` in a worker once a slot is free; the job closes the descriptors it owns."""
     try:
-        _slots.acquire()
+        _workers.slots.acquire()
     except BaseException:
         _close(*owned)
         raise
@@ -208,12 +265,12 @@ def _submit(job: Callable[..., str], *args: object, owned: tuple[int, ...]) -> P
         try:
             return job(*args)
         finally:
-            _slots.release()
+            _workers.slots.release()
 
     try:
-        return Pending(_executor().submit(run))
+        return Pending(_workers.executor().submit(run))
     except BaseException:
-        _slots.release()
+        _workers.slots.release()
         _close(*owned)
         raise
 
@@ -243,9 +300,14 @@ def hash_all(fd: int) -> str:
     """sha256 of all of `fd`, read from offset 0 without moving its offset; holes are hashed as
     zeros without being read."""
     digest = hashlib.sha256()
-    size = os.fstat(fd).st_size
+    _hash_range(digest, fd, 0, os.fstat(fd).st_size)
+    return digest.hexdigest()
+
+
+def _hash_range(digest: hashlib._Hash, fd: int, offset: int, size: int) -> bool:
+    """Add [offset, size) of `fd` to `digest`, holes as zeros without reading them; False if
+    the file ended early (it shrank meanwhile: the digest cannot match the review)."""
     buffer = _buffer()
-    offset = 0
     while offset < size:
         segment = _next_data(fd, offset, size)
         if segment is None:
@@ -255,13 +317,13 @@ def hash_all(fd: int) -> str:
         pos = start
         while pos < end:
             read = os.preadv(fd, [buffer[: min(CHUNK, end - pos)]], pos)
-            if read == 0:  # shrank meanwhile: the digest cannot match the review
-                return digest.hexdigest()
+            if read == 0:
+                return False
             digest.update(buffer[:read])
             pos += read
         offset = end
     _hash_zeros(digest, size - offset)
-    return digest.hexdigest()
+    return True
 
 
 def _hash_job(fd: int) -> str:
@@ -288,8 +350,26 @@ def _buffer() -> memoryview:
     return buffer
 
 
-def _executor() -> ThreadPoolExecutor:
-    with _pool_lock:
-        if not _pool:
-            _pool.append(ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="sbx-copy"))
-        return _pool[0]
+class _Workers:
+    """The worker threads and their job slots, made on first use and shared by every commit of
+    the process."""
+
+    def __init__(self) -> None:
+        self.forget()
+
+    def forget(self) -> None:
+        """Start afresh: in a forked child the parent's workers do not exist, so a job handed to
+        their pool would wait forever, and the slots their jobs held would never be given back."""
+        self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+        self.slots = threading.BoundedSemaphore(_IN_FLIGHT)
+
+    def executor(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="sbx-copy")
+            return self._pool
+
+
+_workers = _Workers()
+os.register_at_fork(after_in_child=_workers.forget)

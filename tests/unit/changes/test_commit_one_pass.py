@@ -79,10 +79,10 @@ def test_a_copy_failing_in_a_worker_rolls_the_commit_back(
     before = snapshot(workspace)
     real_copy = fastcopy.copy_fd
 
-    def full_disk(src: int, dst: int) -> None:
+    def full_disk(src: int, dst: int, *rest: fastcopy.Progress | None) -> None:
         if os.fstat(src).st_size > fastcopy.PARALLEL_MIN:
             raise OSError(errno.ENOSPC, "No space left on device")
-        real_copy(src, dst)
+        real_copy(src, dst, *rest)
 
     monkeypatch.setattr(fastcopy, "copy_fd", full_disk)
     with pytest.raises(SbxError) as info:
