@@ -146,10 +146,18 @@ _IMPOSSIBLE: tuple[tuple[re.Pattern[str], int], ...] = (
 )
 
 
+# A file sent to a device: a device whatever file it names ("print report.pdf on the printer").
+_TO_DEVICE = re.compile(r"\b(?:on|to|with|from|via) (?:the |my |a |our )?(?:\w+ )?"
+                        r"(?:printer|webcam|camera|scanner|speakers?|projector)\b")
+
+
 def impossible_here(intent: str) -> str | None:
     """Why a request certainly cannot be done offline by commands (its phrases need the network or
-    a device, and it names no path), or None. The design refuses these whatever its gate says."""
+    a device, and it names no path; or it sends a file to a device), or None. The design refuses
+    these whatever its gate says."""
     text = intent.strip().lower()
+    if _TO_DEVICE.search(text):
+        return _NEEDS[1][0]
     if "/" in text.replace("://", "") or re.search(r"\b[\w-]+\.(?!com\b|org\b|net\b)[a-z0-9]{1,5}\b", text):
         return None
     for pattern, need in _IMPOSSIBLE:

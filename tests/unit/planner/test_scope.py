@@ -67,6 +67,8 @@ def test_a_request_that_names_nothing_lacking_has_no_reason() -> None:
     "search the web for podman rootless",
     "what is the stock price of ACME",
     "turn up the volume",
+    "print report.pdf on the office printer",
+    "scan contract.pdf with the scanner",
 ])
 def test_requests_that_certainly_need_the_network_or_a_device(intent: str) -> None:
     assert impossible_here(intent) is not None
@@ -79,6 +81,8 @@ def test_requests_that_certainly_need_the_network_or_a_device(intent: str) -> No
     "count the messages in chat.log",
     "find the word web in the notes",
     "sort the messages by date",
+    "show the errors in printer.log",
+    "list the printers in printers.conf",
 ])
 def test_tasks_that_mention_such_words_are_not_refused_by_words(intent: str) -> None:
     assert impossible_here(intent) is None
