@@ -37,7 +37,7 @@ from sandbox.changes.fastcopy import wait_all
 from sandbox.changes.hostfs import Copy, HostTree, MissingParent, Owner, UnsafePath, copies_pending
 from sandbox.changes.nodes import Node, entry_type_of
 from sandbox.changes.paths import display, is_below, join, parent_of, tree_key
-from sandbox.changes.statefiles import remove_tree
+from sandbox.changes.statefiles import fsync_dir, remove_tree
 from sandbox.errors import ConflictError, SbxError, StateError
 from sandbox.types import EntryType
 
@@ -162,9 +162,11 @@ def prepare(
     except BaseException:
         wait_all(copies_pending(copies))
         raise
-    durable.sync_filesystem_of(str(backup_dir))  # every backup is on disk before the journal says so
+    if copies:  # every backup is on disk before the journal names it (none made: nothing to wait for)
+        durable.sync_filesystem_of(str(backup_dir))
     journal = replace(header, state=jr.PREPARED, steps=tuple(journal_steps))
     jr.save(commit_dir, journal)
+    fsync_dir(commit_dir.parent)  # the commit's own folder is found after a power loss
     checkpoint("journal:prepared")
     return journal
 
