@@ -16,7 +16,9 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -149,28 +151,43 @@ class PodmanEngine:
         prepared = self._pool.take(spec, self._same_image) if self._pool is not None else None
         if prepared is not None:
             log.debug("the call runs in container %s, prepared ahead", prepared.container_id[:12])
-            return runner.finish(self, prepared, spec, later=self._pool.dispose if self._pool else None)
+            return runner.finish(self, prepared, spec, later=self._background().dispose)
         try:
-            return runner.run(self, spec, self.runs_root)
+            return self._run_cold(spec)
         except EngineError as exc:
             if exc.code != "engine.start_failed" or self.private is None:
                 raise
             log.warning("sbx's Podman service could not start a container (%s); restarting it", exc.message)
             self.restart()
-            return runner.run(self, spec, self.runs_root)
+            return self._run_cold(spec)
+
+    def _run_cold(self, spec: ContainerSpec) -> ContainerOutcome:
+        """A container made for the call. Once the call's outcome and change layer are in hand, the
+        exited container, its mounts and run folder are removed in the background (`shutdown`
+        waits for that), so the caller does not wait ~100 ms for Podman's removal."""
+        started = time.monotonic()
+        prepared = runner.prepare(self, spec, self.runs_root)
+        outcome = runner.finish(self, prepared, spec, later=self._background().dispose)
+        return replace(outcome, duration_s=time.monotonic() - started)
+
+    def _background(self) -> warm.WarmPool:
+        """The worker that prepares containers ahead and removes used ones (size 0: removes only)."""
+        if self._pool is None:
+            self._pool = warm.WarmPool(self._worker_engine, self.runs_root, 0, stamp=_stamp_image)
+        return self._pool
 
     # -- containers prepared ahead (engine/warm.py) ------------------------------------------------
     def prepare(self, spec: ContainerSpec, pool_size: int) -> None:
         """Have a container of `spec`'s shape prepared in the background for the next call."""
         if pool_size <= 0 or spec.stdin is None or spec.egress_hosts:
             return
-        if self._pool is None:
-            self._pool = warm.WarmPool(self._worker_engine, self.runs_root, pool_size, stamp=_stamp_image)
-        self._pool.size = pool_size
-        self._pool.fill(spec)
+        pool = self._background()
+        pool.size = pool_size
+        pool.fill(spec)
 
     def shutdown(self) -> None:
-        """Remove the containers prepared ahead (at the end of the workspace's use)."""
+        """Remove the containers prepared ahead, and finish removing used ones (at the end of the
+        workspace's use)."""
         if self._pool is not None:
             self._pool.close()
             self._pool = None
