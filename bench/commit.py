@@ -1,7 +1,7 @@
 """Commit throughput: `ChangesetStore.apply` against `cp -a` of the same files, in one run.
 
     .venv/bin/python bench/commit.py [--rounds N] [--sets small,large] [--small-files N] [--large-files N]
-                                     [--large-mib N] [--dir DIR]
+                                     [--large-mib N] [--dir DIR] [--breakdown]
 
 Two sets: many small files (10,000 x 1 KiB) and a few large ones (4 x 64 MiB). For each, the
 files are written into a change layer as an overlay upper holds new files (`new_layer`, write
@@ -20,6 +20,12 @@ files within 1.5x `cp -a`, small files no slower than `cp -a`. On a shared machi
 swing with the other work (the load average is printed with each set), so each timing also
 records the CPU seconds it cost (`cp -a`'s children; apply's process, its copy workers included):
 `cpu apply/cp` is the ratio of work done, which the load hardly moves.
+
+`--breakdown` (large set) also times, in each round, apply with parts of it switched off, to
+show where its time goes: `no writeback` (the copies' writeback is not started early, so the
+syncfs waits for all of it), `no hash` (the copies are not hashed nor compared with the review),
+`copy only` (no hash, no early writeback, no syncfs: the copies and the bookkeeping). These
+commits are not safe; they exist only to be measured.
 """
 
 from __future__ import annotations
@@ -34,11 +40,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from functools import partial
 from pathlib import Path
+from unittest.mock import patch
 
-from sandbox.changes import ChangesetStore
+from sandbox.changes import ChangesetStore, durable, fastcopy, hostfs
 from sandbox.config import Settings
 
 KIB = 1024
@@ -100,7 +108,39 @@ def _filesystem(path: Path) -> str:
     return f"{fstype} on {best}"
 
 
-def run_set(base: Path, name: str, count: int, size: int, rounds: int) -> dict[str, list[float]]:
+BREAKDOWN = {"no writeback": {"writeback"}, "no hash": {"hash"}, "copy only": {"hash", "writeback", "sync"}}
+
+
+@contextmanager
+def _without(parts: set[str]) -> Iterator[None]:
+    """Apply with some of its parts switched off (see --breakdown); all back on afterwards."""
+
+    def hash_nothing(digest: object, fd: int, offset: int, size: int) -> bool:
+        return True
+
+    def wait_only(host: hostfs.HostTree, copies: Sequence[hostfs.Copy]) -> None:
+        fastcopy.wait_all(hostfs.copies_pending(copies))
+
+    def no_writeback(fd: int, offset: int = 0, nbytes: int = 0) -> None:
+        pass
+
+    def no_sync(fd: int) -> None:
+        pass
+
+    with ExitStack() as stack:
+        if "hash" in parts:
+            stack.enter_context(patch.object(fastcopy, "_hash_range", hash_nothing))
+            stack.enter_context(patch.object(hostfs.HostTree, "check_staged", wait_only))
+        if "writeback" in parts:
+            stack.enter_context(patch.object(durable, "start_writeback", no_writeback))
+        if "sync" in parts:
+            stack.enter_context(patch.object(durable, "sync_filesystem", no_sync))
+        yield
+
+
+def run_set(
+    base: Path, name: str, count: int, size: int, rounds: int, *, breakdown: Sequence[str] = ()
+) -> dict[str, list[float]]:
     root = base / name
     workspace = root / "ws"
     workspace.mkdir(parents=True)
@@ -131,6 +171,14 @@ def run_set(base: Path, name: str, count: int, size: int, rounds: int) -> dict[s
         assert len(result.applied) == len(cs.changes)
         _sync()
         times.setdefault("undo", []).append(_timed(store.undo))
+        for variant in breakdown:
+            _sync()
+            with _without(BREAKDOWN[variant]):
+                cpu, started = _cpu(), time.perf_counter()
+                store.apply(cs.id, sha256=cs.sha256)
+                _record(times, f"apply {variant}", (time.perf_counter() - started, _cpu() - cpu))
+            _sync()
+            store.undo()
         shutil.rmtree(plain)
         shutil.rmtree(flushed)
     times["load"] = [os.getloadavg()[0]]
@@ -159,6 +207,11 @@ def report(name: str, count: int, size: int, times: dict[str, list[float]]) -> N
     print(f"  ratio undo/cp+sync:  {med['undo'] / med['cp+sync']:.2f}x")
     print(f"  cpu cp: {med['cp cpu']:.2f} s  cpu apply: {med['apply cpu']:.2f} s  "
           f"cpu apply/cp: {med['apply cpu'] / med['cp cpu']:.2f}x")
+    for variant in BREAKDOWN:
+        key = f"apply {variant}"
+        if key in med:
+            print(f"  {key:>20}: median {med[key]:5.2f} s ({med[key] / med['cp']:.2f}x cp)  "
+                  f"cpu {med[key + ' cpu']:.2f} s ({med[key + ' cpu'] / med['cp cpu']:.2f}x cp)")
 
 
 def main() -> int:
@@ -169,6 +222,7 @@ def main() -> int:
     parser.add_argument("--large-files", type=int, default=4)
     parser.add_argument("--large-mib", type=int, default=64)
     parser.add_argument("--dir", type=Path, default=None, help="where to work (default: sbx's state folder)")
+    parser.add_argument("--breakdown", action="store_true", help="large set: apply with parts switched off")
     args = parser.parse_args()
     state_dir = args.dir or Settings.from_env().state_dir
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -181,7 +235,8 @@ def main() -> int:
         for name, count, size in sets:
             if name not in args.sets.split(","):
                 continue
-            times = run_set(Path(tmp), name, count, size, args.rounds)
+            breakdown = tuple(BREAKDOWN) if args.breakdown and name == "large" else ()
+            times = run_set(Path(tmp), name, count, size, args.rounds, breakdown=breakdown)
             report(name, count, size, times)
             shutil.rmtree(Path(tmp) / name)
             sys.stdout.flush()
