@@ -12,6 +12,10 @@ the ratio says how much of the scaling Podman itself allows on this machine.
 
 Throughput is all actions of a level over the wall time from the first caller's start to the
 last caller's end; every caller has connected and run one action before the clock starts.
+
+With --planner, one caller's actions are also timed while the planner service (the default model,
+as `sbx run` uses it) plans without pause in another thread: the planner runs at a lower CPU
+priority (service.PLANNER_NICENESS) so that it does not hold actions up.
 """
 
 from __future__ import annotations
@@ -155,6 +159,38 @@ def _worker(workspace: Path, count: int) -> int:
     return 0
 
 
+PLANNER_INTENTS = ("count the lines of every python file here", "show the 3 largest files",
+                   "find files changed in the last day", "how many words are in notes.txt")
+
+
+def _with_planner(box: Sandbox, count: int, settings: Settings) -> tuple[Level, Level, int]:
+    """One caller's actions alone, then while the planner service plans in a loop: both levels,
+    and how many plans were made meanwhile."""
+    from sandbox.planner.commands import make_planner
+
+    planner = make_planner(service_dir=settings.runtime_dir)
+    tools = [profile.tool for _, profile in sorted(box._workspace.profiles.tools.items())]
+    planner.plan(PLANNER_INTENTS[0], tools)  # starts the service, loads the model
+    alone = _level([_actions(box, count)])
+    stop = threading.Event()
+    plans = [0]
+
+    def planning() -> None:
+        while not stop.is_set():
+            planner.plan(PLANNER_INTENTS[plans[0] % len(PLANNER_INTENTS)], tools)
+            plans[0] += 1
+
+    thread = threading.Thread(target=planning)
+    thread.start()
+    try:
+        time.sleep(1.0)  # generating
+        busy = _level([_actions(box, count)])
+    finally:
+        stop.set()
+        thread.join()
+    return alone, busy, plans[0]
+
+
 def _table(title: str, levels: Sequence[Level], bare: Sequence[Level] | None = None) -> None:
     print(f"\n{title}")
     head = f"  {'callers':>7}  {'actions':>7}  {'actions/s':>9}  {'vs 1 caller':>11}  {'p50 ms':>7}  {'p90 ms':>7}"
@@ -175,6 +211,8 @@ def main() -> int:
     parser.add_argument("--actions", type=int, default=8, help="actions per caller at each level")
     parser.add_argument("--callers", default="1,2,4,8", help="concurrency levels, comma-separated")
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--planner", action="store_true",
+                        help="also time one caller while the planner service plans (needs the default model)")
     args = parser.parse_args()
     if args.worker is not None:
         return _worker(args.worker, args.actions)
@@ -193,6 +231,7 @@ def main() -> int:
 
         bare = [_in_threads(n, lambda _i: _bare(bare_argv, bare_env, count)) for n in levels]
         threads = [_in_threads(n, lambda i: _actions(boxes[i], count)) for n in levels]
+        planner = _with_planner(boxes[0], count * 2, settings) if args.planner else None
         for box in boxes:
             box.close()
         procs = [_in_processes([_workspace(root, f"p{n}-{i}") for i in range(n)], count) for n in levels]
@@ -202,6 +241,11 @@ def main() -> int:
     _table("bare `podman run --rm` (one loop per caller):", bare)
     _table("sbx API, callers as threads of one process (each its own Sandbox and workspace):", threads, bare)
     _table("sbx API, callers as separate processes (each its own Sandbox and workspace):", procs, bare)
+    if planner is not None:
+        alone, busy, plans = planner
+        _table("one caller alone, then while the planner service plans without pause:", [alone, busy])
+        print(f"  plans made meanwhile: {plans}; p50 with the planner busy / alone: "
+              f"{statistics.median(busy.latencies) / statistics.median(alone.latencies):.2f}x")
     return 0
 
 

@@ -224,6 +224,9 @@ class PlannerService:
         )
 
 
+PLANNER_NICENESS = 10
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sandbox.planner.service")
     parser.add_argument("--model", default=DEFAULT_MODEL)
@@ -232,6 +235,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--idle", type=float, default=DEFAULT_IDLE_S)
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # The model takes every core it is given for as long as it generates; the tool calls of the
+    # same person or of other agents are short and wait on nothing else, so they go first.
+    with contextlib.suppress(OSError):
+        os.nice(PLANNER_NICENESS)
     try:
         PlannerService(OnnxBackend(args.model, ep=args.ep), args.socket, idle_s=args.idle).serve()
     except SbxError as exc:
