@@ -15,6 +15,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 from typing import Any
 
@@ -126,6 +127,10 @@ def _version() -> Output:
     return Output({"version": current}, f"sbx {current}")
 
 
+def _terminated(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     """The error boundary: every failure becomes one line (or one JSON object) and an exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -133,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     as_json = "--json" in options
     notices.reset(as_json)
     ns: argparse.Namespace | None = None
+    # `kill PID` ends sbx the way Ctrl-C does: its containers, mounts and state cleaned up on the
+    # way out, rather than left to the next command's sweep.
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         parser = build_parser()
         ns = parser.parse_args(args)

@@ -109,14 +109,15 @@ def test_output_is_captured_with_a_cap(workspace: Path) -> None:
     assert len(step["stdout"]) == 1024 * 1024
 
 
-def test_ctrl_c_leaves_nothing_behind(workspace: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "kill"])
+def test_ctrl_c_leaves_nothing_behind(workspace: Path, sig: signal.Signals) -> None:
     proc = subprocess.Popen([*SBX, "exec", "-w", str(workspace), "--", "sleep", "60"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not leftovers()["containers"]:
         time.sleep(0.1)
     assert leftovers()["containers"], "the container never started"
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     _out, err = proc.communicate(timeout=60)
     assert proc.returncode != 0
     assert "interrupted" in err
