@@ -67,7 +67,7 @@ def start_copy(src: int, dst: int, finish: Finish | None = None) -> Pending:
         raise
     if size < PARALLEL_MIN:
         try:
-            return _done(_copy_finish_hash(src, dst, size, finish))
+            return Pending(_copy_finish_hash(src, dst, size, finish))
         finally:
             _close(src, dst)
     return _submit(_copy_job, src, dst, size, finish, owned=(src, dst))
@@ -226,7 +226,11 @@ def _rw_range(src: int, dst: int, pos: int, end: int) -> int:
 
 
 def _write_at(fd: int, data: bytes, pos: int) -> None:
-    view = memoryview(data)
+    written = os.pwrite(fd, data, pos)
+    if written == len(data):  # nearly always: one call, no view
+        return
+    view = memoryview(data)[written:]
+    pos += written
     while view:
         written = os.pwrite(fd, view, pos)
         view = view[written:]
@@ -235,20 +239,22 @@ def _write_at(fd: int, data: bytes, pos: int) -> None:
 
 # -- hashing the copy ------------------------------------------------------------------------------
 class Pending:
-    """The sha256 of a copy: computed already, or being computed by a worker thread."""
+    """The sha256 of a copy: computed already, or being computed by a worker thread (a Future).
+    A small file's digest is there at once: a Future (with its lock and condition) for each of
+    thousands of small files would cost more than copying them."""
 
-    def __init__(self, future: Future[str]) -> None:
-        self._future = future
+    def __init__(self, digest: Future[str] | str) -> None:
+        self._digest = digest
 
     def digest(self) -> str:
-        return self._future.result()
+        return self._digest if isinstance(self._digest, str) else self._digest.result()
 
 
 def start_hash(fd: int) -> Pending:
     """Start hashing all of `fd` (holes as the zeros they read as); a large file in a worker
     thread, on its own duplicate of `fd`, so the caller may close `fd` at once."""
     if os.fstat(fd).st_size < PARALLEL_MIN:
-        return _done(hash_all(fd))
+        return Pending(hash_all(fd))
     own = os.dup(fd)
     return _submit(_hash_job, own, owned=(own,))
 
@@ -273,12 +279,6 @@ def _submit(job: Callable[..., str], *args: object, owned: tuple[int, ...]) -> P
         _workers.slots.release()
         _close(*owned)
         raise
-
-
-def _done(digest: str) -> Pending:
-    future: Future[str] = Future()
-    future.set_result(digest)
-    return Pending(future)
 
 
 def _close(*fds: int) -> None:
