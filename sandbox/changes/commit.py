@@ -200,7 +200,7 @@ def _with_owner(
     if after is None:
         return None
     if not as_root:
-        return replace(after, uid=None, gid=None)
+        return after if after.uid is None and after.gid is None else replace(after, uid=None, gid=None)
     if after.uid is not None and after.gid is not None:
         owner = (after.uid, after.gid)
     elif before is not None and before.uid is not None and before.gid is not None:

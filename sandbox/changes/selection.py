@@ -45,7 +45,7 @@ def apply_steps(records: Sequence[ChangeRecord], upper: Path) -> list[Step]:
         if record.refused is not None:
             continue
         after = record.after
-        if after is not None:  # stripped at review already; again here, whatever the state file says
+        if after is not None and not _stripped(after):  # stripped at review; again if the state file says otherwise
             after = replace(after, mode=after.mode & SAFE_PERMISSION_BITS, uid=None, gid=None, mtime_ns=None)
         source = os.path.join(upper, record.path) if after is not None and after.type == EntryType.FILE else None
         steps.append(Step(record.path, record.base, after, source))
@@ -83,6 +83,13 @@ def _normalise(path: str) -> str:
 
 def _covers(wanted: str, path: str) -> bool:
     return bool(wanted) and (path == wanted or is_below(path, wanted))
+
+
+def _stripped(node: Node) -> bool:
+    """Whether the node carries no setuid/setgid bits, owner or mtime (checked before copying
+    it: a replace per file costs more than reading the record)."""
+    unowned = node.uid is None and node.gid is None and node.mtime_ns is None
+    return unowned and node.mode == node.mode & SAFE_PERMISSION_BITS
 
 
 def _is_dir(node: Node | None) -> bool:
