@@ -40,6 +40,7 @@ from sandbox.planner.verify import (
     check_messages,
     choose,
     disputed,
+    either_answers,
     next_examples,
     outcome_digest,
     read_check,
@@ -496,6 +497,8 @@ class _Verifier:
         if choice.verdict is not Verdict.NONE and disputed([c.evidence for c in made]):
             made = self.check(made)
             choice = choose([c.evidence for c in made], budget=len(made))
+        if first.note:  # a question about the sandbox: two clean answers in different words both answer it
+            choice = either_answers(choice, [c.evidence for c in made])
         self.emit(Progress(ProgressKind.VERIFY, f"verification: {choice.reason}", choice.to_json()))
         chosen = choice.chosen
         if choice.verdict is Verdict.ASK and resolve is not None:

@@ -43,6 +43,7 @@ __all__ = [
     "check_messages",
     "choose",
     "disputed",
+    "either_answers",
     "outcome_digest",
     "read_check",
 ]
@@ -116,6 +117,9 @@ def outcome_digest(stdout: str, changes: Sequence[Mapping[str, Any]]) -> tuple[s
     return out, hashlib.sha256("\x01".join(rows).encode("utf-8", "surrogateescape")).hexdigest()
 
 
+NO_CHANGES = outcome_digest("", [])[1]
+
+
 def _group_check(group: Sequence[Evidence]) -> int:
     """The model's check of an outcome: 1 when it said yes to one of its candidates, -1 when it
     said only no, 0 when it was not asked (candidates with one outcome share one check)."""
@@ -168,6 +172,23 @@ def choose(evidence: Sequence[Evidence], *, budget: int) -> Choice:
     second = min(e.index for e in ranked[1])
     return Choice(Verdict.ASK, None, (best, second),
                   f"candidates {best + 1} and {second + 1} ran equally well and did different things")
+
+
+def either_answers(choice: Choice, evidence: Sequence[Evidence]) -> Choice:
+    """For a question about the sandbox itself (the date, a tool's version, free space), an `ask`
+    between two candidates that ran cleanly, changed nothing and were not rejected by the model's
+    check is settled: both answer it, in different words (`df -h` and `df -h .`). The first is
+    chosen; the other stays among the result's alternatives, and the reason says so."""
+    if choice.verdict is not Verdict.ASK:
+        return choice
+    shown = sorted((e for e in evidence if e.index in choice.alternatives), key=lambda e: e.index)
+    if len(shown) != 2 or not all(e.clean and e.changes_digest == NO_CHANGES and e.check is not False
+                                  for e in shown):
+        return choice
+    first, other = shown
+    return Choice(Verdict.CHOSEN, first.index, choice.alternatives,
+                  f"candidates {first.index + 1} and {other.index + 1} both answer a question about the sandbox "
+                  "and changed nothing; they print it differently: the first is shown, the other is in the result")
 
 
 def _why_ahead(top: Sequence[Evidence], second: Sequence[Evidence] | None) -> str:
