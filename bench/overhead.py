@@ -13,6 +13,8 @@ Ways to run one action, round-robin so that machine noise hits all alike:
               to a container that was made and started before it, as an agent's next call is while
               it thinks; read_file, list_dir, search_text and run_shell `true`. The wait for the
               container to be ready is not timed: it is the time the agent spends between calls.
+Before each timed action, every way alike, a pause of 0.3 s lets what the previous one left running
+(a container's removal in the background, a CLI process's exit) finish, as an agent's thinking would.
 As root, the same measurement then runs as an unprivileged user on rootless Podman (the user of
 scripts/test-user), and each mode is compared with bare Podman of the same mode.
 Goals: warm p50 <= 50 ms and <= 0.3x bare; api-cold <= 0.7x; cli <= 1.2x; rootless api within 10%
@@ -46,6 +48,7 @@ WARM_CALLS: dict[str, tuple[str, dict[str, Any]]] = {
     "warm run_shell": ("run_shell", {"command": "true"}),
 }
 NAMES = ("bare", "cli", "api-cold", *WARM_CALLS)
+PAUSE_S = 0.3  # before each timed action, for every way alike
 
 
 def _timed(fn: Callable[[], None]) -> float:
@@ -100,6 +103,7 @@ def measure(rounds: int) -> dict[str, list[float]]:
             for name, action in actions.items():
                 if name in WARM_CALLS:
                     _ready(warm, *WARM_CALLS[name])
+                time.sleep(PAUSE_S)  # the caller's own work between calls: what the last one left settles
                 times[name].append(_timed(action))
         warm_used = warm.engine.prepared_counts()[1] - used
         warm.close()
