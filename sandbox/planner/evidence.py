@@ -181,9 +181,24 @@ def peek(root: Path, intent: str) -> str:
         if b"\0" in head:
             continue  # binary
         lines = head.decode("utf-8", "replace").splitlines()[:PEEK_LINES]
+        if not _structured(target, lines):
+            continue  # prose: its words would read as the request's (a rename became an edit)
         note = "; its first line is a header, not data" if _header(lines) else ""
         shown.append(f"{word} begins: " + " | ".join(line[:PEEK_CHARS // PEEK_LINES] for line in lines) + note)
     return "\n".join(shown)
+
+
+DATA_SUFFIXES = {".csv", ".tsv", ".json", ".jsonl", ".ndjson", ".yaml", ".yml", ".xml", ".toml", ".ini"}
+
+
+def _structured(path: Path, lines: list[str]) -> bool:
+    """A file whose format a command on its contents must follow: a data format by its name, a
+    JSON or markup document, or rows sharing a delimiter."""
+    if path.suffix.lower() in DATA_SUFFIXES:
+        return True
+    if lines and lines[0].lstrip()[:1] in ("{", "[", "<"):
+        return True
+    return len(lines) >= 2 and any(c in lines[0] and lines[0].count(c) == lines[1].count(c) for c in ",\t;|")
 
 
 def _header(lines: list[str]) -> bool:

@@ -62,3 +62,12 @@ def test_an_existing_file_shows_how_it_begins_and_a_binary_one_does_not(tmp_path
     facts = where_it_looked(tmp_path, "jq '.users[] | .name' users.json logo.png").splitlines()
     assert facts[0].endswith('it begins: [ | {"name": "ann", "age": 31} | ])')
     assert facts[1] == "`logo.png` exists (a file of 8 bytes)"
+
+
+def test_peek_leaves_prose_out_and_shows_data(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("buy milk\n")
+    (tmp_path / "users").write_text('{"users": [{"name": "a"}]}\n')
+    (tmp_path / "rows.txt").write_text("a;b\n1;2\n")
+    assert peek(tmp_path, "rename notes.txt to notes.md") == ""  # its words would read as the request's
+    assert peek(tmp_path, "list the names in users").startswith("users begins: {")
+    assert peek(tmp_path, "sum the second column of rows.txt").startswith("rows.txt begins: a;b")
