@@ -104,17 +104,19 @@ def prepare_files(spec: ContainerSpec, merged: Path, run_dir: Path, ids: IdMap |
 
 def _remove(backend: Backend, container: str) -> None:
     # Removal must happen even when Ctrl-C lands during an attempt, and a container that is
-    # exiting right then makes Podman refuse it once ("container state improper").
-    for attempt in range(3):
+    # exiting or being killed right then makes Podman refuse it for a while ("container state
+    # improper"): a few tries, further apart, over about 3 s.
+    for attempt in range(6):
         try:
             backend.remove(container)
             return
         except KeyboardInterrupt:
             continue
         except Exception as exc:  # noqa: BLE001 -- cleanup must not mask the original error
-            if attempt == 2:
+            if attempt == 5:
                 log.warning("container %s was not removed: %s", container[:12], getattr(exc, "message", exc))
-            time.sleep(0.1)
+                return
+            time.sleep(0.1 * 2 ** attempt)
 
 
 def _create(backend: Backend, spec: ContainerSpec, files: RunFiles) -> str:

@@ -176,7 +176,10 @@ class WarmPool:
 
 
 def _discard(prepared: Prepared) -> None:
+    """Remove one container; whatever goes wrong with it, the worker goes on with the others."""
     try:
         runner.discard(prepared)
     except SbxError as exc:
-        log.warning("a prepared container was not removed cleanly: %s", exc.message)
+        log.warning("container %s was not removed cleanly: %s", prepared.container_id[:12], exc.message)
+    except Exception:  # a worker that died here would leave every container queued after this one
+        log.exception("container %s was not removed cleanly", prepared.container_id[:12])
