@@ -290,17 +290,18 @@ def feedback(step: StepResult, reason: str, looked: str = "") -> str:
     """What the model is told about a failed step: short, the end of the error output first, then
     its denials and what exists where it looked (`looked`: planner.evidence.where_it_looked)."""
     parts = [reason]
+    hint = ""
     if step.stderr.strip():
         parts.append(f"stderr: {clip(step.stderr, 400)}")
         hint = repair_hint(step.exit_code, step.stderr)
-        if hint:
-            parts.append(hint)
     elif step.stdout.strip():
         parts.append(f"output: {clip(step.stdout, 200)}")
     if step.denied:
         parts.append("denied by the sandbox: " + "; ".join(step.denied[:3]))
     if looked:
         parts.append(f"in the folder: {looked}")
+    if hint:  # last, where a small model heeds it most: what the error means in this sandbox
+        parts.append(hint)
     return "\n".join(parts)
 
 

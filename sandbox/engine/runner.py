@@ -273,7 +273,9 @@ def finish(backend: Backend, prepared: Prepared, spec: ContainerSpec,
         reports = read_reports(prepared.files.report_dir) if prepared.files.report_dir is not None else {}
         layer_full = prepared.view.full()
         prepared.view.save(spec.workspace.upper)  # the unmount can wait: `later`, or the stack below
-        if later is not None and state.get("Status") in ("exited", "stopped", "dead"):
+        # A killed container (timed out) is removed here and now: Podman may refuse its removal
+        # for a while after the kill, and a caller that exits right after must not leave it.
+        if later is not None and not timed_out and state.get("Status") in ("exited", "stopped", "dead"):
             later(prepared)
             handed_over = True
     finally:

@@ -107,7 +107,7 @@ def _about(root: Path, word: str, everything: list[str]) -> str | None:
     if target.is_symlink() or target.exists():
         if target.is_dir():
             return f"`{word}` is a folder holding: {_listing(target)}"
-        head = _head(target)
+        head = _head(target)  # for data only, as in `peek`: a script's or a note's words mislead
         return f"`{word}` exists (a file of {target.stat().st_size} bytes" + (f"; it begins: {head})" if head else ")")
     if "/" not in word and "." not in word:
         return None  # a plain word that names nothing here: a program or an argument, not a path
@@ -150,6 +150,8 @@ def _head(path: Path) -> str:
     except OSError:
         return ""
     if b"\0" in data:
+        return ""
+    if not _structured(path, data.decode("utf-8", "replace").splitlines()[:3]):
         return ""
     text = " | ".join(line.strip() for line in data.decode("utf-8", "replace").splitlines()[:3] if line.strip())
     return text[:HEAD_CHARS]
