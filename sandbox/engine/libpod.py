@@ -124,6 +124,11 @@ class LibpodClient:
             raise EngineUnavailableError(
                 f"podman's API did not answer while trying to {what}: {exc}", hint="run `sbx doctor`"
             ) from None
+        except BaseException:
+            # Interrupted mid-exchange (Ctrl-C): the connection may still carry this request's
+            # answer, which the next request (the cleanup's removal) would read as its own.
+            self.close()
+            raise
 
     def json(self, method: str, path: str, *, what: str, params: dict[str, Any] | None = None,
              body: Any = None) -> Any:

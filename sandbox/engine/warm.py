@@ -101,7 +101,9 @@ class WarmPool:
             self._wanted = self._wanted_shape = None
             self._cond.notify_all()
             worker = self._worker
-        if worker is not None:
+        # The workspace's finalizer may run on the worker itself (a collection there): it then
+        # finishes its queue and stops on its own, seeing the pool closed.
+        if worker is not None and worker is not threading.current_thread():
             worker.join(timeout=120)
         with self._cond:
             left = [*self._ready, *self._doomed]

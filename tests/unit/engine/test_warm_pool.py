@@ -194,3 +194,28 @@ def test_close_removes_every_container_and_stops_its_worker(preps: Preparations)
     pool.fill(_spec("c"))  # a closed pool prepares nothing more
     time.sleep(0.1)
     assert len(preps.made) == 2
+
+
+def test_close_from_the_worker_itself_finishes_without_joining_it(
+        preps: Preparations, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    # A workspace's finalizer can run on the worker (a garbage collection there) and close the pool.
+    pool = warm.WarmPool(Backend, Path("/runs"), size=1)
+    pool.fill(_spec("a"))
+    _settle(pool, 1, preps)
+    closed_on_worker = threading.Event()
+
+    def discard_then_close(prepared: FakePrepared) -> None:
+        preps.discarded.append(prepared)
+        if not closed_on_worker.is_set():
+            closed_on_worker.set()
+            pool.close()
+
+    monkeypatch.setattr(runner, "discard", discard_then_close)
+    pool.fill(_spec("b"))  # "a" goes beyond the size: the worker discards it, and closes the pool
+    assert closed_on_worker.wait(10)
+    deadline = time.monotonic() + 10
+    while pool._worker is not None and pool._worker.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert pool._worker is not None and not pool._worker.is_alive()
+    assert not [r for r in caplog.records if "not removed cleanly" in r.getMessage()]
+    assert sorted(map(id, preps.discarded)) == sorted(map(id, preps.made))
