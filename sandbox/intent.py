@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sandbox.app import Workspace
-from sandbox.errors import PlannerError, SbxError
+from sandbox.errors import EngineUnavailableError, ImageNotFoundError, PlannerError, SbxError
 from sandbox.planner.evidence import peek, where_it_looked
 from sandbox.planner.plan import Plan, Planner, PlanStep, Usage
 from sandbox.planner.prompt import clip, repair_hint, summarize_workspace
@@ -473,7 +473,10 @@ class _Verifier:
             out.append((f"sampled {SAMPLE_TEMPERATURE:g}", self.planner, sampled))
         return out[: budget - 1]
 
-    def run(self, first: Plan, planned: tuple[PlannedStep, ...], budget: int, resolve: Resolve | None) -> _Verified:
+    def run(self, first: Plan, planned: tuple[PlannedStep, ...], budget: int, resolve: Resolve | None,
+            *, keep: bool = True) -> _Verified:
+        """Candidates until the evidence settles; with `keep`, the chosen one's changesets stay
+        pending (run again if a later candidate ran after it), else nothing is kept (a dry run)."""
         made: list[Candidate] = [self.try_plan(0, "greedy", self.planner, first, planned)]
         by_index = {0: self.planner}
         choice = choose([made[0].evidence], budget=budget)
@@ -507,7 +510,21 @@ class _Verifier:
             if chosen is not None:
                 choice = replace(choice, chosen=chosen,
                                  reason=f"{choice.reason}; the person chose candidate {chosen + 1}")
+        if not keep:
+            return self.examined(made, choice, chosen)
         return self.settle(made, choice, chosen, by_index)
+
+    def examined(self, made: list[Candidate], choice: Choice, chosen: int | None) -> _Verified:
+        """A dry run's verdict: every candidate's changes discarded, the plan shown is the chosen
+        one (or, undecided, the better of the two) with the repairs that made it run."""
+        self.set_aside(made[-1])
+        made[-1] = self.discarded(made[-1])
+        shown = chosen if chosen is not None else choice.alternatives[0] if choice.alternatives else 0
+        pick = made[shown]
+        error = None if choice.verdict is not Verdict.NONE else f"no candidate plan ran to the end; the first: " \
+            f"{made[0].evidence.error}"
+        return _Verified(pick.plan, pick.planned, pick.attempts, (), tuple(made), choice, error,
+                         undecided=chosen is None and choice.verdict is Verdict.ASK)
 
     def settle(self, made: list[Candidate], choice: Choice, chosen: int | None,
                by_index: Mapping[int, Planner]) -> _Verified:
@@ -687,9 +704,9 @@ def run_intent(
 
     if plan.empty:
         return finish(replace(base, status=RunStatus.REFUSED))
-    if dry_run:
+    if dry_run and candidates <= 1:
         return finish(base)
-    if confirm is not None and not confirm(plan, base.planned):
+    if not dry_run and confirm is not None and not confirm(plan, base.planned):
         return finish(replace(base, status=RunStatus.CANCELLED))
 
     ran_at = time.monotonic()
@@ -697,14 +714,10 @@ def run_intent(
     if candidates > 1:
         verifier = _Verifier(workspace, planner, tuple(alternates), emit, options, tools=tools,
                              line=plan.workspace, max_steps=max_steps, intent=plan.intent, noted=noted)
-        outcome = verifier.run(plan, base.planned, candidates, resolve)
-        result = replace(base, plan=outcome.plan, planned=outcome.planned, attempts=outcome.attempts,
-                         changesets=outcome.kept, candidates=outcome.candidates, choice=outcome.choice,
-                         run_seconds=time.monotonic() - ran_at)
-        workspace.record_plan(action, outcome.plan, verification=result.verification_record())
-        if outcome.undecided:
-            return finish(replace(result, status=RunStatus.UNDECIDED, error=None))
-        error = outcome.error
+        result, error = _verified(verifier, base, candidates, resolve, dry_run=dry_run)
+        result = replace(result, run_seconds=time.monotonic() - ran_at)
+        if dry_run or result.status is RunStatus.UNDECIDED:
+            return finish(result)
     else:
         runner = _Runner(workspace, plan, planner, emit, options)
         error = runner.run_all(base.planned)
@@ -713,6 +726,42 @@ def run_intent(
     if error is not None:
         return finish(replace(result, status=RunStatus.FAILED, error=error))
     return finish(_review(workspace, result, approve, emit, finish))
+
+
+def _verified(verifier: _Verifier, base: RunResult, candidates: int, resolve: Resolve | None,
+              *, dry_run: bool) -> tuple[RunResult, str | None]:
+    """The verified run (status `undecided` when nothing separates the best two, `planned` for a
+    dry run, else still to be reviewed) and why it failed, if it did."""
+    try:
+        outcome = verifier.run(base.plan, base.planned, candidates, resolve, keep=not dry_run)
+    except (EngineUnavailableError, ImageNotFoundError) as exc:
+        if not dry_run:
+            raise
+        # a dry run still shows the plan where no container can run; it says it is unchecked
+        verifier.emit(Progress(ProgressKind.VERIFY, f"the plan is not verified: {exc.message}", {"verified": False}))
+        return base, None
+    result = replace(base, plan=outcome.plan, planned=outcome.planned, attempts=outcome.attempts,
+                     changesets=outcome.kept, candidates=outcome.candidates, choice=outcome.choice)
+    verifier.workspace.record_plan(verifier.options.action, outcome.plan, verification=result.verification_record())
+    if dry_run:
+        return _as_tried(result, outcome), None
+    if outcome.undecided:
+        return replace(result, status=RunStatus.UNDECIDED, error=None), None
+    return result, outcome.error
+
+
+def _as_tried(result: RunResult, outcome: _Verified) -> RunResult:
+    """A verified dry run's result: the plan as it ran to the end in the sandbox (each step's call
+    that succeeded, repairs included), status `planned`, or `undecided` with the alternatives. A
+    plan no candidate could run to the end is shown as the model made it, status `planned`: the
+    sandbox is not every machine (no network, no devices), and `verification` says what failed."""
+    ran = {a.step: a for a in outcome.attempts if a.ok}
+    if outcome.error is None and ran and len(ran) == len(outcome.planned):
+        planned = tuple(PlannedStep(i, ran[i].call, ran[i].confinement or p.confinement)
+                        for i, p in enumerate(outcome.planned))
+        result = replace(result, plan=replace(outcome.plan, steps=tuple(p.step for p in planned)), planned=planned)
+    status = RunStatus.UNDECIDED if outcome.undecided else RunStatus.PLANNED
+    return replace(result, status=status, error=None)
 
 
 def _review(workspace: Workspace, result: RunResult, approve: Approve | None, emit: OnProgress,

@@ -122,8 +122,13 @@ def cmd_run(ns: argparse.Namespace) -> Output:
     finally:
         if ticker is not None:
             ticker.stop()
+    return _run_output(result, dry_run=ns.dry_run)
+
+
+def _run_output(result: Any, *, dry_run: bool) -> Output:
+    """What `sbx run` shows of its result: the plan, each attempt, the output, what is pending."""
     lines = []
-    if ns.dry_run or result.status in (RunStatus.PLANNED, RunStatus.REFUSED):
+    if dry_run or result.status in (RunStatus.PLANNED, RunStatus.REFUSED):
         _show_plan(result.plan, result.planned)
     if result.status is RunStatus.REFUSED:
         lines.append(f"sbx: nothing to do: {result.plan.explanation}")
@@ -133,6 +138,8 @@ def cmd_run(ns: argparse.Namespace) -> Output:
         lines.append(f"sbx: [step {attempt.step + 1} attempt {attempt.attempt} {attempt.call.tool}: {ran}, {outcome}]")
         if attempt.result is not None:
             lines += [f"sbx: denied: {denial}" for denial in attempt.result.denied]
+    if dry_run and result.choice is not None:
+        lines.append(f"sbx: tried in the sandbox, nothing kept: {result.choice.reason}")
     if result.error:
         lines.append(f"sbx: the run stopped: {result.error}")
     pending = result.pending
@@ -145,7 +152,8 @@ def cmd_run(ns: argparse.Namespace) -> Output:
     err = "\n".join(printable(line) for line in lines)  # denials, errors and paths come from the run
     err += undecided(result)  # escaped as it is made
     failed = result.error is not None or result.status is RunStatus.UNDECIDED
-    return Output(result.to_json(), for_terminal(result.stdout(), sys.stdout), err, exit_code=1 if failed else 0)
+    shown = "" if dry_run else for_terminal(result.stdout(), sys.stdout)  # a dry run shows its plan
+    return Output(result.to_json(), shown, err, exit_code=1 if failed else 0)
 
 
 def add_commands(sub: Any) -> None:
@@ -165,7 +173,9 @@ def add_commands(sub: Any) -> None:
     p.add_argument("intent", help='what to do, e.g. "find all Python files modified in the last week"')
     add_common(p)
     p.add_argument("-y", "--yes", action="store_true", help="run the plan and apply its changes without asking")
-    p.add_argument("--dry-run", action="store_true", help="plan only: show the steps and their confinement")
+    p.add_argument("--dry-run", action="store_true",
+                   help="show the plan and its confinement, changing nothing: its candidates are tried in "
+                        "throwaway containers (with --candidates 1, planned only)")
     p.add_argument("--model", help="model name (see `sbx model list`)")
     p.add_argument("--ep", default="cpu", choices=("cpu", "dml", "cuda", "qnn", "openvino"),
                    help="onnxruntime-genai execution provider (default cpu)")

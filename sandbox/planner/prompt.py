@@ -66,12 +66,26 @@ def not_executable_hint(stderr: str) -> str:
     return f"Files in the folder cannot be executed directly here; run it with its interpreter: {runner} {script}."
 
 
+# GNU tools' errors whose fix a small model misses: it "repairs" them by narrowing the command to
+# what cannot fail (find -empty -delete, which deletes nothing), not by the option that does the job.
+_FOLDER_ERRORS = (
+    (re.compile(r"Directory not empty"),
+     "rmdir and find -delete remove only empty folders; to remove folders with everything in them use "
+     "rm -rf (with find: -exec rm -rf {} +)."),
+    (re.compile(r"rm: cannot remove .*: Is a directory"), "rm removes a folder only with -r (rm -r)."),
+    (re.compile(r"cp: -r not specified; omitting directory"), "cp copies a folder only with -r (cp -r)."),
+    (re.compile(r"mkdir: cannot create directory .*: File exists"), "mkdir -p does not fail on a folder that exists."),
+)
+
+
 def repair_hint(exit_code: int | None, stderr: str) -> str:
     """What a shell's error means in this sandbox, when the error alone would mislead the model."""
     if exit_code == 127:
         return missing_command_hint(stderr)
     if exit_code == 126:
         return not_executable_hint(stderr)
+    if exit_code:
+        return next((hint for pattern, hint in _FOLDER_ERRORS if pattern.search(stderr)), "")
     return ""
 
 

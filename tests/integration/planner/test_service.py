@@ -61,7 +61,7 @@ def test_the_first_run_starts_the_service_later_runs_reuse_it(tmp_path: Path, ru
     sock = socket_path(runtime, DEFAULT_MODEL, "cpu")
     assert not sock.exists()
 
-    first = sbx("run", "--dry-run", "--json", INTENT, "-w", str(ws), env=env, timeout=600)
+    first = sbx("run", "--dry-run", "--candidates", "1", "--json", INTENT, "-w", str(ws), env=env, timeout=600)
     assert first.code == 0, first.stderr
     assert sock.exists() and (sock.stat().st_mode & 0o777) == 0o600
     hello = ServiceBackend.for_model(DEFAULT_MODEL, directory=runtime).hello()
@@ -71,7 +71,7 @@ def test_the_first_run_starts_the_service_later_runs_reuse_it(tmp_path: Path, ru
     doctor = sbx("doctor", "--json", env=env).json["result"]["planner"]
     assert doctor["prepared"] is True and [s["pid"] for s in doctor["services"]] == [pid]
 
-    second = sbx("run", "--dry-run", "--json", INTENT, "-w", str(ws), env=env, timeout=600)
+    second = sbx("run", "--dry-run", "--candidates", "1", "--json", INTENT, "-w", str(ws), env=env, timeout=600)
     assert second.code == 0, second.stderr
     plan1, plan2 = first.json["result"]["plan"], second.json["result"]["plan"]
     assert plan2["usage"]["cached_tokens"] > 0  # the prompt's attention state came from the first run
@@ -79,7 +79,8 @@ def test_the_first_run_starts_the_service_later_runs_reuse_it(tmp_path: Path, ru
     assert plan2["usage"]["cached_tokens"] >= plan2["usage"]["prompt_tokens"] - generations  # one token each
     assert [s["args"] for s in plan2["steps"]] == [s["args"] for s in plan1["steps"]]
 
-    local = sbx("run", "--dry-run", "--json", "--no-service", INTENT, "-w", str(ws), env=env, timeout=600)
+    local = sbx("run", "--dry-run", "--candidates", "1", "--json", "--no-service", INTENT, "-w", str(ws), env=env,
+                timeout=600)
     assert local.code == 0, local.stderr
     assert local.json["result"]["plan"]["raw"] == plan1["raw"]  # same model, same greedy answer
     assert local.json["result"]["plan"]["usage"]["cached_tokens"] == 0
@@ -98,7 +99,7 @@ def test_a_service_that_cannot_start_is_a_clear_error(tmp_path: Path, runtime: P
     ws = tmp_path / "ws"
     ws.mkdir()
     # an execution provider this onnxruntime-genai build lacks: the service fails to load the model
-    run = sbx("run", "--dry-run", "--json", "--ep", "dml", INTENT, "-w", str(ws),
+    run = sbx("run", "--dry-run", "--candidates", "1", "--json", "--ep", "dml", INTENT, "-w", str(ws),
               env={"SBX_RUNTIME_DIR": str(runtime)}, timeout=300)
     assert run.code != 0
     error = run.json["error"]

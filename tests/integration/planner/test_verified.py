@@ -20,6 +20,7 @@ from sandbox.intent import RunResult, run_intent
 from sandbox.planner.catalog import DEFAULT_MODEL
 from sandbox.planner.commands import make_planner
 from sandbox.planner.plan import Planner
+from tests.integration.conftest import sbx
 
 pytestmark = pytest.mark.integration
 
@@ -122,3 +123,35 @@ def test_delete_every_pycache_folder(tmp_path: Path, podman_ready: None, planner
         assert (root / "src/pkg/app.py").exists()
 
     _right_or_unsure(result, root, check)
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() if p.is_file() else b"<dir>" for p in sorted(root.rglob("*"))}
+
+
+def test_a_dry_run_is_tried_in_the_sandbox_and_changes_nothing(tmp_path: Path, podman_ready: None) -> None:
+    """`sbx run --dry-run` from the command line: its candidates run in throwaway containers, the
+    host and the changeset store keep nothing, and the plan it shows (repairs folded in) does
+    the job when it is then run for real."""
+    root = tmp_path / "ws"
+    for rel, content in PROJECT.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(content)
+    before = _tree(root)
+    run = sbx("run", "--dry-run", "--json", "--no-service", "delete all __pycache__ directories", "-w", str(root),
+              timeout=900)
+    assert run.code in (0, 1), run.stderr
+    result = run.json["result"]
+    assert _tree(root) == before, "a dry run changed the workspace"
+    listed = sbx("list", "-w", str(root), "--json").json["result"]["changesets"]
+    assert [c for c in listed if c["status"] == "pending"] == []
+    verification = result["verification"]
+    assert verification["candidates"], "the plan was tried, not only made"
+    if result["status"] == "undecided":
+        assert len(result["alternatives"]) == 2
+        return
+    assert result["status"] == "planned" and verification["choice"]["verdict"] == "chosen", verification["choice"]
+    commands = [step["args"]["command"] for step in result["plan"]["steps"]]
+    done = sbx("exec", "--yes", "--json", "-w", str(root), "--", "sh", "-c", " && ".join(commands))
+    assert done.code == 0, done.stderr
+    assert not list(root.rglob("__pycache__")) and (root / "src/pkg/app.py").exists(), commands

@@ -71,6 +71,18 @@ def test_a_script_the_sandbox_would_not_execute_is_run_through_its_interpreter()
     assert repair_hint(1, "sh: 1: ./build.sh: Permission denied") == ""  # only the shell's exec failure
 
 
+def test_a_folder_error_names_the_option_that_does_the_job() -> None:
+    from sandbox.planner.prompt import repair_hint
+
+    deleted = repair_hint(1, "find: cannot delete './src/__pycache__': Directory not empty\n")
+    assert "-exec rm -rf {} +" in deleted
+    assert "rm -r" in repair_hint(1, "rm: cannot remove 'build': Is a directory")
+    assert "cp -r" in repair_hint(1, "cp: -r not specified; omitting directory 'src'")
+    assert "mkdir -p" in repair_hint(1, "mkdir: cannot create directory 'out': File exists")
+    assert repair_hint(0, "find: cannot delete 'x': Directory not empty") == ""  # it did not fail
+    assert repair_hint(2, "grep: nothing: No such file or directory") == ""
+
+
 def test_no_substitute_is_offered_for_a_command_the_default_image_has() -> None:
     from sandbox.engine.image import parse_containerfile
     from sandbox.planner.prompt import IMAGE_COMMANDS, SUBSTITUTES

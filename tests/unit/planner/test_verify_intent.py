@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from sandbox.intent import Candidate, Progress, run_intent
 from sandbox.planner.design import PRODUCTION
 from sandbox.planner.plan import Planner
@@ -108,3 +110,58 @@ def test_one_candidate_is_the_plain_run(tmp_path: Path) -> None:
     result = run_intent(ws, "say hi", planner=plan)
     assert result.status == "done" and result.choice is None and "verification" not in result.to_json()
     assert len(backend.calls) == 2
+
+
+def test_a_dry_run_tries_the_candidates_keeps_nothing_and_shows_the_plan_that_ran(tmp_path: Path) -> None:
+    ws = _ws(tmp_path, effect)
+    # candidate 1 fails and its repair runs; candidate 2 agrees with the repaired one
+    plan, _ = planner("yes", block("false"), block("touch a.txt"), block("touch a.txt"))
+    result = run_intent(ws, "create a.txt", planner=plan, candidates=3, dry_run=True)
+    assert result.status == "planned" and result.error is None and not result.pending
+    assert [step.args["command"] for step in result.plan.steps] == ["touch a.txt"], "the repair is in the plan"
+    assert [p.step.args["command"] for p in result.planned] == ["touch a.txt"]
+    assert all(cs.status is not ChangesetStatus.PENDING for cs in ws.sets.values()), "nothing stays pending"
+    assert not any(line.startswith("apply") for line in ws.log)
+    out = result.to_json()
+    assert out["plan"]["steps"][0]["args"] == {"command": "touch a.txt"}
+    assert out["verification"]["choice"]["verdict"] == "chosen"
+
+
+def test_a_dry_run_that_no_candidate_runs_shows_the_models_plan(tmp_path: Path) -> None:
+    ws = _ws(tmp_path, effect)
+    plan, _ = planner("yes", block("false"), block("false"))
+    result = run_intent(ws, "do it", planner=plan, candidates=2, dry_run=True, max_repairs=0)
+    assert result.status == "planned" and result.error is None
+    assert [step.args["command"] for step in result.plan.steps] == ["false"]
+    assert result.choice is not None and result.choice.verdict == "none"
+
+
+def test_a_dry_run_of_disagreeing_candidates_is_undecided_and_shows_the_better(tmp_path: Path) -> None:
+    ws = _ws(tmp_path, effect)
+    plan, _ = planner("yes", block("echo 25.75"), block("echo 34.33"), "yes", "yes")
+    result = run_intent(ws, "average age", planner=plan, candidates=2, dry_run=True)
+    assert result.status == "undecided" and [c.index for c in result.alternatives] == [0, 1]
+    assert [step.args["command"] for step in result.plan.steps] == ["echo 25.75"]
+
+
+def test_a_dry_run_with_one_candidate_only_plans(tmp_path: Path) -> None:
+    ws = _ws(tmp_path, effect)
+    plan, _ = planner("yes", block("touch a.txt"))
+    result = run_intent(ws, "create a.txt", planner=plan, dry_run=True)
+    assert result.status == "planned" and result.choice is None and ws.log == []
+
+
+def test_a_dry_run_without_an_engine_shows_the_plan_unverified(tmp_path: Path) -> None:
+    from sandbox.errors import EngineUnavailableError
+
+    def no_engine(tool: str, args: Mapping[str, Any]) -> tuple[int, str, str, tuple[str, ...]]:
+        raise EngineUnavailableError("podman is not running")
+
+    ws = _ws(tmp_path, no_engine)
+    plan, _ = planner("yes", block("touch a.txt"))
+    events: list[Progress] = []
+    result = run_intent(ws, "create a.txt", planner=plan, candidates=3, dry_run=True, on_progress=events.append)
+    assert result.status == "planned" and result.choice is None
+    assert any("not verified: podman is not running" in e.message for e in events)
+    with pytest.raises(EngineUnavailableError):  # a real run needs the engine
+        run_intent(ws, "create a.txt", planner=planner("yes", block("touch a.txt"))[0], candidates=3)
