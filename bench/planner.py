@@ -7,8 +7,8 @@ For each design: load the model; plan the fixed latency set (sandbox.planner.com
 planning only); then every case of the accuracy set end to end through `sandbox.intent.run_intent`
 (the `sbx run` use case) with real Podman, in a fresh workspace with its own sbx state: plan, run
 each step confined, repair, approve, apply, then the case's check on the workspace and the output.
-`--cold N` also times `sbx run --dry-run` in new processes (see `cold_latency`): once starting
-the planner service, N times with it running, N times in-process. Each run is bounded by
+`--cold N` also times `sbx run --dry-run --candidates 1` (plan only) in new processes (see
+`cold_latency`): once starting the planner service, N times with it running, N times in-process. Each run is bounded by
 `--budget-s`; cases not reached are reported as skipped.
 
 Prints one machine line per design (`RESULT ...`), then the figures. Plan latency is the model call
@@ -116,11 +116,12 @@ def run_case(case: Case, planner: Planner, settings: Settings, scratch: Path, ca
 
 
 def _cli_plan(model: str, intent: str, ws: Path, env: dict[str, str], *extra: str) -> dict[str, Any]:
-    """One `sbx run --dry-run --json` in a new process: interpreter, imports, the planner (service or
-    in-process), the plan, its confinement compiled; the wall time from spawn to exit."""
+    """One `sbx run --dry-run --candidates 1 --json` (plan only) in a new process: interpreter,
+    imports, the planner (service or in-process), the plan, its confinement compiled; the wall time
+    from spawn to exit."""
     started = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "sandbox.cli", "run", "--dry-run", "--json", "--model", model,
-                           *extra, "-w", str(ws), intent], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-m", "sandbox.cli", "run", "--dry-run", "--candidates", "1", "--json",
+                           "--model", model, *extra, "-w", str(ws), intent], capture_output=True, text=True,
                           timeout=600, check=False, cwd=ROOT, env={**os.environ, **env})
     seconds = time.monotonic() - started
     try:
@@ -277,8 +278,8 @@ def main() -> int:
         print(f"  plan latency p50     {report['plan_p50_seconds']:6.2f} s  (fixed set, model loaded; "
               f"{report['prompt_tokens_p50']:.0f} prompt tokens)")
         if report["cold_p50_seconds"] is not None:
-            print(f"  cold CLI plan p50    {report['cold_p50_seconds']:6.2f} s  (`sbx run --dry-run`, new process, "
-                  f"planner service running)  goal <= 3 s")
+            print(f"  cold CLI plan p50    {report['cold_p50_seconds']:6.2f} s  (`sbx run --dry-run --candidates 1`, "
+                  f"new process, planner service running)  goal <= 3 s")
             print(f"  cold CLI, first      {report['cold_first_seconds'] or float('nan'):6.2f} s  "
                   f"(no service yet: it starts, loads the model, computes the whole prompt)")
             print(f"  cold CLI, in-process {report['cold_in_process_p50_seconds'] or float('nan'):6.2f} s  "
