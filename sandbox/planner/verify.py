@@ -127,12 +127,14 @@ def _group_check(group: Sequence[Evidence]) -> int:
     return 1 if True in verdicts else -1 if verdicts else 0
 
 
-def _rank(group: Sequence[Evidence]) -> tuple[int, int, int, int, int]:
-    """How strongly the evidence backs one outcome: a clean run at all, then the model's check,
-    then how many independent prompts reached it cleanly and at all (a sample of a prompt that
-    already reached it adds nothing: it shares its mistakes), then the earliest (greedy first)."""
+def _rank(group: Sequence[Evidence]) -> tuple[int, int, int, int, int, int]:
+    """How strongly the evidence backs one outcome: a clean run at all; two independent prompts
+    that reached it cleanly (what stops verification early, and more than a small model's yes or
+    no: the 1.5B said yes to a rename of one file in three and no to the whole one); the model's
+    check; how many independent prompts reached it cleanly and at all (a sample of a prompt that
+    already reached it adds nothing: it shares its mistakes); the earliest (greedy first)."""
     clean = len({e.family or e.source for e in group if e.clean})
-    return min(clean, 1), _group_check(group), clean, len({e.family or e.source for e in group}), \
+    return min(clean, 1), int(clean >= 2), _group_check(group), clean, len({e.family or e.source for e in group}), \
         -min(e.index for e in group)
 
 
@@ -157,7 +159,7 @@ def choose(evidence: Sequence[Evidence], *, budget: int) -> Choice:
             groups.setdefault(item.outcome, []).append(item)
     ranked = sorted(groups.values(), key=_rank, reverse=True)
     clean_groups = [g for g in ranked if any(e.clean for e in g)]
-    if clean_groups and _rank(clean_groups[0])[2] >= 2 and len(clean_groups) == 1:
+    if clean_groups and _rank(clean_groups[0])[1] and len(clean_groups) == 1:
         best = min(e.index for e in clean_groups[0] if e.clean)
         agreeing = ", ".join(str(e.index + 1) for e in clean_groups[0] if e.clean)
         return Choice(Verdict.CHOSEN, best, (), f"candidates {agreeing} ran cleanly and did the same")
@@ -167,7 +169,7 @@ def choose(evidence: Sequence[Evidence], *, budget: int) -> Choice:
         return Choice(Verdict.NONE, None, (), "no candidate ran to the end")
     top = ranked[0]
     best = min(e.index for e in top)
-    if len(ranked) == 1 or _rank(top)[:4] > _rank(ranked[1])[:4]:
+    if len(ranked) == 1 or _rank(top)[:5] > _rank(ranked[1])[:5]:
         return Choice(Verdict.CHOSEN, best, (), _why_ahead(top, ranked[1] if len(ranked) > 1 else None))
     second = min(e.index for e in ranked[1])
     return Choice(Verdict.ASK, None, (best, second),
@@ -199,6 +201,8 @@ def _why_ahead(top: Sequence[Evidence], second: Sequence[Evidence] | None) -> st
     if mine[0] != theirs[0]:
         return f"candidate(s) {names} ran cleanly where the others did not"
     if mine[1] != theirs[1]:
+        return f"candidates {names}, of independent prompts, ran cleanly and did the same"
+    if mine[2] != theirs[2]:
         return f"the model's check favours candidate(s) {names}"
     return f"candidates {names} did the same, more than any other outcome"
 

@@ -101,9 +101,16 @@ def test_next_examples_replace_the_nearest_ones() -> None:
     assert shifted.gate_messages(intent) is None
 
 
-def test_the_models_no_outweighs_a_majority() -> None:
-    choice = choose([ev(0, "a", check=False), ev(1, "b", check=True), ev(2, "a", check=False)], budget=3)
+def test_the_models_no_outweighs_a_majority_of_one_prompt() -> None:
+    sampled = replace(ev(2, "a", check=False), family="source 0")  # a sample of candidate 1's prompt
+    choice = choose([ev(0, "a", check=False), ev(1, "b", check=True), sampled], budget=3)
     assert (choice.verdict, choice.chosen) == (Verdict.CHOSEN, 1)
+
+
+def test_two_independent_prompts_that_agree_outweigh_the_models_check() -> None:
+    choice = choose([ev(0, "a", check=True), ev(1, "b", check=False), ev(2, "b", check=False)], budget=3)
+    assert (choice.verdict, choice.chosen) == (Verdict.CHOSEN, 1)
+    assert choice.reason == "candidates 2, 3, of independent prompts, ran cleanly and did the same"
     assert disputed([ev(0, "a"), ev(1, "b")]) and not disputed([ev(0, "a"), ev(1, "a"), ev(2, "b", ran=False)])
 
 
