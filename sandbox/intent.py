@@ -455,16 +455,18 @@ class _Verifier:
         self.line = line
         self.max_steps = max_steps
 
-    def sources(self, budget: int) -> list[tuple[str, Planner, Callable[[Planner, str], Plan]]]:
-        """How candidates 2.. are made, in order: other models, the next-nearest examples, sampling."""
-        def greedy(who: Planner, intent: str) -> Plan:
+    def sources(self, budget: int) -> list[tuple[str, Planner, Callable[[Planner, str, int], Plan]]]:
+        """How candidates 2.. are made, in order: other models, the next-nearest examples, sampling
+        (candidate N is the N-th reproducible draw of the first plan's prompt)."""
+        def greedy(who: Planner, intent: str, _index: int) -> Plan:
             who.load()
             return who.plan(intent, self.tools, self.line, self.max_steps)
 
-        def sampled(who: Planner, intent: str) -> Plan:
-            return self.noted.plan(intent, self.tools, self.line, self.max_steps, temperature=SAMPLE_TEMPERATURE)
+        def sampled(who: Planner, intent: str, index: int) -> Plan:
+            return self.noted.plan(intent, self.tools, self.line, self.max_steps, temperature=SAMPLE_TEMPERATURE,
+                                   sample=index)
 
-        out: list[tuple[str, Planner, Callable[[Planner, str], Plan]]] = [
+        out: list[tuple[str, Planner, Callable[[Planner, str, int], Plan]]] = [
             (f"model {alt.model.name}", alt, greedy) for alt in self.alternates]
         shifted = next_examples(self.planner.design, peek(self.workspace.path, self.intent))
         if shifted is not None:
@@ -489,7 +491,7 @@ class _Verifier:
             self.set_aside(made[-1])
             made[-1] = self.discarded(made[-1])
             try:
-                plan = make(who, first.intent)
+                plan = make(who, first.intent, index)
             except PlannerError as exc:
                 made.append(self.not_run(index, source, first, f"no plan: {exc.message}"))
             else:

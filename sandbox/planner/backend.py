@@ -63,6 +63,7 @@ class OnnxBackend:
         return self.loaded.load_seconds
 
     def generate(self, messages: Sequence[Message], *, guidance: Guidance | None, max_tokens: int,
-                 stop: Callable[[str], bool] | None = None, temperature: float = 0.0) -> GenerationResult:
+                 stop: Callable[[str], bool] | None = None, temperature: float = 0.0,
+                 seed: int = 0) -> GenerationResult:
         return self.loaded.generate(messages, guidance=guidance, max_tokens=max_tokens, stop=stop,
-                                    temperature=temperature)
+                                    temperature=temperature, seed=seed)

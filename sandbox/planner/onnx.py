@@ -15,6 +15,7 @@ one becomes `model.provider_unavailable`, naming what to install.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -113,6 +114,12 @@ def _og() -> Any:
             hint="pip install onnxruntime-genai",
         ) from None
     return onnxruntime_genai
+
+
+def _sampling_seed(prompt: str, seed: int) -> int:
+    """The sampler's seed for one request: fixed by what is asked and which draw it is."""
+    digest = hashlib.sha256(f"{seed}\x00{prompt}".encode("utf-8", "surrogateescape")).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
 
 
 def runtime_version() -> str | None:
@@ -303,6 +310,7 @@ class OnnxModel:
         guidance: Guidance | tuple[str, str] | None = None,
         max_tokens: int = 256,
         temperature: float = 0.0,
+        seed: int = 0,
         top_p: float = 1.0,
         top_k: int = 50,
         fast_forward: bool = False,
@@ -311,11 +319,13 @@ class OnnxModel:
     ) -> GenerationResult:
         """Generate a completion. `prompt` is chat messages (the chat template is applied) or raw text.
 
-        `temperature` 0 is greedy decoding. `fast_forward` lets llguidance append tokens the grammar
-        forces without sampling them (faster on fixed JSON keys). `on_text` receives text as it is
-        decoded (progress display). `stop` is called with the text so far after each token and ends
-        generation when it returns True (`finish_reason` "stop"): a free pass can end where the
-        answer does.
+        `temperature` 0 is greedy decoding; above, sampling from a generator seeded by the prompt's
+        text and `seed`, so that one request gives one answer on every run (verification, its tests
+        and a person's second try see the same candidates) and another `seed` another draw.
+        `fast_forward` lets llguidance append tokens the grammar forces without sampling them (faster
+        on fixed JSON keys). `on_text` receives text as it is decoded (progress display). `stop` is
+        called with the text so far after each token and ends generation when it returns True
+        (`finish_reason` "stop"): a free pass can end where the answer does.
         """
         og = _og()
         text = prompt if isinstance(prompt, str) else self.format_prompt(prompt)
@@ -329,7 +339,8 @@ class OnnxModel:
             generator, cached = self._prefix_cache.take(tokens, max_tokens)
         else:
             generator = self._new_generator(og, guidance, prompt_tokens + max_tokens, temperature=temperature,
-                                            top_p=top_p, top_k=top_k, fast_forward=fast_forward)
+                                            seed=_sampling_seed(text, seed), top_p=top_p, top_k=top_k,
+                                            fast_forward=fast_forward)
         try:
             started = time.monotonic()
             generator.append_tokens(tokens[cached:])
@@ -361,11 +372,11 @@ class OnnxModel:
         )
 
     def _new_generator(self, og: Any, guidance: Guidance | None, max_length: int, *, temperature: float = 0.0,
-                       top_p: float = 1.0, top_k: int = 50, fast_forward: bool = False) -> Any:
+                       seed: int = 0, top_p: float = 1.0, top_k: int = 50, fast_forward: bool = False) -> Any:
         params = og.GeneratorParams(self._model)
         search: dict[str, Any] = {"max_length": max_length, "batch_size": 1}
         if temperature > 0:
-            search.update(do_sample=True, temperature=temperature, top_p=top_p, top_k=top_k)
+            search.update(do_sample=True, temperature=temperature, top_p=top_p, top_k=top_k, random_seed=seed)
         else:
             search.update(do_sample=False)
         params.set_search_options(**search)

@@ -76,7 +76,8 @@ class Planner:
         return self.backend.load()
 
     def _ask(self, messages: list[Message], guidance: Guidance, tools: Sequence[Tool], max_steps: int,
-             temperature: float = 0.0) -> tuple[str, tuple[PlanStep, ...], str, list[GenerationResult]]:
+             *, temperature: float = 0.0,
+             seed: int = 0) -> tuple[str, tuple[PlanStep, ...], str, list[GenerationResult]]:
         """Generate and parse: a free pass first when the design has one (it skips guidance's
         per-process start-up, ~2.7 s), kept only if it parses cleanly into valid calls; else (or
         for designs without one) a guided pass, whose output always has the design's structure."""
@@ -85,7 +86,7 @@ class Planner:
         if self.design.free_first:
             free = self.backend.generate(messages, guidance=None, max_tokens=self.free_max_tokens,
                                          stop=lambda text: self.design.free_done(text, max_steps),
-                                         temperature=temperature)
+                                         temperature=temperature, seed=seed)
             results.append(free)
             parsed = self.design.parse_free(free.text, tools, max_steps)
             if parsed is not None and len(parsed.calls) <= max_steps:
@@ -95,7 +96,7 @@ class Planner:
                 except PlannerError:
                     pass  # not valid calls: the guided pass decides
         result = self.backend.generate(messages, guidance=guidance, max_tokens=self.max_tokens,
-                                       temperature=temperature)
+                                       temperature=temperature, seed=seed)
         results.append(result)
         if result.finish_reason == "length":
             raise invalid(f"the model's answer did not finish within {self.max_tokens} tokens: {result.text[:200]!r}",
@@ -112,8 +113,9 @@ class Planner:
         return self.backend.generate(messages, guidance=None, max_tokens=2)
 
     def plan(self, intent: str, tools: Sequence[Tool], workspace_summary: str = "", max_steps: int = 5, *,
-             temperature: float = 0.0) -> Plan:
-        """A plan for `intent`; `temperature` above 0 samples (a further candidate for verification)."""
+             temperature: float = 0.0, sample: int = 0) -> Plan:
+        """A plan for `intent`; `temperature` above 0 samples (a further candidate for verification),
+        the `sample`-th reproducible draw of its prompt."""
         intent = intent.strip()
         if not intent:
             raise PlannerError("the intent is empty: say what should be done", code="planner.empty_intent")
@@ -130,7 +132,7 @@ class Planner:
                         raw=gate.text, tools=tuple(tools), workspace=workspace_summary)
         messages = self.design.messages(intent, tools, workspace_summary, max_steps)
         raw, steps, explanation, results = self._ask(messages, self.design.guidance(tools, max_steps), tools,
-                                                     max_steps, temperature)
+                                                     max_steps, temperature=temperature, seed=sample)
         if gate is not None:
             results = [gate, *results]
         explanation = explanation.strip()
@@ -168,7 +170,7 @@ class Planner:
         failed = [(s.tool, dict(s.args)) for s in (*tried, failed_step)]
         step: PlanStep | None = None  # the first proposal that differs from every failed attempt
         for temperature in (0.0, self.repair_temperature):
-            _, steps, _, generated = self._ask(messages, guidance, tools, 1, temperature)
+            _, steps, _, generated = self._ask(messages, guidance, tools, 1, temperature=temperature)
             results += generated
             if not steps:
                 return None

@@ -12,7 +12,7 @@ request at a time: the machine has one model's worth of cores anyway.
 
 Protocol: one JSON object per line each way. Requests: `{"op": "hello"}`, `{"op": "exit"}`,
 `{"op": "generate", "messages": [...], "guidance": {"kind", "text"} | null, "max_tokens": N,
-"temperature": T, "stop": bool}`. With `"stop": true` generation goes in lock-step: after each
+"temperature": T, "seed": S, "stop": bool}`. With `"stop": true` generation goes in lock-step: after each
 token the service sends `{"text": SO_FAR}` and the client answers `{"stop": bool}`, so the
 caller's stop rule ends generation at exactly the token it would in-process. The last line is
 `{"ok": true, ...}` or `{"ok": false, "error": {"code", "message", "hint"}}`.
@@ -221,6 +221,7 @@ class PlannerService:
             max_tokens=int(request["max_tokens"]),
             stop=stop,
             temperature=float(request.get("temperature") or 0.0),
+            seed=int(request.get("seed") or 0),
         )
 
 
@@ -287,11 +288,12 @@ class ServiceBackend:
         return time.monotonic() - started
 
     def generate(self, messages: Sequence[Message], *, guidance: Guidance | None, max_tokens: int,
-                 stop: Callable[[str], bool] | None = None, temperature: float = 0.0) -> GenerationResult:
+                 stop: Callable[[str], bool] | None = None, temperature: float = 0.0,
+                 seed: int = 0) -> GenerationResult:
         request = {
             "op": "generate", "messages": [dict(m) for m in messages], "max_tokens": max_tokens,
             "guidance": {"kind": guidance.kind, "text": guidance.text} if guidance else None,
-            "temperature": temperature, "stop": stop is not None,
+            "temperature": temperature, "seed": seed, "stop": stop is not None,
         }
         for attempt in (1, 2):
             try:

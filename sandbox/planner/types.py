@@ -147,9 +147,11 @@ class PlannerBackend(Protocol):
         ...
 
     def generate(self, messages: Sequence[Message], *, guidance: Guidance | None, max_tokens: int,
-                 stop: Callable[[str], bool] | None = None, temperature: float = 0.0) -> GenerationResult:
+                 stop: Callable[[str], bool] | None = None, temperature: float = 0.0,
+                 seed: int = 0) -> GenerationResult:
         """One completion; `guidance` None is free generation, which `stop` may end early.
-        `temperature` 0 is greedy; above, sampled."""
+        `temperature` 0 is greedy; above, sampled, reproducibly: the draw is fixed by the prompt and
+        `seed` (another `seed`, another draw of the same prompt)."""
         ...
 
 

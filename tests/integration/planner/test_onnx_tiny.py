@@ -147,6 +147,19 @@ def test_regex_guidance_and_sampling(model: object) -> None:
         assert re.fullmatch(r"[0-9]{3}-[a-z]{2,4}", result.text), result.text
 
 
+def test_sampling_is_reproducible_and_each_draw_differs(model: object) -> None:
+    from sandbox.planner.onnx import OnnxModel
+
+    assert isinstance(model, OnnxModel)
+
+    def draw(seed: int) -> str:
+        return model.generate(MESSAGES, guidance=None, max_tokens=24, temperature=1.0, seed=seed).text
+
+    first = [draw(seed) for seed in range(4)]
+    assert [draw(seed) for seed in range(4)] == first
+    assert len(set(first)) > 1, first
+
+
 def test_streaming_callback_sees_the_text(model: object) -> None:
     from sandbox.planner.onnx import Guidance, OnnxModel
 

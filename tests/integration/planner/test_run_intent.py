@@ -134,12 +134,13 @@ class FirstPlanScripted:
         return self.real.load()
 
     def generate(self, messages: Sequence[Message], *, guidance: Guidance | None, max_tokens: int,
-                 stop: Callable[[str], bool] | None = None, temperature: float = 0.0) -> GenerationResult:
+                 stop: Callable[[str], bool] | None = None, temperature: float = 0.0,
+                 seed: int = 0) -> GenerationResult:
         if self.first is not None and messages[0]["content"] != GATE_SYSTEM:
             text, self.first = self.first, None
             return GenerationResult(text, 1, 1, 0.0, 0.0, "stop")
         return self.real.generate(messages, guidance=guidance, max_tokens=max_tokens, stop=stop,
-                                  temperature=temperature)
+                                  temperature=temperature, seed=seed)
 
 
 def test_a_failing_step_goes_back_to_the_model(tmp_path: Path, podman_ready: None, planner: Planner) -> None:

@@ -15,6 +15,7 @@ class Call:
     guidance: Guidance | None
     max_tokens: int
     temperature: float = 0.0
+    seed: int = 0
 
 
 @dataclass
@@ -41,8 +42,9 @@ class ScriptedBackend:
         return 0.25 if self.loads == 1 else 0.0
 
     def generate(self, messages: Sequence[Message], *, guidance: Guidance | None, max_tokens: int,
-                 stop: Callable[[str], bool] | None = None, temperature: float = 0.0) -> GenerationResult:
-        self.calls.append(Call([dict(m) for m in messages], guidance, max_tokens, temperature))
+                 stop: Callable[[str], bool] | None = None, temperature: float = 0.0,
+                 seed: int = 0) -> GenerationResult:
+        self.calls.append(Call([dict(m) for m in messages], guidance, max_tokens, temperature, seed))
         if not self.answers:
             raise AssertionError("the scripted backend ran out of answers")
         text = self.answers.pop(0)

@@ -82,6 +82,15 @@ def test_a_planner_over_the_service_plans_exactly_as_in_process(short_dir: Path,
     stop_services(short_dir)
 
 
+def test_a_sampled_request_crosses_the_socket_with_its_temperature_and_draw(short_dir: Path) -> None:
+    backend = ScriptedBackend(["```bash\ndate\n```"])
+    _serve(backend, short_dir)
+    client = ServiceBackend(backend.model, directory=short_dir)
+    client.generate([{"role": "user", "content": "x"}], guidance=None, max_tokens=5, temperature=0.7, seed=2)
+    assert (backend.calls[0].temperature, backend.calls[0].seed) == (0.7, 2)
+    stop_services(short_dir)
+
+
 def test_guidance_and_errors_cross_the_socket(short_dir: Path) -> None:
     backend = FailingBackend([])
     _serve(backend, short_dir)

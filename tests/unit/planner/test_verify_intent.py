@@ -104,6 +104,16 @@ def test_the_models_check_breaks_a_tie(tmp_path: Path) -> None:
     assert backend.calls[-1].max_tokens == 2 and "34.33" in backend.calls[-1].messages[-1]["content"]
 
 
+def test_each_sampled_candidate_is_its_own_reproducible_draw(tmp_path: Path) -> None:
+    ws = _ws(tmp_path, effect)
+    # a sampled plan is gated again: the gate's yes comes before candidates 3 and 4
+    plan, backend = planner("yes", block("echo 1"), block("echo 2"), "yes", block("echo 3"), "yes", block("echo 4"),
+                            "no", "no", "no", "no")
+    run_intent(ws, "count", planner=plan, candidates=4)
+    sampled = [(c.temperature, c.seed) for c in backend.calls if c.temperature > 0]
+    assert sampled == [(0.7, 2), (0.7, 3)]  # candidates 3 and 4, one prompt, two draws
+
+
 def test_one_candidate_is_the_plain_run(tmp_path: Path) -> None:
     ws = _ws(tmp_path, effect)
     plan, backend = planner("yes", block("echo hi"))
