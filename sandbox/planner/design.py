@@ -30,7 +30,7 @@ from sandbox.planner.examples import Example, Retriever, bank, library
 from sandbox.planner.narrow import SHELL_TOOL, narrow
 from sandbox.planner.onnx import Guidance, Message
 from sandbox.planner.prompt import IMAGE_FACTS, SHELL_RULES, clip
-from sandbox.planner.scope import impossible_here, note, refusal_reason, sandbox_topic
+from sandbox.planner.scope import about_repository, impossible_here, note, refusal_reason, sandbox_topic
 from sandbox.planner.types import Parsed, Plan, PlanStep, invalid
 from sandbox.tools import Tool
 
@@ -159,9 +159,11 @@ class ShellDesign:
     free_first: bool = True
 
     def gate_messages(self, intent: str) -> list[Message] | None:
-        # A question about the sandbox itself (its date, tools, disk...) is answered by commands:
-        # the gate, which asks about "the files of a folder", is not asked
-        return None if sandbox_topic(intent) is not None else gate_messages(intent)
+        # A question about the sandbox itself (its date, tools, disk...) or the folder's git history
+        # is answered by commands: the gate, which asks about "the files of a folder", is not asked
+        if sandbox_topic(intent) is not None or about_repository(intent):
+            return None
+        return gate_messages(intent)
 
     def gate_refusal(self, answer: str, intent: str = "") -> str | None:
         return gate_refusal(answer, intent)

@@ -8,6 +8,11 @@ yes/no gate judges both badly:
   but what they print describes the container the command ran in, which a person may take for
   their own computer. `sandbox_topic` recognizes them; the design then plans without asking the
   gate, and `note` says what the answer describes.
+* **Questions about the folder's git repository**: its commits, authors, branches, tags, history.
+  `git` reads them offline; the gate, asked about "the files of a folder", judges them badly (it
+  refused the first commit's message as needing the network, for its word "message").
+  `about_repository` recognizes them; the design then plans without asking the gate. Work with a
+  remote (push, pull, fetch from origin or GitHub) needs the network and is refused.
 * **Requests that need what the sandbox never has**: a network (mail, the web), devices (a
   printer, a camera, the speakers), a person or a shop. `refusal_reason` names which, so that a
   refusal says why instead of "this does not look like something commands can do".
@@ -20,7 +25,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["Topic", "impossible_here", "note", "refusal_reason", "sandbox_topic"]
+__all__ = ["Topic", "about_repository", "impossible_here", "note", "refusal_reason", "sandbox_topic"]
 
 
 @dataclass(frozen=True)
@@ -100,6 +105,24 @@ def note(intent: str) -> str:
             f"{topic.describes}")
 
 
+# Words that put a request in a git repository's history: a commit's message or author is not mail.
+# Words only git uses so ("branch", "tag", "head" and "merge" are everyday words too).
+_REPOSITORY = re.compile(
+    r"\b(?:git|commits?|committed|committer|repo|repository|stash(?:es)?|blame|rebase|reflog|shortlog)\b")
+# Git work with another machine: the sandbox has no network.
+_REMOTE = re.compile(
+    r"\bgit (?:push|pull|fetch|clone|ls-remote)\b|\b(?:push|pull|fetch|sync)\b.{0,40}\b(?:origin|remote|upstream|"
+    r"github|gitlab|bitbucket|server)\b|\bpush (?:my |the |these |those |all |our )?(?:commits?|changes|branch(?:es)?"
+    r"|tags?)\b|\bopen (?:a )?(?:pull|merge) request\b")
+
+
+def about_repository(intent: str) -> bool:
+    """Whether `intent` asks about or acts on the folder's git repository (offline: its commits,
+    authors, branches, tags, diffs), not about another machine's."""
+    text = intent.strip().lower()
+    return _REPOSITORY.search(text) is not None and _REMOTE.search(text) is None
+
+
 _NEEDS: tuple[tuple[str, frozenset[str], tuple[str, ...]], ...] = (
     ("it needs the network, and the sandbox has none (commands run offline)",
      frozenset({"email", "e-mail", "mail", "emails", "internet", "web", "website", "online", "download", "upload",
@@ -124,7 +147,11 @@ def refusal_reason(intent: str) -> str | None:
     """Why the sandbox cannot do `intent`, when its words say (the network, a device, a person or
     shop); None when they do not (then the design's general refusal stands)."""
     text = intent.strip().lower()
+    if _REMOTE.search(text):
+        return _NEEDS[0][0]
     words = set(_WORD.findall(text))
+    if about_repository(text):  # a commit's message, the repository's tags: words of git, not of mail
+        words -= {"message", "messages", "mail", "email", "e-mail", "github", "api"}
     for reason, keys, phrases in _NEEDS:
         if words & keys or any(p in text for p in phrases):
             return reason
@@ -160,6 +187,8 @@ def impossible_here(intent: str) -> str | None:
         return _NEEDS[1][0]
     if "/" in text.replace("://", "") or re.search(r"\b[\w-]+\.(?!com\b|org\b|net\b)[a-z0-9]{1,5}\b", text):
         return None
+    if _REMOTE.search(text):
+        return _NEEDS[0][0]
     for pattern, need in _IMPOSSIBLE:
         if pattern.search(text):
             return _NEEDS[need][0]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox.planner.design import gate_refusal
-from sandbox.planner.scope import impossible_here, note, refusal_reason, sandbox_topic
+from sandbox.planner.design import PRODUCTION, gate_refusal
+from sandbox.planner.scope import about_repository, impossible_here, note, refusal_reason, sandbox_topic
 
 
 @pytest.mark.parametrize(("intent", "topic"), [
@@ -86,6 +86,43 @@ def test_requests_that_certainly_need_the_network_or_a_device(intent: str) -> No
 ])
 def test_tasks_that_mention_such_words_are_not_refused_by_words(intent: str) -> None:
     assert impossible_here(intent) is None
+
+
+@pytest.mark.parametrize("intent", [
+    "what was the message of the first commit",
+    "who made the most commits",
+    "show the commit messages that mention the parser",
+    "which files changed in the last git commit",
+    "list the authors of this repository",
+    "show who last changed each line of setup.py with git blame",
+])
+def test_questions_about_the_repository_skip_the_gate_and_are_not_mail(intent: str) -> None:
+    assert about_repository(intent)
+    assert PRODUCTION.gate_messages(intent) is None  # planned: no yes/no gate to say no
+    assert impossible_here(intent) is None
+    assert refusal_reason(intent) is None
+
+
+@pytest.mark.parametrize("intent", [
+    "push my commits to github",
+    "git pull the latest changes",
+    "fetch the new tags from origin",
+    "open a pull request for this branch",
+])
+def test_git_work_with_a_remote_needs_the_network(intent: str) -> None:
+    assert not about_repository(intent)
+    reason = impossible_here(intent)
+    assert reason is not None and "network" in reason
+
+
+@pytest.mark.parametrize("intent", [
+    "tag my friend in the photo on facebook",
+    "pull the lines that mention the server from app.log",
+    "show the head of data.csv",
+])
+def test_everyday_words_that_git_also_uses_are_not_a_repository(intent: str) -> None:
+    assert not about_repository(intent)
+    assert impossible_here(intent) is None  # the gate judges them
 
 
 def test_the_design_refuses_what_certainly_needs_the_network_even_when_its_gate_says_yes() -> None:
