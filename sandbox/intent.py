@@ -286,14 +286,14 @@ def failure(step: StepResult) -> str | None:
     return None
 
 
-def feedback(step: StepResult, reason: str, looked: str = "") -> str:
+def feedback(step: StepResult, reason: str, looked: str = "", intent: str = "") -> str:
     """What the model is told about a failed step: short, the end of the error output first, then
-    its denials and what exists where it looked (`looked`: planner.evidence.where_it_looked)."""
+    its denials and what exists where it looked (`looked`: planner.evidence.where_it_looked), and
+    last what the error means here for the request `intent` (prompt.repair_hint)."""
     parts = [reason]
-    hint = ""
+    hint = repair_hint(step.exit_code, step.stderr, intent)
     if step.stderr.strip():
         parts.append(f"stderr: {clip(step.stderr, 400)}")
-        hint = repair_hint(step.exit_code, step.stderr)
     elif step.stdout.strip():
         parts.append(f"output: {clip(step.stdout, 200)}")
     if step.denied:
@@ -417,7 +417,7 @@ class _Runner:
         if changeset.status in (ChangesetStatus.PENDING, ChangesetStatus.EMPTY):
             changeset = self.workspace.discard(changeset.id)
         self.attempts.append(Attempt(index, number, call, confinement, result, changeset, False, reason))
-        return reason, feedback(result, reason, where_it_looked(self.workspace.path, _words_of(call)))
+        return reason, feedback(result, reason, where_it_looked(self.workspace.path, _words_of(call)), self.intent)
 
 
 @dataclass(frozen=True)

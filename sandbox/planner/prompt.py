@@ -78,14 +78,29 @@ _FOLDER_ERRORS = (
 )
 
 
-def repair_hint(exit_code: int | None, stderr: str) -> str:
+# A request that asks whether something holds ("is data.json valid JSON?", "does the log mention
+# ERROR?"). Its check (grep -q, test, cmp, jq) fails when the answer is no, and a small model then
+# "repairs" a right command into one that cannot fail and no longer answers.
+_WHETHER = re.compile(
+    r"^\s*(?:is|are|does|do|did|has|have|can|was|were)\b|^\s*(?:check|test|verify|see|find out|tell me)\s+"
+    r"(?:whether|if)\b|\bwhether\b", re.IGNORECASE)
+# Errors of the command itself, not a "no" from its check.
+_BROKEN_COMMAND = re.compile(r"syntax error|invalid option|unrecognized option|unknown option|[Uu]sage:|"
+                             r"not found|unterminated|unexpected")
+
+
+def repair_hint(exit_code: int | None, stderr: str, intent: str = "") -> str:
     """What a shell's error means in this sandbox, when the error alone would mislead the model."""
     if exit_code == 127:
         return missing_command_hint(stderr)
     if exit_code == 126:
         return not_executable_hint(stderr)
     if exit_code:
-        return next((hint for pattern, hint in _FOLDER_ERRORS if pattern.search(stderr)), "")
+        found = next((hint for pattern, hint in _FOLDER_ERRORS if pattern.search(stderr)), "")
+        if found or not _WHETHER.search(intent) or _BROKEN_COMMAND.search(stderr):
+            return found
+        return ("The request asks whether something holds, and a check that fails may be its answer (no): "
+                "print the answer instead of failing, as in CHECK && echo yes || echo no.")
     return ""
 
 

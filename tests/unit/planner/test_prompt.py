@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from sandbox.planner.prompt import IMAGE_FACTS, clip, summarize_workspace
 
 
@@ -81,6 +83,29 @@ def test_a_folder_error_names_the_option_that_does_the_job() -> None:
     assert "mkdir -p" in repair_hint(1, "mkdir: cannot create directory 'out': File exists")
     assert repair_hint(0, "find: cannot delete 'x': Directory not empty") == ""  # it did not fail
     assert repair_hint(2, "grep: nothing: No such file or directory") == ""
+
+
+@pytest.mark.parametrize("intent", [
+    "is data.json valid JSON?",
+    "does app.log mention ERROR",
+    "check whether the two configs are the same",
+    "tell me if notes.txt ends with a newline",
+])
+def test_a_failed_check_of_a_yes_or_no_question_may_be_its_answer(intent: str) -> None:
+    from sandbox.planner.prompt import repair_hint
+
+    assert "CHECK && echo yes || echo no" in repair_hint(1, "", intent)  # grep -q, test, cmp: silent
+    assert "CHECK && echo yes || echo no" in repair_hint(5, "jq: error (at data.json:3): Cannot parse", intent)
+    assert repair_hint(2, "sh: 1: Syntax error: \"(\" unexpected", intent) == ""  # a broken command is no answer
+    assert repair_hint(0, "", intent) == ""
+
+
+@pytest.mark.parametrize("intent", ["count the lines of data.json", "show the errors in app.log",
+                                    "delete the empty folders"])
+def test_a_task_that_asks_no_yes_or_no_gets_no_such_hint(intent: str) -> None:
+    from sandbox.planner.prompt import repair_hint
+
+    assert repair_hint(1, "", intent) == ""
 
 
 def test_no_substitute_is_offered_for_a_command_the_default_image_has() -> None:
