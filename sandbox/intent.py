@@ -434,6 +434,11 @@ class _Verified:
     undecided: bool = False
 
 
+def _first_plan(made: Sequence[Candidate]) -> int:
+    """The first candidate that is a plan (the model's first answer may not have been one)."""
+    return next((c.index for c in made if c.plan.steps), 0)
+
+
 class _Verifier:
     """Makes candidate plans one at a time, runs each in its own containers, and chooses by evidence.
 
@@ -476,10 +481,12 @@ class _Verifier:
         return out[: budget - 1]
 
     def run(self, first: Plan, planned: tuple[PlannedStep, ...], budget: int, resolve: Resolve | None,
-            *, keep: bool = True) -> _Verified:
+            *, keep: bool = True, first_error: str | None = None) -> _Verified:
         """Candidates until the evidence settles; with `keep`, the chosen one's changesets stay
-        pending (run again if a later candidate ran after it), else nothing is kept (a dry run)."""
-        made: list[Candidate] = [self.try_plan(0, "greedy", self.planner, first, planned)]
+        pending (run again if a later candidate ran after it), else nothing is kept (a dry run).
+        `first_error`: the model's first answer was no valid plan (`first` is empty), and why."""
+        made: list[Candidate] = [self.not_run(0, "greedy", first, f"no plan: {first_error}") if first_error
+                                 else self.try_plan(0, "greedy", self.planner, first, planned)]
         by_index = {0: self.planner}
         choice = choose([made[0].evidence], budget=budget)
         for source, who, make in self.sources(budget):
@@ -521,7 +528,8 @@ class _Verifier:
         one (or, undecided, the better of the two) with the repairs that made it run."""
         self.set_aside(made[-1])
         made[-1] = self.discarded(made[-1])
-        shown = chosen if chosen is not None else choice.alternatives[0] if choice.alternatives else 0
+        shown = chosen if chosen is not None else choice.alternatives[0] if choice.alternatives else \
+            _first_plan(made)
         pick = made[shown]
         error = None if choice.verdict is not Verdict.NONE else f"no candidate plan ran to the end; the first: " \
             f"{made[0].evidence.error}"
@@ -542,7 +550,8 @@ class _Verifier:
             error = None if choice.verdict is Verdict.ASK else (made[0].evidence.error or "no candidate ran")
             if choice.verdict is Verdict.NONE:
                 error = f"no candidate plan ran to the end; the first: {made[0].evidence.error}"
-            return _Verified(made[0].plan, made[0].planned, made[0].attempts, (), tuple(made), choice, error,
+            shown = made[_first_plan(made)]
+            return _Verified(shown.plan, shown.planned, shown.attempts, (), tuple(made), choice, error,
                              undecided=choice.verdict is Verdict.ASK)
         pick = made[chosen]
         if chosen == latest.index:
@@ -678,7 +687,18 @@ def run_intent(
     # person glances at them before writing the command
     notes = peek(workspace.path, intent)
     noted = planner.with_design(WithNotes(planner.design, notes)) if notes else planner
-    plan = noted.plan(intent, tools, summarize_workspace(workspace.path), max_steps)
+    summary = summarize_workspace(workspace.path)
+    invalid_first: PlannerError | None = None
+    try:
+        plan = noted.plan(intent, tools, summary, max_steps)
+    except PlannerError as exc:
+        if candidates <= 1 or exc.code != "planner.invalid_plan":
+            raise
+        # Verification has other candidates to make: the model's first answer counts as one that
+        # did not run, and only when no candidate is a plan does its error stand.
+        invalid_first = exc
+        plan = Plan(intent=intent.strip(), steps=(), explanation=f"no plan: {exc.message}", model=planner.model,
+                    design=planner.design.name, usage=Usage(), raw="", tools=tuple(tools), workspace=summary)
     # The audit trail links the intent to its plan; each step's own entries follow from
     # workspace.call_tool, which names the intent's action as their parent.
     action = workspace.record_intent(intent)
@@ -704,11 +724,11 @@ def run_intent(
     def finish(result: RunResult) -> RunResult:
         return replace(result, seconds=time.monotonic() - started)
 
-    if plan.empty:
+    if plan.empty and invalid_first is None:
         return finish(replace(base, status=RunStatus.REFUSED))
     if dry_run and candidates <= 1:
         return finish(base)
-    if not dry_run and confirm is not None and not confirm(plan, base.planned):
+    if not dry_run and confirm is not None and invalid_first is None and not confirm(plan, base.planned):
         return finish(replace(base, status=RunStatus.CANCELLED))
 
     ran_at = time.monotonic()
@@ -716,7 +736,10 @@ def run_intent(
     if candidates > 1:
         verifier = _Verifier(workspace, planner, tuple(alternates), emit, options, tools=tools,
                              line=plan.workspace, max_steps=max_steps, intent=plan.intent, noted=noted)
-        result, error = _verified(verifier, base, candidates, resolve, dry_run=dry_run)
+        result, error = _verified(verifier, base, candidates, resolve, dry_run=dry_run,
+                                  first_error=invalid_first.message if invalid_first else None)
+        if invalid_first is not None and not any(c.plan.steps for c in result.candidates):
+            raise invalid_first
         result = replace(result, run_seconds=time.monotonic() - ran_at)
         if dry_run or result.status is RunStatus.UNDECIDED:
             return finish(result)
@@ -731,11 +754,12 @@ def run_intent(
 
 
 def _verified(verifier: _Verifier, base: RunResult, candidates: int, resolve: Resolve | None,
-              *, dry_run: bool) -> tuple[RunResult, str | None]:
+              *, dry_run: bool, first_error: str | None = None) -> tuple[RunResult, str | None]:
     """The verified run (status `undecided` when nothing separates the best two, `planned` for a
     dry run, else still to be reviewed) and why it failed, if it did."""
     try:
-        outcome = verifier.run(base.plan, base.planned, candidates, resolve, keep=not dry_run)
+        outcome = verifier.run(base.plan, base.planned, candidates, resolve, keep=not dry_run,
+                               first_error=first_error)
     except (EngineUnavailableError, ImageNotFoundError) as exc:
         if not dry_run:
             raise

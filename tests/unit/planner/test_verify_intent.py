@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from sandbox.errors import PlannerError
 from sandbox.intent import Candidate, Progress, run_intent
 from sandbox.planner.design import PRODUCTION
 from sandbox.planner.plan import Planner
@@ -112,6 +113,36 @@ def test_each_sampled_candidate_is_its_own_reproducible_draw(tmp_path: Path) -> 
     run_intent(ws, "count", planner=plan, candidates=4)
     sampled = [(c.temperature, c.seed) for c in backend.calls if c.temperature > 0]
     assert sampled == [(0.7, 2), (0.7, 3)]  # candidates 3 and 4, one prompt, two draws
+
+
+def test_a_first_answer_that_is_no_plan_is_a_candidate_that_did_not_run(tmp_path: Path) -> None:
+    ws = _ws(tmp_path, effect)
+    # the gate's yes; candidate 1's free and guided passes say nothing; candidate 2 (next examples);
+    # candidate 3 (sampled, gated again)
+    plan, _ = planner("yes", "", "", block("touch a.txt"), "yes", block("touch a.txt"))
+    result = run_intent(ws, "create a.txt", planner=plan, candidates=3)
+    assert result.status == "pending" and result.choice is not None and result.choice.verdict == "chosen"
+    first = result.candidates[0].evidence
+    assert not first.ran and first.error is not None and first.error.startswith("no plan: ")
+    assert [c.source for c in result.candidates] == ["greedy", "next examples", "sampled 0.7"]
+    assert [s.args["command"] for s in result.plan.steps] == ["touch a.txt"]
+
+
+def test_when_no_candidate_is_a_plan_the_first_answers_error_stands(tmp_path: Path) -> None:
+    ws = _ws(tmp_path, effect)
+    plan, _ = planner("yes", "", "", "", "")
+    with pytest.raises(PlannerError) as caught:
+        run_intent(ws, "create a.txt", planner=plan, candidates=2)
+    assert caught.value.code == "planner.invalid_plan"
+    assert ws.log == []  # nothing ran
+
+
+def test_a_dry_run_whose_first_answer_is_no_plan_shows_a_candidate_that_is(tmp_path: Path) -> None:
+    ws = _ws(tmp_path, effect)
+    plan, _ = planner("yes", "", "", block("false"))
+    result = run_intent(ws, "create a.txt", planner=plan, candidates=2, dry_run=True, max_repairs=0)
+    assert result.status == "planned" and [s.args["command"] for s in result.plan.steps] == ["false"]
+    assert result.choice is not None and result.choice.verdict == "none"
 
 
 def test_one_candidate_is_the_plain_run(tmp_path: Path) -> None:
