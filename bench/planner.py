@@ -65,7 +65,7 @@ class Outcome:
     verdict: str = ""  # the choice between them (sandbox.planner.verify.Verdict)
     changed: bool = False  # verification chose another candidate than the first plan
     asked: bool = False  # nothing separated them: a person would have been asked (status undecided)
-    evidence: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # each candidate's, as in --json
+    evidence: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # each candidate, what it did
 
 
 def _calls(result: RunResult) -> list[str]:
@@ -92,7 +92,8 @@ def run_case(case: Case, planner: Planner, settings: Settings, scratch: Path, ca
         result = run_intent(workspace, case.intent, planner=planner, approve=lambda _: True, candidates=candidates)
         outcome.status = result.status
         outcome.candidates = len(result.candidates)
-        outcome.evidence = [c.evidence.to_json() for c in result.candidates]
+        outcome.evidence = [{**c.evidence.to_json(), "stdout": c.stdout()[:400], "diff": c.diff()[:400]}
+                            for c in result.candidates]
         if result.choice is not None:
             outcome.verdict = str(result.choice.verdict)
             outcome.changed = result.choice.chosen not in (None, 0)
