@@ -6,7 +6,8 @@ the engine), and choose among them here, by evidence:
 
 * how each ran: every step ran to success (after repairs), no denial, no error output;
 * what each did: its printed output and the content of its changes, as digests, so that two
-  candidates that did the same thing agree whatever commands they used;
+  candidates that did the same thing agree whatever commands they used; two that made the same
+  changes agree whatever they printed about them (`Evidence.effect`);
 * optionally the model's own short reading of a result against the request (`check_messages`,
   `read_check`): asked only to separate candidates that ran cleanly and disagree.
 
@@ -35,6 +36,7 @@ from sandbox.tools import Tool
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "NO_CHANGES",
     "Choice",
     "Evidence",
     "NextExamples",
@@ -83,6 +85,13 @@ class Evidence:
     @property
     def outcome(self) -> tuple[str, str]:
         return self.stdout_digest, self.changes_digest
+
+    @property
+    def effect(self) -> tuple[str, str]:
+        """What it did, as choosing compares candidates: the changes it made, when it made any (a
+        report of the same changes is no other answer: `tar -xzvf` lists what `tar -xzf` silently
+        extracts, `cp -v` names what `cp` copies), else what it printed."""
+        return ("", self.changes_digest) if self.changes_digest != NO_CHANGES else self.outcome
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -140,7 +149,7 @@ def _rank(group: Sequence[Evidence]) -> tuple[int, int, int, int, int, int]:
 
 def disputed(evidence: Sequence[Evidence]) -> bool:
     """Whether candidates that ran cleanly did different things (then the model's check is asked)."""
-    return len({e.outcome for e in evidence if e.clean}) > 1
+    return len({e.effect for e in evidence if e.clean}) > 1
 
 
 def choose(evidence: Sequence[Evidence], *, budget: int) -> Choice:
@@ -156,7 +165,7 @@ def choose(evidence: Sequence[Evidence], *, budget: int) -> Choice:
     groups: dict[tuple[str, str], list[Evidence]] = {}
     for item in evidence:
         if item.ran:
-            groups.setdefault(item.outcome, []).append(item)
+            groups.setdefault(item.effect, []).append(item)
     ranked = sorted(groups.values(), key=_rank, reverse=True)
     clean_groups = [g for g in ranked if any(e.clean for e in g)]
     if clean_groups and _rank(clean_groups[0])[1] and len(clean_groups) == 1:

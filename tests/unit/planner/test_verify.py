@@ -6,6 +6,7 @@ from dataclasses import replace
 
 from sandbox.planner.design import PRODUCTION
 from sandbox.planner.verify import (
+    NO_CHANGES,
     Evidence,
     Verdict,
     check_messages,
@@ -17,7 +18,7 @@ from sandbox.planner.verify import (
 )
 
 
-def ev(index: int, out: str = "a", changes: str = "", *, ran: bool = True, stderr: bool = False,
+def ev(index: int, out: str = "a", changes: str = NO_CHANGES, *, ran: bool = True, stderr: bool = False,
        denied: int = 0, check: bool | None = None) -> Evidence:
     return Evidence(index, f"source {index}", (f"cmd{index}",), ran, denied, stderr, 0, out, changes,
                     None if ran else "exit 1", check)
@@ -121,3 +122,15 @@ def test_a_sample_of_the_same_prompt_is_no_independent_support() -> None:
     assert choose([greedy, replace(sampled, index=1)], budget=3).verdict is Verdict.MORE  # not two opinions
     choice = choose([greedy, other, sampled], budget=3)
     assert choice.verdict is Verdict.ASK and choice.alternatives == (0, 1)
+
+
+def test_the_same_changes_reported_differently_are_one_outcome() -> None:
+    # tar -xzvf lists what tar -xzf silently extracts: the same changes, another printout
+    verbose, quiet = ev(0, "a.txt\nb.txt\n", "extracted"), ev(1, "", "extracted")
+    assert not disputed([verbose, quiet])
+    choice = choose([verbose, quiet], budget=3)
+    assert choice.verdict is Verdict.CHOSEN and choice.chosen == 0
+    # what was printed still tells apart candidates that changed nothing
+    assert disputed([ev(0, "3\n"), ev(1, "4\n")])
+    # and other changes are another outcome, whatever was printed
+    assert disputed([ev(0, "", "extracted"), ev(1, "", "extracted elsewhere")])
