@@ -37,6 +37,7 @@ from sandbox.planner.verify import (
     Evidence,
     Verdict,
     WithNotes,
+    answer_digest,
     check_messages,
     choose,
     disputed,
@@ -611,7 +612,7 @@ class _Verifier:
             denied=sum(len(r.denied) for r in counted), error_output=any(r.stderr.strip() for r in counted),
             repairs=sum(1 for a in runner.attempts if a.attempt > 1), stdout_digest=out_digest,
             changes_digest=changes_digest, error=error,
-            family="greedy" if source.startswith("sampled") else source,
+            family="greedy" if source.startswith("sampled") else source, answer_digest=answer_digest(stdout),
         )
         how = ("ran cleanly" if evidence.clean else f"failed: {error}" if error
                else "ran, with error output or denials")

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, is_dataclass, replace
 from enum import StrEnum
@@ -42,6 +43,7 @@ __all__ = [
     "NextExamples",
     "Verdict",
     "WithNotes",
+    "answer_digest",
     "check_messages",
     "choose",
     "disputed",
@@ -77,6 +79,7 @@ class Evidence:
     error: str | None = None  # why it did not run to the end
     check: bool | None = None  # the model's reading of the result against the request; None: not asked
     family: str = ""  # the prompt it came from: a sample of the same prompt is no independent support
+    answer_digest: str = ""  # what it printed as a person reads it (`answer_digest`); "": as stdout_digest
 
     @property
     def clean(self) -> bool:
@@ -90,15 +93,17 @@ class Evidence:
     def effect(self) -> tuple[str, str]:
         """What it did, as choosing compares candidates: the changes it made, when it made any (a
         report of the same changes is no other answer: `tar -xzvf` lists what `tar -xzf` silently
-        extracts, `cp -v` names what `cp` copies), else what it printed."""
-        return ("", self.changes_digest) if self.changes_digest != NO_CHANGES else self.outcome
+        extracts, `cp -v` names what `cp` copies), else what it printed, read as a person reads it."""
+        if self.changes_digest != NO_CHANGES:
+            return "", self.changes_digest
+        return self.answer_digest or self.stdout_digest, self.changes_digest
 
     def to_json(self) -> dict[str, Any]:
         return {
             "index": self.index, "source": self.source, "commands": list(self.commands), "ran": self.ran,
             "clean": self.clean, "denied": self.denied, "error_output": self.error_output, "repairs": self.repairs,
             "stdout_sha256": self.stdout_digest, "changes_sha256": self.changes_digest, "error": self.error,
-            "check": self.check, "family": self.family or self.source,
+            "check": self.check, "family": self.family or self.source, "answer_sha256": self.answer_digest,
         }
 
 
@@ -127,6 +132,24 @@ def outcome_digest(stdout: str, changes: Sequence[Mapping[str, Any]]) -> tuple[s
 
 
 NO_CHANGES = outcome_digest("", [])[1]
+
+_SPACES = re.compile(r"[ \t]+")
+_HERE = re.compile(r"(?:(?<=\s)|^)\./(?=\S)")
+
+
+def answer_digest(stdout: str) -> str:
+    """A digest of printed output as a person reads the answer in it: lines without surrounding or
+    repeated blanks, blank lines dropped, paths without a leading `./` (`find .` prints `./a.py`
+    where `ls` prints `a.py`), and a line that is one quoted string without its quotes (`jq .version`
+    prints `"1.2.3"` where `jq -r` prints `1.2.3`). Order and everything else count."""
+    lines = []
+    for raw in stdout.splitlines():
+        line = _HERE.sub("", _SPACES.sub(" ", raw.strip()))
+        if len(line) >= 2 and line[0] == line[-1] == '"' and '"' not in line[1:-1]:
+            line = line[1:-1]
+        if line:
+            lines.append(line)
+    return hashlib.sha256("\n".join(lines).encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def _group_check(group: Sequence[Evidence]) -> int:

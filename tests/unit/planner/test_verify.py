@@ -9,6 +9,7 @@ from sandbox.planner.verify import (
     NO_CHANGES,
     Evidence,
     Verdict,
+    answer_digest,
     check_messages,
     choose,
     disputed,
@@ -134,3 +135,15 @@ def test_the_same_changes_reported_differently_are_one_outcome() -> None:
     assert disputed([ev(0, "3\n"), ev(1, "4\n")])
     # and other changes are another outcome, whatever was printed
     assert disputed([ev(0, "", "extracted"), ev(1, "", "extracted elsewhere")])
+
+
+def test_an_answer_is_compared_as_a_person_reads_it() -> None:
+    assert answer_digest('"1.2.3"\n') == answer_digest("1.2.3\n")  # jq .version and jq -r .version
+    assert answer_digest("./a.py\n./src/b.py\n") == answer_digest("a.py\nsrc/b.py")  # find . and a listing
+    assert answer_digest("  3   notes.txt \n\n") == answer_digest("3 notes.txt")
+    assert answer_digest("a.py\nb.py\n") != answer_digest("b.py\na.py\n")  # order counts
+    assert answer_digest('"a" and "b"') != answer_digest("a and b")
+    assert answer_digest("../x") != answer_digest("x") and answer_digest("3\n") != answer_digest("4\n")
+    jq, raw = ev(0, "q"), ev(1, "r")
+    jq, raw = replace(jq, answer_digest=answer_digest('"1.2.3"')), replace(raw, answer_digest=answer_digest("1.2.3"))
+    assert not disputed([jq, raw])
