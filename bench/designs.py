@@ -3,8 +3,8 @@
 How the model is led to a plan (prompt, guidance, parsing back) decides what it writes, so several
 designs were compared on the accuracy set (`bench/planner.py --design NAME`, figures in
 docs/planner.md). `DESIGNS` holds every measured one by name. `sbx run` uses only the production
-design, `sandbox/planner/design.py` (`gated-sheet` here: a unit test checks that both give the
-model the same prompts and grammars). They are of three kinds:
+design, `sandbox/planner/design.py`, which is `gated-sheet` here itself (not a copy: a copy
+drifted from the product once, and the figures measured the copy). The others are of three kinds:
 
 * `FencedDesign` (`fenced` and its variants): the model answers as it naturally does, with fenced
   ```bash blocks (one per step) whose text is raw, unescaped shell; or with one sentence when shell
@@ -520,7 +520,7 @@ MEASURED: tuple[Design, ...] = (
     replace(_CACHED, name="cached-nogate", few_shot=FIXED_SHOTS_NAYS, gate=False),
     replace(_CACHED, name="cached-1", retrieve=1, refusals=0),
     replace(_CACHED, name="cached-bank", bank="turns", few_shot=()),
-    replace(_GATED, name="gated-sheet", cheatsheet=True),
+    PRODUCTION,  # gated-sheet: what sbx run uses, measured as it ships
     replace(_CACHED, name="cached-sheet", retrieve=1, refusals=0, cheatsheet=True),
     JsonDesign(),
     ToolCallDesign(),

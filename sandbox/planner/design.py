@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sandbox.errors import PlannerError
-from sandbox.planner.examples import Example, Retriever, bank, library
+from sandbox.planner.examples import Example, Retriever, bank, library, named_like
 from sandbox.planner.narrow import SHELL_TOOL, narrow
 from sandbox.planner.onnx import Guidance, Message
 from sandbox.planner.prompt import IMAGE_FACTS, SHELL_RULES, clip
@@ -183,7 +183,8 @@ class ShellDesign:
     def messages(self, intent: str, tools: Sequence[Tool], workspace: str, max_steps: int) -> list[Message]:
         fixed, nearest = self.examples(intent)
         out: list[Message] = [{"role": "system", "content": self.system(workspace)}]
-        for example in (*fixed, *nearest):
+        # the retrieved examples speak of the request's file, when it names one like theirs
+        for example in (*fixed, *(named_like(e, intent) for e in nearest)):
             out += [{"role": "user", "content": example.intent}, {"role": "assistant", "content": example.answer}]
         out.append({"role": "user", "content": intent})
         return out

@@ -84,6 +84,32 @@ def library() -> tuple[Example, ...]:
     return (*bank(), *cheatsheet())
 
 
+# A file name as a request says it: notes.txt, people.csv, src/app.py (not 3.5 or e.g.)
+_FILE_NAME = re.compile(r"(?<![\w./-])((?:[\w-]+/)*[\w-]+\.[a-z][a-z0-9]{0,4})(?![\w-])", re.IGNORECASE)
+
+
+def named_like(example: Example, intent: str) -> Example:
+    """`example` about the file the request names, when it asks for the same thing (half their
+    words, file names aside, are shared) of one file of the same kind (extension) under another
+    name: a small model copies a worked example's file names with its command (asked to dedupe
+    emails.txt, it wrote to list.txt, the example's file). An example of another task keeps its
+    file: about the request's own file, it would look like the answer."""
+    if example.refusal:
+        return example
+    theirs = set(_FILE_NAME.findall(example.intent))
+    ours = set(_FILE_NAME.findall(intent))
+    if len(theirs) != 1 or len(ours) != 1 or theirs == ours:
+        return example
+    (old,), (new,) = theirs, ours
+    if old.rsplit(".", 1)[1].lower() != new.rsplit(".", 1)[1].lower() or new in example.answer:
+        return example
+    mine, its = words(_FILE_NAME.sub(" ", intent)), words(_FILE_NAME.sub(" ", example.intent))
+    if not mine or 2 * len(mine & its) < len(mine | its):
+        return example
+    same = re.compile(rf"(?<![\w./-]){re.escape(old)}(?![\w-])")
+    return Example(same.sub(lambda _: new, example.intent), same.sub(lambda _: new, example.answer))
+
+
 _WORD = re.compile(r"[a-z0-9]+")
 _STOP = frozenset((
     "a", "an", "the", "of", "in", "on", "at", "to", "into", "from", "for", "with", "and", "or", "all", "every",

@@ -88,3 +88,20 @@ def test_exclusive_is_reentrant_in_a_thread_and_refuses_another_at_once(tmp_path
     assert [e.code for e in errors] == ["state.locked"]
     assert f"pid {os.getpid()}" in errors[0].message
     assert _free(lock)
+
+
+def test_a_lock_that_lives_on_in_a_child_being_started_is_waited_for(tmp_path: Path) -> None:
+    """A child forked while the lock was held keeps a copy of its descriptor until it execs (here:
+    exits), and with it the lock: this process's next `exclusive` waits for that, it is its own."""
+    lock = tmp_path / "lock"
+    with exclusive(lock, "the workspace"):
+        child = os.fork()
+        if child == 0:  # the copy of the descriptor holds the lock for 0.3 s after the parent let go
+            time.sleep(0.3)
+            os._exit(0)
+    started = time.monotonic()
+    with exclusive(lock, "the workspace"):
+        waited = time.monotonic() - started
+    os.waitpid(child, 0)
+    assert 0.1 < waited < 5
+    assert _free(lock)

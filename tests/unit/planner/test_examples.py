@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from bench.designs import FencedDesign
-from sandbox.planner.examples import Example, Retriever, bank, library, words
+from sandbox.planner.examples import Example, Retriever, bank, library, named_like, words
 from sandbox.tools import Tool
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -70,3 +70,24 @@ def test_retrieval_leaves_out_examples_the_prompt_already_holds() -> None:
     again = retriever.nearest("remove all the .tmp files", 1, refusals=0, exclude=first)
     assert first[0].intent == "remove all .tmp files"
     assert again and again[0] != first[0]
+
+
+def test_an_example_of_the_same_task_speaks_of_the_requests_file() -> None:
+    dedupe = Example("remove duplicate lines from list.txt but keep the order",
+                     "```bash\nawk '!seen[$0]++' list.txt > list.txt.tmp && mv list.txt.tmp list.txt\n```")
+    renamed = named_like(dedupe, "remove duplicate lines from emails.txt")
+    assert renamed.intent == "remove duplicate lines from emails.txt but keep the order"
+    assert renamed.answer == ("```bash\nawk '!seen[$0]++' emails.txt > emails.txt.tmp && mv emails.txt.tmp emails.txt"
+                              "\n```")
+
+
+def test_an_example_keeps_its_file_unless_it_is_the_same_task_on_a_file_of_the_same_kind() -> None:
+    create = Example("create todo.txt containing the line 'buy milk'", "```bash\necho 'buy milk' > todo.txt\n```")
+    assert named_like(create, "make every line of names.txt uppercase") == create  # another task
+    head = Example("show the first 10 lines of access.log", "```bash\nhead -n 10 access.log\n```")
+    assert named_like(head, "show the first 5 lines of notes.txt") == head  # another kind of file
+    assert named_like(head, "show the first 5 lines of a.log and b.log") == head  # two files
+    assert named_like(head, "show the first 5 lines") == head  # none
+    assert named_like(head, "show the first 5 lines of server.log").answer == "```bash\nhead -n 10 server.log\n```"
+    nay = Example("email notes.txt to bob", "Sorry, mail needs the network.")
+    assert named_like(nay, "email report.txt to bob") == nay
