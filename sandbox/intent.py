@@ -544,7 +544,8 @@ class _Verifier:
             pick = made[chosen]
             if latest.evidence.clean and latest.evidence.outcome == pick.evidence.outcome and pick.evidence.clean:
                 chosen = latest.index  # the same effect, already pending: no second run
-                choice = replace(choice, chosen=chosen)
+                choice = replace(choice, chosen=chosen, alternatives=tuple(
+                    chosen if index == pick.index else index for index in choice.alternatives))
         if chosen is None:
             self.set_aside(latest)
             made[-1] = self.discarded(latest)

@@ -9,7 +9,7 @@ import os
 import sys
 from typing import Any
 
-from sandbox.cli.alternatives import choose_between, undecided
+from sandbox.cli.alternatives import choose_between, dissent, undecided
 from sandbox.cli.common import Output, action_output, add_common, commit_text, for_terminal, interactive, open_workspace
 from sandbox.cli.dialogue import approver, ask, review
 from sandbox.cli.ticker import Ticker
@@ -107,9 +107,17 @@ def cmd_run(ns: argparse.Namespace) -> Output:
         _show_plan(plan, planned)
         return ask("Run this plan? [Y/n] ") in ("", "y", "yes")
 
+    dissent_shown: list[bool] = []
+
     def approve(run: Any) -> bool:
+        if ns.yes:
+            return True
+        other = dissent(run)
+        if other:  # before the person approves: what the candidate not chosen would have done
+            sys.stdout.write(other.lstrip("\n") + "\n")
+            dissent_shown.append(True)
         # the run commits its changesets whole and in order: the dialogue offers no per-file choice
-        return True if ns.yes else review(run.pending, per_file=False).approve
+        return review(run.pending, per_file=False).approve
 
     try:
         result = intent.run_intent(
@@ -122,10 +130,10 @@ def cmd_run(ns: argparse.Namespace) -> Output:
     finally:
         if ticker is not None:
             ticker.stop()
-    return _run_output(result, dry_run=ns.dry_run)
+    return _run_output(result, dry_run=ns.dry_run, dissent_shown=bool(dissent_shown))
 
 
-def _run_output(result: Any, *, dry_run: bool) -> Output:
+def _run_output(result: Any, *, dry_run: bool, dissent_shown: bool = False) -> Output:
     """What `sbx run` shows of its result: the plan, each attempt, the output, what is pending."""
     lines = []
     if dry_run or result.status in (RunStatus.PLANNED, RunStatus.REFUSED):
@@ -151,6 +159,8 @@ def _run_output(result: Any, *, dry_run: bool) -> Output:
         lines += ["sbx: " + commit_text(commit) for commit in result.commits]
     err = "\n".join(printable(line) for line in lines)  # denials, errors and paths come from the run
     err += undecided(result)  # escaped as it is made
+    if not dissent_shown:  # else the approval dialogue showed it
+        err += dissent(result)
     failed = result.error is not None or result.status is RunStatus.UNDECIDED
     shown = "" if dry_run else for_terminal(result.stdout(), sys.stdout)  # a dry run shows its plan
     return Output(result.to_json(), shown, err, exit_code=1 if failed else 0)

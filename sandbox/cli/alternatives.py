@@ -58,6 +58,20 @@ def choose_between(options: Sequence[Candidate]) -> int | None:
     return None
 
 
+def dissent(result: RunResult) -> str:
+    """When a candidate was chosen over one that did otherwise (`alternatives` of a run that is not
+    undecided): the other, so that the choice is not silent; "" otherwise."""
+    if result.status is RunStatus.UNDECIDED or result.choice is None or result.choice.chosen is None:
+        return ""
+    others = [c for c in result.alternatives if c.index != result.choice.chosen]
+    if not others:
+        return ""
+    lines = [f"sbx: candidate {result.choice.chosen + 1} was chosen, another did otherwise "
+             "(`alternatives` in --json):"]
+    lines += [describe(candidate, number) for number, candidate in enumerate(others, 1)]
+    return "\n" + "\n".join(lines)
+
+
 def undecided(result: RunResult) -> str:
     """What stderr says about a run left undecided (nothing kept), the options included; "" otherwise."""
     if result.status is not RunStatus.UNDECIDED or result.choice is None:

@@ -159,15 +159,17 @@ def _group_check(group: Sequence[Evidence]) -> int:
     return 1 if True in verdicts else -1 if verdicts else 0
 
 
-def _rank(group: Sequence[Evidence]) -> tuple[int, int, int, int, int, int]:
+def _rank(group: Sequence[Evidence]) -> tuple[int, int, int, int, int, int, int]:
     """How strongly the evidence backs one outcome: a clean run at all; two independent prompts
     that reached it cleanly (what stops verification early, and more than a small model's yes or
     no: the 1.5B said yes to a rename of one file in three and no to the whole one); the model's
     check; how many independent prompts reached it cleanly and at all (a sample of a prompt that
-    already reached it adds nothing: it shares its mistakes); the earliest (greedy first)."""
+    already reached it is no independent support: it shares its mistakes); then how many candidates
+    reached it cleanly, samples included (the model reaching one answer again when it samples is
+    weak evidence, and `choose` says so when it decides); the earliest (greedy first)."""
     clean = len({e.family or e.source for e in group if e.clean})
     return min(clean, 1), int(clean >= 2), _group_check(group), clean, len({e.family or e.source for e in group}), \
-        -min(e.index for e in group)
+        sum(e.clean for e in group), -min(e.index for e in group)
 
 
 def disputed(evidence: Sequence[Evidence]) -> bool:
@@ -180,7 +182,12 @@ def choose(evidence: Sequence[Evidence], *, budget: int) -> Choice:
 
     Stops early (`chosen`) when two candidates ran cleanly and agree and no other clean outcome
     competes; otherwise `more` until the budget is spent; then the outcome ranked first by `_rank`
-    when it is strictly ahead of the second, else `ask` with the best candidate of each of the two."""
+    when it is strictly ahead of the second. When only a sample of the same prompt puts it ahead
+    (the model's plan, sampled again, did the same; another prompt did otherwise), it is chosen,
+    not silently: the other stays among `alternatives` and the reason says so. Measured on the
+    dev cases left undecided, the outcome reached that way was right, or as good as the other, in
+    11 of 12; the model's own yes/no, P(yes) and A-or-B readings told them apart in none
+    (docs/planner.md). Else `ask` with the best candidate of each of the two."""
     if budget <= 1 and evidence:
         first = evidence[0]
         verdict = Verdict.CHOSEN if first.ran else Verdict.NONE
@@ -199,11 +206,23 @@ def choose(evidence: Sequence[Evidence], *, budget: int) -> Choice:
         return Choice(Verdict.MORE, None, (), "not settled yet")
     if not ranked:
         return Choice(Verdict.NONE, None, (), "no candidate ran to the end")
+    return _settled(ranked)
+
+
+def _settled(ranked: Sequence[Sequence[Evidence]]) -> Choice:
+    """The choice between outcomes, once every candidate is in, best ranked first."""
     top = ranked[0]
     best = min(e.index for e in top)
     if len(ranked) == 1 or _rank(top)[:5] > _rank(ranked[1])[:5]:
         return Choice(Verdict.CHOSEN, best, (), _why_ahead(top, ranked[1] if len(ranked) > 1 else None))
     second = min(e.index for e in ranked[1])
+    if _rank(top)[:6] > _rank(ranked[1])[:6]:
+        best = min(e.index for e in top if e.clean)
+        names = ", ".join(str(e.index + 1) for e in top if e.clean)
+        return Choice(Verdict.CHOSEN, best, (best, second),
+                      f"candidates {names} (one prompt, sampled again) ran cleanly and did the same; candidate "
+                      f"{second + 1} did otherwise and nothing else separates them: the more frequent outcome is "
+                      "shown, the other is among the alternatives")
     return Choice(Verdict.ASK, None, (best, second),
                   f"candidates {best + 1} and {second + 1} ran equally well and did different things")
 

@@ -121,7 +121,12 @@ def test_a_sample_of_the_same_prompt_is_no_independent_support() -> None:
     sampled = replace(ev(2, "25.75"), family="source 0")
     other = ev(1, "34.33")
     assert choose([greedy, replace(sampled, index=1)], budget=3).verdict is Verdict.MORE  # not two opinions
+    # the model's plan sampled again did the same: shown, and not silently
     choice = choose([greedy, other, sampled], budget=3)
+    assert choice.verdict is Verdict.CHOSEN and choice.chosen == 0 and choice.alternatives == (0, 1)
+    assert "1, 3 (one prompt, sampled again)" in choice.reason and "candidate 2 did otherwise" in choice.reason
+    # three outcomes, one each: nothing separates them
+    choice = choose([greedy, other, replace(sampled, stdout_digest="26")], budget=3)
     assert choice.verdict is Verdict.ASK and choice.alternatives == (0, 1)
 
 

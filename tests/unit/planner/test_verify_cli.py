@@ -56,3 +56,18 @@ def test_with_json_the_alternatives_are_returned_and_nothing_is_kept(
 def test_candidates_out_of_range_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["run", "x", "--candidates", "0", "--json"]) == 2
     assert json.loads(capsys.readouterr().out)["error"]["code"] == "usage.invalid_arg"
+
+
+def test_a_candidate_chosen_over_another_that_did_otherwise_says_so(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    ws = _ws(tmp_path, effect)
+    # the model's plan; the next examples' plan; the model's plan sampled again (gated again); the checks
+    plan, _ = planner("yes", block("echo 25.75"), block("echo 34.33"), "yes", block("echo 25.75"), "yes", "yes")
+    monkeypatch.setattr(actions, "open_workspace", lambda path, **_: ws)
+    monkeypatch.setattr("sandbox.planner.commands.make_planner", lambda *a, **k: plan)
+    monkeypatch.setattr(actions, "interactive", lambda as_json: False)
+    code = cli.main(["run", "what is the average age in people.csv", "-w", str(tmp_path), "--candidates", "3"])
+    captured = capsys.readouterr()
+    assert code == 0 and captured.out == "25.75\n"
+    assert "candidate 3 was chosen, another did otherwise" in captured.err  # 3 did what 1 did, and is pending
+    assert "$ echo 34.33" in captured.err and "34.33" in captured.err.split("another did otherwise")[1]
