@@ -66,8 +66,9 @@ def not_executable_hint(stderr: str) -> str:
     return f"Files in the folder cannot be executed directly here; run it with its interpreter: {runner} {script}."
 
 
-# GNU tools' errors whose fix a small model misses: it "repairs" them by narrowing the command to
-# what cannot fail (find -empty -delete, which deletes nothing), not by the option that does the job.
+# Errors whose fix a small model misses: it "repairs" GNU tools' folder errors by narrowing the
+# command to what cannot fail (find -empty -delete, which deletes nothing), not by the option that
+# does the job, and jq's by guessing another path into a JSON whose shape the error already says.
 _FOLDER_ERRORS = (
     (re.compile(r"Directory not empty"),
      "rmdir and find -delete remove only empty folders; to remove folders with everything in them use "
@@ -75,6 +76,16 @@ _FOLDER_ERRORS = (
     (re.compile(r"rm: cannot remove .*: Is a directory"), "rm removes a folder only with -r (rm -r)."),
     (re.compile(r"cp: -r not specified; omitting directory"), "cp copies a folder only with -r (cp -r)."),
     (re.compile(r"mkdir: cannot create directory .*: File exists"), "mkdir -p does not fail on a folder that exists."),
+    # jq's errors say what the JSON is, not how to reach into it (from jq's manual)
+    (re.compile(r"jq: error.*Cannot index array with"),
+     "The JSON there is an array, not an object with that key: reach its items with .[] (.[].name), count "
+     "them with length."),
+    (re.compile(r"jq: error.*Cannot index object with number"),
+     "The JSON there is an object, not an array: reach its values by key (.items), or with .[] for all of them."),
+    (re.compile(r"jq: error.*Cannot iterate over null"),
+     "That key is not in the JSON (null): look at the file's keys with jq keys, or .[] | keys for a list."),
+    (re.compile(r"jq: error.*(?:not valid in a csv row|cannot be (?:csv|tsv)-formatted)"),
+     "@csv and @tsv take one array per row: .items[] | [.a, .b] | @csv (with jq -r)."),
 )
 
 

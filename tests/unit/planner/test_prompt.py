@@ -73,6 +73,17 @@ def test_a_script_the_sandbox_would_not_execute_is_run_through_its_interpreter()
     assert repair_hint(1, "sh: 1: ./build.sh: Permission denied") == ""  # only the shell's exec failure
 
 
+def test_a_jq_error_says_how_to_reach_into_the_json_it_describes() -> None:
+    from sandbox.planner.prompt import repair_hint
+
+    assert ".[]" in repair_hint(5, 'jq: error (at items.json:1): Cannot index array with string "items"')
+    assert "by key" in repair_hint(5, "jq: error (at o.json:1): Cannot index object with number")
+    assert "jq keys" in repair_hint(5, "jq: error (at o.json:1): Cannot iterate over null (null)")
+    assert "one array per row" in repair_hint(5, 'jq: error (at o.json:1): object ({"a":1}) is not valid in a csv row')
+    assert "one array per row" in repair_hint(5, "jq: error (at o.json:1): object ({}) cannot be csv-formatted, "
+                                                 "only array")
+
+
 def test_a_folder_error_names_the_option_that_does_the_job() -> None:
     from sandbox.planner.prompt import repair_hint
 
