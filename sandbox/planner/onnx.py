@@ -339,7 +339,8 @@ class OnnxModel:
             generator, cached = self._prefix_cache.take(tokens, max_tokens)
         else:
             generator = self._new_generator(og, guidance, prompt_tokens + max_tokens, temperature=temperature,
-                                            seed=_sampling_seed(text, seed), top_p=top_p, top_k=top_k,
+                                            seed=_sampling_seed(text, seed) if temperature > 0 else 0,
+                                            top_p=top_p, top_k=top_k,
                                             fast_forward=fast_forward)
         try:
             started = time.monotonic()
