@@ -482,11 +482,12 @@ class _Verifier:
         return out[: budget - 1]
 
     def run(self, first: Plan, planned: tuple[PlannedStep, ...], budget: int, resolve: Resolve | None,
-            *, keep: bool = True, first_error: str | None = None) -> _Verified:
+            *, keep: bool = True, first_invalid: bool = False) -> _Verified:
         """Candidates until the evidence settles; with `keep`, the chosen one's changesets stay
         pending (run again if a later candidate ran after it), else nothing is kept (a dry run).
-        `first_error`: the model's first answer was no valid plan (`first` is empty), and why."""
-        made: list[Candidate] = [self.not_run(0, "greedy", first, f"no plan: {first_error}") if first_error
+        `first_invalid`: the model's first answer was no valid plan (`first` is empty; its explanation
+        says why)."""
+        made: list[Candidate] = [self.not_run(0, "greedy", first, first.explanation) if first_invalid
                                  else self.try_plan(0, "greedy", self.planner, first, planned)]
         by_index = {0: self.planner}
         choice = choose([made[0].evidence], budget=budget)
@@ -739,7 +740,7 @@ def run_intent(
         verifier = _Verifier(workspace, planner, tuple(alternates), emit, options, tools=tools,
                              line=plan.workspace, max_steps=max_steps, intent=plan.intent, noted=noted)
         result, error = _verified(verifier, base, candidates, resolve, dry_run=dry_run,
-                                  first_error=invalid_first.message if invalid_first else None)
+                                  first_invalid=invalid_first is not None)
         if invalid_first is not None and not any(c.plan.steps for c in result.candidates):
             raise invalid_first
         result = replace(result, run_seconds=time.monotonic() - ran_at)
@@ -756,12 +757,12 @@ def run_intent(
 
 
 def _verified(verifier: _Verifier, base: RunResult, candidates: int, resolve: Resolve | None,
-              *, dry_run: bool, first_error: str | None = None) -> tuple[RunResult, str | None]:
+              *, dry_run: bool, first_invalid: bool = False) -> tuple[RunResult, str | None]:
     """The verified run (status `undecided` when nothing separates the best two, `planned` for a
     dry run, else still to be reviewed) and why it failed, if it did."""
     try:
         outcome = verifier.run(base.plan, base.planned, candidates, resolve, keep=not dry_run,
-                               first_error=first_error)
+                               first_invalid=first_invalid)
     except (EngineUnavailableError, ImageNotFoundError) as exc:
         if not dry_run:
             raise

@@ -54,7 +54,15 @@ def exclusive(lock_file: Path, what: str) -> Iterator[None]:
         fd, depth = _held.get(key, (-1, 0))
         if depth == 0:
             another_thread = any(path == key[0] for path, _ in _held)
-            fd = _acquire(lock_file, what, wait_own=not another_thread)
+            _held[key] = (-1, 0)  # claimed, so that another thread sees it taken while this one waits
+    if depth == 0:
+        try:
+            fd = _acquire(lock_file, what, wait_own=not another_thread)  # waits outside the guard
+        except BaseException:
+            with _guard:
+                _held.pop(key, None)
+            raise
+    with _guard:
         _held[key] = (fd, depth + 1)
     try:
         yield

@@ -31,6 +31,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from sandbox.errors import SbxError
+from sandbox.planner.names import FILE_NAME, file_names
 from sandbox.resources import planner_data
 
 
@@ -84,10 +85,6 @@ def library() -> tuple[Example, ...]:
     return (*bank(), *cheatsheet())
 
 
-# A file name as a request says it: notes.txt, people.csv, src/app.py (not 3.5 or e.g.)
-_FILE_NAME = re.compile(r"(?<![\w./-])((?:[\w-]+/)*[\w-]+\.[a-z][a-z0-9]{0,4})(?![\w-])", re.IGNORECASE)
-
-
 def named_like(example: Example, intent: str) -> Example:
     """`example` about the file the request names, when it asks for the same thing (half their
     words, file names aside, are shared) of one file of the same kind (extension) under another
@@ -96,14 +93,14 @@ def named_like(example: Example, intent: str) -> Example:
     file: about the request's own file, it would look like the answer."""
     if example.refusal:
         return example
-    theirs = set(_FILE_NAME.findall(example.intent))
-    ours = set(_FILE_NAME.findall(intent))
+    theirs = set(file_names(example.intent))
+    ours = set(file_names(intent))
     if len(theirs) != 1 or len(ours) != 1 or theirs == ours:
         return example
     (old,), (new,) = theirs, ours
     if old.rsplit(".", 1)[1].lower() != new.rsplit(".", 1)[1].lower() or new in example.answer:
         return example
-    mine, its = words(_FILE_NAME.sub(" ", intent)), words(_FILE_NAME.sub(" ", example.intent))
+    mine, its = words(FILE_NAME.sub(" ", intent)), words(FILE_NAME.sub(" ", example.intent))
     if not mine or 2 * len(mine & its) < len(mine | its):
         return example
     same = re.compile(rf"(?<![\w./-]){re.escape(old)}(?![\w-])")

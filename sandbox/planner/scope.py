@@ -25,6 +25,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from sandbox.planner.names import names_a_file
+
 __all__ = ["Topic", "about_repository", "impossible_here", "note", "refusal_reason", "sandbox_topic"]
 
 
@@ -88,7 +90,7 @@ def sandbox_topic(intent: str) -> Topic | None:
     if not _ASKING.match(text) or "/" in text or refusal_reason(text) is not None:
         return None
     words = set(_WORD.findall(text))
-    if words & _ACTING or re.search(r"\b[\w-]+\.[a-z0-9]{1,5}\b", text):
+    if words & _ACTING or names_a_file(text):
         return None  # acts on files, or names one (`notes.txt`): not a question about the sandbox
     for topic, keys, phrases in _TOPICS:
         if words & keys or any(p in text for p in phrases):
@@ -169,7 +171,8 @@ _IMPOSSIBLE: tuple[tuple[re.Pattern[str], int], ...] = (
                 r".{0,40}\b(?:web|internet|online|google)\b|\bweather\b|\b(?:stock|share) prices?\b|"
                 r"\bexchange rates?\b|\blatest news\b"), 0),
     (re.compile(r"\b(?:printer|webcam|bluetooth|wi-?fi|scanner)\b|\bscreen brightness\b|"
-                r"\b(?:turn|crank) (?:up|down) the volume\b"), 1),
+                r"\b(?:turn|crank|raise|lower|increase|decrease|mute|unmute)\b.{0,30}\b(?:volume|speakers?|sound)\b|"
+                r"\b(?:volume|speakers?|sound)\b.{0,20}\b(?:up|down|louder|quieter)\b"), 1),
 )
 
 
@@ -185,7 +188,7 @@ def impossible_here(intent: str) -> str | None:
     text = intent.strip().lower()
     if _TO_DEVICE.search(text):
         return _NEEDS[1][0]
-    if "/" in text.replace("://", "") or re.search(r"\b[\w-]+\.(?!com\b|org\b|net\b)[a-z0-9]{1,5}\b", text):
+    if "/" in text.replace("://", "") or names_a_file(text):
         return None
     if _REMOTE.search(text):
         return _NEEDS[0][0]

@@ -67,6 +67,9 @@ def test_a_request_that_names_nothing_lacking_has_no_reason() -> None:
     "search the web for podman rootless",
     "what is the stock price of ACME",
     "turn up the volume",
+    "turn the speaker volume up",
+    "mute the sound",
+    "make the speakers louder",
     "print report.pdf on the office printer",
     "scan contract.pdf with the scanner",
 ])
@@ -83,6 +86,8 @@ def test_requests_that_certainly_need_the_network_or_a_device(intent: str) -> No
     "sort the messages by date",
     "show the errors in printer.log",
     "list the printers in printers.conf",
+    "list the sound effects on the desktop",
+    "count the lines that mention the volume in mixer.log",
 ])
 def test_tasks_that_mention_such_words_are_not_refused_by_words(intent: str) -> None:
     assert impossible_here(intent) is None
