@@ -30,6 +30,7 @@ from typing import Any
 from sandbox.app import Workspace
 from sandbox.errors import EngineUnavailableError, ImageNotFoundError, PlannerError, SbxError
 from sandbox.planner.evidence import peek, where_it_looked
+from sandbox.planner.pitfalls import pitfall
 from sandbox.planner.plan import Plan, Planner, PlanStep, Usage
 from sandbox.planner.prompt import clip, repair_hint, summarize_workspace
 from sandbox.planner.verify import (
@@ -89,6 +90,10 @@ class PlannedStep:
         return {"index": self.index, **self.step.to_json(), "confinement": self.confinement}
 
 
+# The error of a clean attempt set aside for a pitfall (planner.pitfalls) starts so
+SUSPECT = "suspect"
+
+
 @dataclass(frozen=True)
 class Attempt:
     """One try at one plan step: the call, what it did, and what became of its changeset."""
@@ -101,6 +106,11 @@ class Attempt:
     changeset: Changeset | None
     ok: bool
     error: str | None = None  # why it failed
+
+    @property
+    def set_aside(self) -> bool:
+        """It ran cleanly, into a pitfall: its fix ran after it (planner.pitfalls)."""
+        return not self.ok and (self.error or "").startswith(f"{SUSPECT}: ")
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -378,7 +388,7 @@ class _Runner:
             else:
                 failed, fix_feedback = self._run(planned.index, number, call, confinement, total)
                 if failed is None:
-                    return None
+                    return self._past_pitfall(planned.index, call, confinement, total) if number == 1 else None
                 reason = failed
             if number > self.max_repairs:
                 return f"step {planned.index + 1} failed ({reason}) after {self.max_repairs} repair(s)"
@@ -400,6 +410,32 @@ class _Runner:
                 confinement = _confine(self.workspace, call, self.timeout_s)
             except SbxError as exc:
                 refusal = exc.message
+
+    def _past_pitfall(self, index: int, call: PlanStep, confinement: str, total: int) -> str | None:
+        """After a clean first run: when it fell into a pitfall (planner.pitfalls: a table's header
+        read as data), its fix runs instead; when the fix fails, the call runs again as planned."""
+        found = pitfall(self.workspace.path, _words_of(call), self.intent) if call.tool == "run_shell" else None
+        if found is None or self.max_repairs < 1:
+            return None
+        ran = self.attempts.pop()
+        kept = self.kept.pop()
+        if kept.status in (ChangesetStatus.PENDING, ChangesetStatus.EMPTY):
+            kept = self.workspace.discard(kept.id)
+        reason = f"{SUSPECT}: {found.reason}"
+        self.attempts.append(replace(ran, changeset=kept, ok=False, error=reason))
+        fixed = PlanStep(call.tool, {**call.args, "command": found.fixed}, f"{call.why} ({found.reason})".strip(),
+                         found.fixed)
+        self.emit(Progress(ProgressKind.REPAIR, f"step {index + 1}: {found.reason}; running its rows only",
+                           {"step": index, "attempt": 1, "reason": reason}))
+        try:
+            failed: str | None = self._run(index, 2, fixed, _confine(self.workspace, fixed, self.timeout_s), total)[0]
+        except SbxError as exc:
+            failed = exc.message
+        if failed is None:
+            return None
+        log.info("step %d: the fix of its pitfall failed (%s); running it as planned", index + 1, failed)
+        failed, _ = self._run(index, 3, call, confinement, total)
+        return None if failed is None else f"step {index + 1} failed ({failed}) when run again as planned"
 
     def _run(self, index: int, number: int, call: PlanStep, confinement: str, total: int) -> tuple[str | None, str]:
         self.emit(Progress(ProgressKind.STEP, f"step {index + 1}/{total}: {_describe(call)}",
@@ -609,8 +645,10 @@ class _Verifier:
         counted = [a.result for a in runner.attempts if a.ok and a.result is not None]
         stdout = "".join(r.stdout for r in counted)
         out_digest, changes_digest = outcome_digest(stdout, [c.to_json() for cs in runner.kept for c in cs.changes])
+        # what ran, repairs included (what the check reads and a person is shown), else what was planned
+        ran = {a.step: a.call for a in runner.attempts if a.ok}
         evidence = Evidence(
-            index, source, tuple(_describe(p.step) for p in planned), error is None,
+            index, source, tuple(_describe(ran.get(p.index, p.step)) for p in planned), error is None,
             denied=sum(len(r.denied) for r in counted), error_output=any(r.stderr.strip() for r in counted),
             repairs=sum(1 for a in runner.attempts if a.attempt > 1), stdout_digest=out_digest,
             changes_digest=changes_digest, error=error,

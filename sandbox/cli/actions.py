@@ -142,7 +142,8 @@ def _run_output(result: Any, *, dry_run: bool, dissent_shown: bool = False) -> O
         lines.append(f"sbx: nothing to do: {result.plan.explanation}")
     for attempt in result.attempts:
         ran = f"exit {attempt.result.exit_code}" if attempt.result else "did not run"
-        outcome = "ok" if attempt.ok else f"failed: {attempt.error}"
+        outcome = "ok" if attempt.ok else f"set aside, {attempt.error}" if attempt.set_aside else \
+            f"failed: {attempt.error}"
         lines.append(f"sbx: [step {attempt.step + 1} attempt {attempt.attempt} {attempt.call.tool}: {ran}, {outcome}]")
         if attempt.result is not None:
             lines += [f"sbx: denied: {denial}" for denial in attempt.result.denied]

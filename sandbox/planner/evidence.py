@@ -20,6 +20,8 @@ import re
 import shlex
 from pathlib import Path, PurePosixPath
 
+from sandbox.planner.pitfalls import header_row
+
 log = logging.getLogger(__name__)
 
 __all__ = ["peek", "where_it_looked"]
@@ -185,7 +187,7 @@ def peek(root: Path, intent: str) -> str:
         lines = head.decode("utf-8", "replace").splitlines()[:PEEK_LINES]
         if not _structured(target, lines):
             continue  # prose: its words would read as the request's (a rename became an edit)
-        note = "; its first line is a header, not data" if _header(lines) else ""
+        note = "; its first line is a header, not data" if header_row(lines) else ""
         shown.append(f"{word} begins: " + " | ".join(line[:PEEK_CHARS // PEEK_LINES] for line in lines) + note)
     return "\n".join(shown)
 
@@ -201,18 +203,3 @@ def _structured(path: Path, lines: list[str]) -> bool:
     if lines and lines[0].lstrip()[:1] in ("{", "[", "<"):
         return True
     return len(lines) >= 2 and any(c in lines[0] and lines[0].count(c) == lines[1].count(c) for c in ",\t;|")
-
-
-def _header(lines: list[str]) -> bool:
-    """A table's header row: the first line's fields hold no number where the next line's do."""
-    if len(lines) < 2:
-        return False
-    sep = next((c for c in ",\t;|" if c in lines[0] and c in lines[1]), None)
-    if sep is None:
-        return False
-    first, second = lines[0].split(sep), lines[1].split(sep)
-
-    def numeric(field: str) -> bool:
-        return field.strip().replace(".", "", 1).lstrip("-").isdigit()
-
-    return len(first) == len(second) and not any(map(numeric, first)) and any(map(numeric, second))

@@ -92,8 +92,6 @@ def test_rename_a_function_across_the_python_files_of_a_src_package(
     _right_or_unsure(result, root, check)
 
 
-@pytest.mark.xfail(reason="the default model's candidates agree on counting the header (25.75): verification "
-                          "cannot catch a mistake every candidate shares", strict=False)
 def test_the_average_of_a_csv_column_skips_the_header(tmp_path: Path, podman_ready: None, planner: Planner) -> None:
     root, result = _run(tmp_path, planner, "what is the average age in people.csv")
     _right_or_unsure(result, root, lambda _root, run: _near(run.stdout(), 34.33))

@@ -1,0 +1,169 @@
+"""Mistakes a command makes that its exit status does not show, and their fix (reads the host folder only).
+
+A small model's commonest silent mistake on tables: `awk -F, '{s += $2} END {print s / NR}'
+people.csv` reads the header row `name,age` as a person aged 0, prints 25.75 instead of 34.33,
+exits 0 and says nothing. The prompt already says that the file's first line is a header
+(evidence.peek), and the model still does it; told so after the run, the 1.5B model wrote
+`'{s += $2} NR > 1 {s += $2} END {print s / NR}'`. The fix is mechanical, so `pitfall` makes it:
+the same program, given the rows after the header (`tail -n +2 people.csv | awk ...`), where NR
+counts data rows only and every rule sees data only.
+
+Only what is certain from the words counts: one table (`header_row`) given to awk as its only
+file, by the first command of the line, whose program never tells a line by its number (NR > 1,
+NR - 1) nor asks for FILENAME, in a command that prints its answer (no file written: a table
+rewritten without its header would lose it), for a request that does not speak of the header.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+__all__ = ["Pitfall", "header_row", "pitfall"]
+
+HEAD_BYTES = 480
+_AWKS = frozenset({"awk", "gawk", "mawk", "nawk"})
+_SEPARATORS = frozenset({"|", "||", "&&", ";", "&", "|&", "\n"})
+# A request about the header row itself, or about every line as it is.
+_ABOUT_HEADER = re.compile(r"\b(?:header|headers|heading|headings|first (?:line|row)|column names|every line|all lines"
+                           r"|each line|line numbers?|how many lines|number of lines|count the lines)\b", re.IGNORECASE)
+# A program that treats a line by its number (NR > 1, FNR == 1, an average over NR - 1), reads
+# lines itself, names its file, or writes one (print > "out")
+_LINE_AWARE = re.compile(r"\bF?NR\s*(?:[<>]=?|[!=]=|-\s*1\b)|(?:[<>]=?|[!=]=)\s*F?NR\b|\bgetline\b|\bFILENAME\b|"
+                         r"\bprintf?\b[^;}]*>")
+_REDIRECTS = frozenset({">", ">>", ">|", "&>", "&>>"})
+_WRITERS = frozenset({"tee", "sponge", "inplace", "-i"})
+
+
+@dataclass(frozen=True)
+class Pitfall:
+    """What a command got wrong (`reason`, one sentence) and the command that does it right (`fixed`)."""
+
+    reason: str
+    fixed: str
+
+
+def header_row(lines: list[str]) -> bool:
+    """A table's header row: the first line's fields hold no number where the next line's do."""
+    if len(lines) < 2:
+        return False
+    sep = next((c for c in ",\t;|" if c in lines[0] and c in lines[1]), None)
+    if sep is None:
+        return False
+    first, second = lines[0].split(sep), lines[1].split(sep)
+
+    def numeric(field: str) -> bool:
+        return field.strip().replace(".", "", 1).lstrip("-").isdigit()
+
+    return len(first) == len(second) and not any(map(numeric, first)) and any(map(numeric, second))
+
+
+def _first_lines(root: Path, word: str) -> list[str] | None:
+    """The first lines of the file `word` names inside `root` (no link, no path out), or None."""
+    path = PurePosixPath(word)
+    if not word or path.is_absolute() or ".." in path.parts:
+        return None
+    target = root / path
+    if target.is_symlink() or not target.is_file():
+        return None
+    try:
+        with target.open("rb") as handle:
+            data = handle.read(HEAD_BYTES)
+    except OSError:
+        return None
+    if b"\0" in data:
+        return None
+    return data.decode("utf-8", "replace").splitlines()[:3]
+
+
+def _tokens(command: str) -> list[str] | None:
+    try:
+        lexer = shlex.shlex(command, posix=True, punctuation_chars=True)
+        lexer.whitespace_split = True
+        return list(lexer)
+    except ValueError:
+        return None
+
+
+def _writes(tokens: list[str]) -> bool:
+    """Whether the line writes a file: a redirection to one (not 2>, not /dev/null), tee, in place."""
+    for at, token in enumerate(tokens):
+        if token in _WRITERS:
+            return True
+        if token in _REDIRECTS:
+            before = tokens[at - 1] if at else ""
+            after = tokens[at + 1] if at + 1 < len(tokens) else ""
+            if before != "2" and after != "/dev/null":
+                return True
+    return False
+
+
+def _first_command(tokens: list[str]) -> list[str] | None:
+    """The words of the line's first simple command (before a pipe or a list), or None when the
+    line starts with a group."""
+    words: list[str] = []
+    skip = False
+    for token in tokens:
+        if skip:
+            skip = False
+            continue
+        if token in _SEPARATORS:
+            break
+        if token in ("(", ")", "{", "}"):
+            return None
+        if token in _REDIRECTS or token in (">&", "<&"):  # 2>/dev/null, >&2: not the command's words
+            if words and words[-1].isdigit():
+                words.pop()
+            skip = True
+            continue
+        words.append(token)
+    return words or None
+
+
+def _awk_files(words: list[str]) -> list[str] | None:
+    """The files an awk command reads (its operands after the program, its `<` input), or None
+    when its program is in a file (-f) or it assigns variables between files."""
+    out: list[str] = []
+    program_seen = False
+    args = iter(words[1:])
+    for word in args:
+        if word in ("-f", "--file") or word.startswith("-f"):
+            return None
+        if word in ("-F", "-v"):
+            next(args, None)
+        elif word == "<":
+            out.append(next(args, ""))
+        elif word.startswith("-") and not program_seen:
+            continue
+        elif not program_seen:
+            program_seen = True
+        elif "=" in word:
+            return None
+        else:
+            out.append(word)
+    return out
+
+
+def pitfall(root: Path, command: str, intent: str) -> Pitfall | None:
+    """What a command that ran cleanly certainly got wrong, and its fix; None when nothing is certain."""
+    tokens = _tokens(command)
+    if tokens is None or _ABOUT_HEADER.search(intent) or _writes(tokens):
+        return None
+    words = _first_command(tokens)
+    if words is None or PurePosixPath(words[0]).name not in _AWKS or _LINE_AWARE.search(command):
+        return None
+    files = _awk_files(words)
+    if files is None or len(files) != 1:
+        return None
+    name = files[0]
+    lines = _first_lines(root, name)
+    if lines is None or not header_row(lines):
+        return None
+    # The file's one place in the line, as a plain word (or after <), removed from awk and fed by tail
+    spot = re.compile(rf"[ \t]+(?:<[ \t]*)?{re.escape(name)}(?![\w./'\"-])")
+    if len(spot.findall(command)) != 1:
+        return None
+    fixed = f"tail -n +2 {shlex.quote(name)} | " + spot.sub("", command, count=1)
+    return Pitfall(f"awk read the header line of {name} ({lines[0].strip()[:80]}) as if it were data", fixed)

@@ -1,0 +1,55 @@
+"""A step that ran cleanly into a pitfall (planner.pitfalls) runs its fix instead, and runs as
+planned when the fix fails; no model is asked."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from sandbox.intent import run_intent
+from tests.unit.planner.test_intent import _planner, _ws
+
+WITH_HEADER = "awk -F, '{s += $2} END {print s / NR}' people.csv"
+ROWS_ONLY = "tail -n +2 people.csv | awk -F, '{s += $2} END {print s / NR}'"
+ASKED = "what is the average age in people.csv"
+
+
+def _average(*, fix_fails: bool = False) -> Any:
+    def effect(tool: str, args: Mapping[str, Any]) -> tuple[int, str, str, tuple[str, ...]]:
+        command = str(args.get("command", ""))
+        if command.startswith("tail"):
+            return (1, "", "tail: broken\n", ()) if fix_fails else (0, "34.3333\n", "", ())
+        return 0, "25.75\n", "", ()
+    return effect
+
+
+def _people(tmp_path: Path, *, fix_fails: bool = False) -> Any:
+    ws = _ws(tmp_path, _average(fix_fails=fix_fails))
+    (ws.path / "people.csv").write_text("name,age\nann,31\nbo,45\ncy,27\n")
+    return ws
+
+
+def test_a_clean_run_that_read_a_header_as_data_is_run_on_the_rows_only(tmp_path: Path) -> None:
+    planner, backend = _planner(f"```bash\n{WITH_HEADER}\n```")
+    result = run_intent(_people(tmp_path), ASKED, planner=planner)
+    assert result.error is None and result.stdout() == "34.3333\n"
+    assert [(a.call.args["command"], a.ok) for a in result.attempts] == [(WITH_HEADER, False), (ROWS_ONLY, True)]
+    set_aside = result.attempts[0]
+    assert set_aside.error is not None and set_aside.error.startswith("suspect: awk read the header line of people.csv")
+    assert set_aside.changeset is not None and set_aside.changeset.status != "pending"
+    assert len(backend.calls) == 1  # the fix is made, not asked for
+
+
+def test_when_the_fix_fails_the_step_runs_as_planned(tmp_path: Path) -> None:
+    planner, _ = _planner(f"```bash\n{WITH_HEADER}\n```")
+    result = run_intent(_people(tmp_path, fix_fails=True), ASKED, planner=planner)
+    assert result.error is None and result.stdout() == "25.75\n"
+    assert [(a.call.args["command"], a.ok) for a in result.attempts] == [
+        (WITH_HEADER, False), (ROWS_ONLY, False), (WITH_HEADER, True)]
+
+
+def test_without_repairs_nothing_is_checked(tmp_path: Path) -> None:
+    planner, _ = _planner(f"```bash\n{WITH_HEADER}\n```")
+    result = run_intent(_people(tmp_path), ASKED, planner=planner, max_repairs=0)
+    assert result.error is None and [a.ok for a in result.attempts] == [True]

@@ -1,0 +1,83 @@
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from sandbox.planner.pitfalls import header_row, pitfall
+
+PEOPLE = "name,age\nann,31\nbo,45\ncy,27\n"
+ASKED = "what is the average age in people.csv"
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    (tmp_path / "people.csv").write_text(PEOPLE)
+    (tmp_path / "raw.csv").write_text("31,ann\n45,bo\n")
+    (tmp_path / "notes.txt").write_text("buy milk\ncall bo\n")
+    return tmp_path
+
+
+@pytest.mark.parametrize(("command", "fixed"), [
+    ("awk -F, '{s += $2} END {print s / NR}' people.csv",
+     "tail -n +2 people.csv | awk -F, '{s += $2} END {print s / NR}'"),
+    ("awk -F, '{ s += $2; n++ } END { print s/n }' people.csv",
+     "tail -n +2 people.csv | awk -F, '{ s += $2; n++ } END { print s/n }'"),
+    ("gawk -F',' '$2 > 30 {print $1}' < people.csv | sort",
+     "tail -n +2 people.csv | gawk -F',' '$2 > 30 {print $1}' | sort"),
+    ("awk -F, -v OFS=' ' '{print $2, $1}' ./people.csv 2>/dev/null",
+     "tail -n +2 ./people.csv | awk -F, -v OFS=' ' '{print $2, $1}' 2>/dev/null"),
+])
+def test_a_table_read_with_its_header_as_data_is_fed_its_rows_only(root: Path, command: str, fixed: str) -> None:
+    found = pitfall(root, command, ASKED)
+    assert found is not None and "header line of" in found.reason and "name,age" in found.reason
+    assert found.fixed == fixed
+
+
+def test_the_fix_gives_the_answer_the_rows_hold(root: Path) -> None:
+    command = "awk -F, '{s += $2} END {print s / NR}' people.csv"
+    found = pitfall(root, command, ASKED)
+    assert found is not None
+
+    def run(line: str) -> str:
+        return subprocess.run(["sh", "-c", line], cwd=root, capture_output=True, text=True, check=True).stdout
+
+    assert run(command) == "25.75\n" and run(found.fixed).startswith("34.333")
+
+
+@pytest.mark.parametrize("command", [
+    "awk -F, 'NR > 1 {s += $2; n++} END {print s / n}' people.csv",
+    "awk -F, 'FNR==1 {next} {s += $2} END {print s}' people.csv",
+    "awk -F, '{s += $2} END {print s / (NR - 1)}' people.csv",
+    "tail -n +2 people.csv | awk -F, '{s += $2} END {print s}'",
+    "cat people.csv | awk -F, '{print $2}'",
+    "awk -F, '{print $1}' raw.csv",  # no header
+    "awk '{print $1}' notes.txt",
+    "awk -F, '{print $1}' missing.csv",
+    "awk -f prog.awk people.csv",
+    "awk -F, '{print $1}' people.csv raw.csv",  # two files
+    "awk -F, '{print $1}' people.csv > names.txt",  # writes a file: the header may belong in it
+    "awk -F, '{print $1 > \"names.txt\"}' people.csv",
+    "awk -F, '{print $1}' people.csv | tee names.txt",
+    "gawk -i inplace -F, '{print $1}' people.csv",
+    "awk -F, '{print FILENAME, $1}' people.csv",
+    "sort -t, -k2 -n people.csv",
+    "awk -F, '{print $1}' people.csv; wc -l people.csv",  # the file named twice
+    "awk -F, '{print $1}' /etc/passwd",
+    "awk 'unbalanced",
+])
+def test_what_is_not_certainly_a_pitfall(root: Path, command: str) -> None:
+    assert pitfall(root, command, "list the names in people.csv") is None
+
+
+def test_a_request_about_the_header_or_every_line_has_no_pitfall(root: Path) -> None:
+    command = "awk -F, '{print NF}' people.csv"
+    assert pitfall(root, command, "how many columns does the header of people.csv have") is None
+    assert pitfall(root, command, "how many fields are on each line of people.csv") is None
+    assert pitfall(root, command, "how many fields has each person in people.csv") is not None
+
+
+def test_a_header_row_holds_no_number_where_the_next_line_does() -> None:
+    assert header_row(["name,age", "ann,31"])
+    assert not header_row(["ann,31", "bo,45"])
+    assert not header_row(["name,city", "ann,paris"])  # no number to tell a header from a row
+    assert not header_row(["just one line"])
