@@ -413,11 +413,15 @@ class _Runner:
 
     def _past_pitfall(self, index: int, call: PlanStep, confinement: str, total: int) -> str | None:
         """After a clean first run: when it fell into a pitfall (planner.pitfalls: a table's header
-        read as data), its fix runs instead; when the fix fails, the call runs again as planned."""
-        found = pitfall(self.workspace.path, _words_of(call), self.intent) if call.tool == "run_shell" else None
-        if found is None or self.max_repairs < 1:
+        read as data, ls -l's "total" taken for a file), its fix runs instead; when the fix fails,
+        the call runs again as planned."""
+        ran = self.attempts[-1]
+        if call.tool != "run_shell" or self.max_repairs < 1 or ran.result is None:
             return None
-        ran = self.attempts.pop()
+        found = pitfall(self.workspace.path, _words_of(call), self.intent, ran.result.stdout)
+        if found is None:
+            return None
+        self.attempts.pop()
         kept = self.kept.pop()
         if kept.status in (ChangesetStatus.PENDING, ChangesetStatus.EMPTY):
             kept = self.workspace.discard(kept.id)
@@ -425,7 +429,7 @@ class _Runner:
         self.attempts.append(replace(ran, changeset=kept, ok=False, error=reason))
         fixed = PlanStep(call.tool, {**call.args, "command": found.fixed}, f"{call.why} ({found.reason})".strip(),
                          found.fixed)
-        self.emit(Progress(ProgressKind.REPAIR, f"step {index + 1}: {found.reason}; running its rows only",
+        self.emit(Progress(ProgressKind.REPAIR, f"step {index + 1}: {found.reason}; running it fixed",
                            {"step": index, "attempt": 1, "reason": reason}))
         try:
             failed: str | None = self._run(index, 2, fixed, _confine(self.workspace, fixed, self.timeout_s), total)[0]

@@ -8,10 +8,12 @@ exits 0 and says nothing. The prompt already says that the file's first line is 
 the same program, given the rows after the header (`tail -n +2 people.csv | awk ...`), where NR
 counts data rows only and every rule sees data only.
 
-Only what is certain from the words counts: one table (`header_row`) given to awk as its only
-file, by the first command of the line, whose program never tells a line by its number (NR > 1,
-NR - 1) nor asks for FILENAME, in a command that prints its answer (no file written: a table
-rewritten without its header would lose it), for a request that does not speak of the header.
+Only what is certain from the words counts: one table (`header_row`) given as its only file to
+awk or cut by the first command of the line, where awk's program never tells a line by its number
+(NR > 1, NR - 1) nor asks for FILENAME, in a command that prints its answer (no file written: a
+table rewritten without its header would lose it), for a request that does not speak of the
+header, of every line, or (for cut) of a column as it stands. And `ls -l... | head`, which printed
+the listing's "total" line as its first "file": the same line with `tail -n +2` before head.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ _ABOUT_HEADER = re.compile(r"\b(?:header|headers|heading|headings|first (?:line|
 # lines itself, names its file, or writes one (print > "out")
 _LINE_AWARE = re.compile(r"\bF?NR\s*(?:[<>]=?|[!=]=|-\s*1\b)|(?:[<>]=?|[!=]=)\s*F?NR\b|\bgetline\b|\bFILENAME\b|"
                          r"\bprintf?\b[^;}]*>")
+# "the second column": the column as it stands, its header too, may be what is asked
+_COLUMN = re.compile(r"\bcolumns?\b", re.IGNORECASE)
 _REDIRECTS = frozenset({">", ">>", ">|", "&>", "&>>"})
 _WRITERS = frozenset({"tee", "sponge", "inplace", "-i"})
 
@@ -146,24 +150,63 @@ def _awk_files(words: list[str]) -> list[str] | None:
     return out
 
 
-def pitfall(root: Path, command: str, intent: str) -> Pitfall | None:
-    """What a command that ran cleanly certainly got wrong, and its fix; None when nothing is certain."""
-    tokens = _tokens(command)
-    if tokens is None or _ABOUT_HEADER.search(intent) or _writes(tokens):
-        return None
-    words = _first_command(tokens)
-    if words is None or PurePosixPath(words[0]).name not in _AWKS or _LINE_AWARE.search(command):
-        return None
-    files = _awk_files(words)
+def _cut_files(words: list[str]) -> list[str]:
+    """The files a cut command reads (its operands, its `<` input)."""
+    out: list[str] = []
+    args = iter(words[1:])
+    for word in args:
+        if word in ("-d", "-f", "-c", "-b", "--output-delimiter"):
+            next(args, None)
+        elif word == "<":
+            out.append(next(args, ""))
+        elif not word.startswith("-"):
+            out.append(word)
+    return out
+
+
+def _rows_only(root: Path, command: str, program: str, files: list[str] | None) -> Pitfall | None:
+    """The command's one file, when it is a table, fed to it without its header line."""
     if files is None or len(files) != 1:
         return None
     name = files[0]
     lines = _first_lines(root, name)
     if lines is None or not header_row(lines):
         return None
-    # The file's one place in the line, as a plain word (or after <), removed from awk and fed by tail
+    # The file's one place in the line, as a plain word (or after <), removed and fed by tail
     spot = re.compile(rf"[ \t]+(?:<[ \t]*)?{re.escape(name)}(?![\w./'\"-])")
     if len(spot.findall(command)) != 1:
         return None
     fixed = f"tail -n +2 {shlex.quote(name)} | " + spot.sub("", command, count=1)
-    return Pitfall(f"awk read the header line of {name} ({lines[0].strip()[:80]}) as if it were data", fixed)
+    return Pitfall(f"{program} read the header line of {name} ({lines[0].strip()[:80]}) as if it were data", fixed)
+
+
+def _listing_total(command: str, tokens: list[str], words: list[str], stdout: str) -> Pitfall | None:
+    """`ls -l... | head`: the listing's first line is its "total", not a file."""
+    long = any(w.startswith("-") and not w.startswith("--") and "l" in w for w in words[1:])
+    after = tokens[len(words):]
+    if not long or not stdout.startswith("total ") or len(after) < 2 or after[:2] != ["|", "head"]:
+        return None
+    head, bar, rest = command.partition("|")
+    if _tokens(head) != words:  # the first | is inside quotes, or the words hold a redirection
+        return None
+    return Pitfall("ls -l begins its listing with a \"total\" line, and head counted it as a file",
+                   f"{head.rstrip()} | tail -n +2 {bar}{rest}")
+
+
+def pitfall(root: Path, command: str, intent: str, stdout: str = "") -> Pitfall | None:
+    """What a command that ran cleanly (printing `stdout`) certainly got wrong, and its fix; None
+    when nothing is certain."""
+    tokens = _tokens(command)
+    words = _first_command(tokens) if tokens is not None else None
+    if tokens is None or words is None or _writes(tokens):
+        return None
+    program = PurePosixPath(words[0]).name
+    if program == "ls":
+        return _listing_total(command, tokens, words, stdout)
+    if _ABOUT_HEADER.search(intent):
+        return None
+    if program in _AWKS and not _LINE_AWARE.search(command):
+        return _rows_only(root, command, program, _awk_files(words))
+    if program == "cut" and not _COLUMN.search(intent):
+        return _rows_only(root, command, program, _cut_files(words))
+    return None

@@ -81,3 +81,18 @@ def test_a_header_row_holds_no_number_where_the_next_line_does() -> None:
     assert not header_row(["ann,31", "bo,45"])
     assert not header_row(["name,city", "ann,paris"])  # no number to tell a header from a row
     assert not header_row(["just one line"])
+
+
+def test_cut_of_a_table_is_fed_its_rows_unless_a_column_is_asked_for(root: Path) -> None:
+    found = pitfall(root, "cut -d, -f2 people.csv | sort -n | head -1", "how old is the youngest person in people.csv")
+    assert found is not None and found.fixed == "tail -n +2 people.csv | cut -d, -f2 | sort -n | head -1"
+    assert pitfall(root, "cut -d, -f2 people.csv", "print the second column of people.csv") is None
+
+
+def test_a_long_listing_cut_by_head_skips_its_total_line(root: Path) -> None:
+    found = pitfall(root, "ls -lt | head -1", "which file changed last", stdout="total 12\n")
+    assert found is not None and found.fixed == "ls -lt | tail -n +2 | head -1"
+    assert pitfall(root, "ls -lt | head -1", "which file changed last", stdout="-rw-r--r-- 1 a a 3 x.txt\n") is None
+    assert pitfall(root, "ls -t | head -1", "which file changed last", stdout="total 12\n") is None
+    assert pitfall(root, "ls -lt", "list the files, newest first", stdout="total 12\n") is None
+    assert pitfall(root, "ls -lt | head -1 > newest.txt", "save the newest", stdout="total 12\n") is None
