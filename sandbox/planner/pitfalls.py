@@ -14,6 +14,8 @@ awk or cut by the first command of the line, where awk's program never tells a l
 table rewritten without its header would lose it), for a request that does not speak of the
 header, of every line, or (for cut) of a column as it stands. And `ls -l... | head`, which printed
 the listing's "total" line as its first "file": the same line with `tail -n +2` before head.
+And a request to move files done with `cp` (no `mv`, no `rm`: the originals stay), or to copy
+them done with `mv`: the same line with the other command.
 """
 
 from __future__ import annotations
@@ -37,6 +39,10 @@ _LINE_AWARE = re.compile(r"\bF?NR\s*(?:[<>]=?|[!=]=|-\s*1\b)|(?:[<>]=?|[!=]=)\s*
                          r"\bprintf?\b[^;}]*>")
 # "the second column": the column as it stands, its header too, may be what is asked
 _COLUMN = re.compile(r"\bcolumns?\b", re.IGNORECASE)
+# A request to move files, or to copy them (a request that says both is left alone)
+_MOVE = re.compile(r"\b(?:move|moves|moving|relocate)\b", re.IGNORECASE)
+_COPY = re.compile(r"\b(?:copy|copies|copying|duplicate|back up)\b", re.IGNORECASE)
+_REMOVERS = frozenset({"rm", "-delete", "rsync", "tar", "unlink", "install"})
 _REDIRECTS = frozenset({">", ">>", ">|", "&>", "&>>"})
 _WRITERS = frozenset({"tee", "sponge", "inplace", "-i"})
 
@@ -193,20 +199,45 @@ def _listing_total(command: str, tokens: list[str], words: list[str], stdout: st
                    f"{head.rstrip()} | tail -n +2 {bar}{rest}")
 
 
+def _other_verb(command: str, tokens: list[str], intent: str) -> Pitfall | None:
+    """A request to move done with cp, which leaves the originals, or to copy done with mv, which
+    takes them away: the same line with the other command (its options that both take)."""
+    moving, copying = bool(_MOVE.search(intent)), bool(_COPY.search(intent))
+    if moving == copying or any(t in _REMOVERS for t in tokens):
+        return None
+    wrong, right = ("cp", "mv") if moving else ("mv", "cp")
+    if wrong not in tokens or right in tokens:
+        return None
+    calls = list(re.finditer(rf"(?<![\w./$-]){wrong}((?:[ \t]+-[A-Za-z]+)*)(?=[ \t])", command))
+    if len(calls) != tokens.count(wrong):  # a cp in quotes, or one this cannot read
+        return None
+
+    def swapped(call: re.Match[str]) -> str:
+        kept = [f"-{''.join(c for c in option[1:] if c in 'fintuv')}" for option in call.group(1).split()]
+        options = [option for option in kept if option != "-"] + (["-r"] if right == "cp" else [])
+        return " ".join([right, *options])
+
+    what = "move" if moving else "copy"
+    return Pitfall(f"the request asks to {what}, and {wrong} {'copies' if moving else 'moves'} instead",
+                   re.sub(rf"(?<![\w./$-]){wrong}((?:[ \t]+-[A-Za-z]+)*)(?=[ \t])", swapped, command))
+
+
 def pitfall(root: Path, command: str, intent: str, stdout: str = "") -> Pitfall | None:
     """What a command that ran cleanly (printing `stdout`) certainly got wrong, and its fix; None
     when nothing is certain."""
     tokens = _tokens(command)
-    words = _first_command(tokens) if tokens is not None else None
-    if tokens is None or words is None or _writes(tokens):
+    if tokens is None:
         return None
+    verb = _other_verb(command, tokens, intent)
+    words = _first_command(tokens)
+    if verb is not None or words is None or _writes(tokens):
+        return verb
     program = PurePosixPath(words[0]).name
     if program == "ls":
         return _listing_total(command, tokens, words, stdout)
-    if _ABOUT_HEADER.search(intent):
-        return None
+    files = None
     if program in _AWKS and not _LINE_AWARE.search(command):
-        return _rows_only(root, command, program, _awk_files(words))
-    if program == "cut" and not _COLUMN.search(intent):
-        return _rows_only(root, command, program, _cut_files(words))
-    return None
+        files = _awk_files(words)
+    elif program == "cut" and not _COLUMN.search(intent):
+        files = _cut_files(words)
+    return None if _ABOUT_HEADER.search(intent) else _rows_only(root, command, program, files)

@@ -96,3 +96,30 @@ def test_a_long_listing_cut_by_head_skips_its_total_line(root: Path) -> None:
     assert pitfall(root, "ls -t | head -1", "which file changed last", stdout="total 12\n") is None
     assert pitfall(root, "ls -lt", "list the files, newest first", stdout="total 12\n") is None
     assert pitfall(root, "ls -lt | head -1 > newest.txt", "save the newest", stdout="total 12\n") is None
+
+
+@pytest.mark.parametrize(("command", "intent", "fixed"), [
+    ("mkdir -p docs && find . -name '*.pdf' -exec cp -t docs {} +", "move the pdfs into docs",
+     "mkdir -p docs && find . -name '*.pdf' -exec mv -t docs {} +"),
+    ("cp -r src backup/", "move src into the backup folder", "mv src backup/"),
+    ("for f in *.txt; do cp -v \"$f\" old/; done", "move the text files to old",
+     "for f in *.txt; do mv -v \"$f\" old/; done"),
+    ("find . -name '*.log' | xargs cp -t logs", "move the logs into logs", "find . -name '*.log' | xargs mv -t logs"),
+    ("mv report.pdf archive/", "copy report.pdf to archive", "cp -r report.pdf archive/"),
+])
+def test_a_move_done_by_copying_or_a_copy_by_moving_uses_the_other_command(
+        root: Path, command: str, intent: str, fixed: str) -> None:
+    found = pitfall(root, command, intent)
+    assert found is not None and found.fixed == fixed
+
+
+@pytest.mark.parametrize(("command", "intent"), [
+    ("cp a b && rm a", "move a to b"),  # moved, in two steps
+    ("cp a b", "copy a to b"),
+    ("mv a b", "move a to b"),
+    ("cp a b", "move a to b and keep a copy of it"),  # says both
+    ("echo 'cp x' && cp a b", "move a to b"),  # a cp this cannot tell from a word
+    ("cp a b", "rename a to b"),
+])
+def test_the_verb_the_request_uses_is_left_alone(root: Path, command: str, intent: str) -> None:
+    assert pitfall(root, command, intent) is None
