@@ -418,7 +418,8 @@ class _Runner:
         ran = self.attempts[-1]
         if call.tool != "run_shell" or self.max_repairs < 1 or ran.result is None:
             return None
-        found = pitfall(self.workspace.path, _words_of(call), self.intent, ran.result.stdout)
+        changed = ran.changeset is not None and ran.changeset.status is not ChangesetStatus.EMPTY
+        found = pitfall(self.workspace.path, _words_of(call), self.intent, ran.result.stdout, changed=changed)
         if found is None:
             return None
         self.attempts.pop()

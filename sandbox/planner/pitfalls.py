@@ -15,7 +15,10 @@ table rewritten without its header would lose it), for a request that does not s
 header, of every line, or (for cut) of a column as it stands. And `ls -l... | head`, which printed
 the listing's "total" line as its first "file": the same line with `tail -n +2` before head.
 And a request to move files done with `cp` (no `mv`, no `rm`: the originals stay), or to copy
-them done with `mv`: the same line with the other command.
+them done with `mv`: the same line with the other command. And a request to edit one file ("sort
+words.txt alphabetically", "remove the duplicate lines from list.txt": an edit its first word,
+nothing asked to be shown or put elsewhere) that the command only printed: its output written
+over the file. Every fix still waits for review like any change.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+
+from sandbox.planner.names import file_names
 
 __all__ = ["Pitfall", "header_row", "pitfall"]
 
@@ -43,6 +48,13 @@ _COLUMN = re.compile(r"\bcolumns?\b", re.IGNORECASE)
 _MOVE = re.compile(r"\b(?:move|moves|moving|relocate)\b", re.IGNORECASE)
 _COPY = re.compile(r"\b(?:copy|copies|copying|duplicate|back up)\b", re.IGNORECASE)
 _REMOVERS = frozenset({"rm", "-delete", "rsync", "tar", "unlink", "install"})
+# A request whose first word edits a file, and words that ask for something to be shown instead
+_EDIT = re.compile(r"\s*(?:please\s+)?(?:sort|reverse|dedupe|deduplicate|uppercase|lowercase|capitalize|strip|trim|"
+                   r"squeeze|indent|number|remove|delete|drop|replace|substitute|change|convert|fix|shuffle|"
+                   r"swap|rename the (?:column|header))\b", re.IGNORECASE)
+_SHOW = re.compile(r"\b(?:show|print|display|list|output|see|view|preview|tell|echo|screen|terminal|stdout|"
+                   r"new file|another file|copy|into|to a|as a|save (?:it|them|the result) (?:as|to|in))\b",
+                   re.IGNORECASE)
 _REDIRECTS = frozenset({">", ">>", ">|", "&>", "&>>"})
 _WRITERS = frozenset({"tee", "sponge", "inplace", "-i"})
 
@@ -222,13 +234,30 @@ def _other_verb(command: str, tokens: list[str], intent: str) -> Pitfall | None:
                    re.sub(rf"(?<![\w./$-]){wrong}((?:[ \t]+-[A-Za-z]+)*)(?=[ \t])", swapped, command))
 
 
-def pitfall(root: Path, command: str, intent: str, stdout: str = "") -> Pitfall | None:
-    """What a command that ran cleanly (printing `stdout`) certainly got wrong, and its fix; None
-    when nothing is certain."""
+def _printed_not_written(root: Path, command: str, intent: str, stdout: str, changed: bool) -> Pitfall | None:
+    """A request to edit one file (its first word an edit, nothing asked to be shown) that the
+    command only printed, edited: the same command, its output written over the file (through a
+    scratch file beside it, removed after, and `cat >` so that the file keeps its mode)."""
+    if changed or not stdout.strip() or not _EDIT.match(intent) or _SHOW.search(intent):
+        return None
+    named = [name for name in file_names(intent) if (root / name).is_file() and not (root / name).is_symlink()]
+    if len(named) != 1 or len(file_names(intent)) != 1 or named[0] not in command:
+        return None
+    path = PurePosixPath(named[0])
+    target, scratch = shlex.quote(str(path)), shlex.quote(str(path.with_name(f".{path.name}.sbx")))
+    body = command.strip().rstrip(";")
+    end = "\n}" if "#" in body else "; }"  # a comment would swallow the brace
+    return Pitfall(f"the request asks to change {named[0]}, and the command only printed the result",
+                   f"{{ {body}{end} > {scratch} && cat {scratch} > {target} && rm -f {scratch}")
+
+
+def pitfall(root: Path, command: str, intent: str, stdout: str = "", *, changed: bool = True) -> Pitfall | None:
+    """What a command that ran cleanly (printing `stdout`, changing files or not) certainly got
+    wrong, and its fix; None when nothing is certain."""
     tokens = _tokens(command)
     if tokens is None:
         return None
-    verb = _other_verb(command, tokens, intent)
+    verb = _other_verb(command, tokens, intent) or _printed_not_written(root, command, intent, stdout, changed)
     words = _first_command(tokens)
     if verb is not None or words is None or _writes(tokens):
         return verb

@@ -123,3 +123,28 @@ def test_a_move_done_by_copying_or_a_copy_by_moving_uses_the_other_command(
 ])
 def test_the_verb_the_request_uses_is_left_alone(root: Path, command: str, intent: str) -> None:
     assert pitfall(root, command, intent) is None
+
+
+def test_an_edit_of_one_file_that_only_printed_is_written_over_it(root: Path) -> None:
+    (root / "words.txt").write_text("cherry\napple\nbanana\n")
+    (root / "words.txt").chmod(0o640)
+    found = pitfall(root, "sort words.txt", "sort the lines of words.txt alphabetically", "apple\n", changed=False)
+    assert found is not None
+    assert found.fixed == ("{ sort words.txt; } > .words.txt.sbx && cat .words.txt.sbx > words.txt "
+                           "&& rm -f .words.txt.sbx")
+    subprocess.run(["sh", "-c", found.fixed], cwd=root, check=True)
+    assert (root / "words.txt").read_text() == "apple\nbanana\ncherry\n"
+    assert (root / "words.txt").stat().st_mode & 0o777 == 0o640
+    assert not (root / ".words.txt.sbx").exists()
+
+
+@pytest.mark.parametrize(("intent", "changed"), [
+    ("sort the lines of notes.txt", True),  # it did change files
+    ("show notes.txt sorted", False),  # asks to be shown
+    ("sort notes.txt into sorted.txt", False),  # somewhere else
+    ("how many lines does notes.txt have", False),  # not an edit
+    ("sort notes.txt and raw.csv", False),  # two files
+    ("sort missing.txt", False),
+])
+def test_what_is_not_an_edit_left_undone(root: Path, intent: str, changed: bool) -> None:
+    assert pitfall(root, "sort notes.txt", intent, "buy milk\n", changed=changed) is None
