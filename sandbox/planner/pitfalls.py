@@ -18,7 +18,8 @@ And a request to move files done with `cp` (no `mv`, no `rm`: the originals stay
 them done with `mv`: the same line with the other command. And a request to edit one file ("sort
 words.txt alphabetically", "remove the duplicate lines from list.txt": an edit its first word,
 nothing asked to be shown or put elsewhere) that the command only printed: its output written
-over the file. Every fix still waits for review like any change.
+over the file. And `find DIR -type d | wc -l`, which counts DIR with the folders in it: the same
+with `-mindepth 1`. Every fix still waits for review like any change.
 """
 
 from __future__ import annotations
@@ -251,6 +252,24 @@ def _printed_not_written(root: Path, command: str, intent: str, stdout: str, cha
                    f"{{ {body}{end} > {scratch} && cat {scratch} > {target} && rm -f {scratch}")
 
 
+def _counted_itself(command: str, tokens: list[str], words: list[str]) -> Pitfall | None:
+    """`find DIR -type d | wc -l`: the count includes DIR itself; the same with -mindepth 1."""
+    after = tokens[len(words):]
+    if "-mindepth" in words or len(words) < 4 or after[:3] != ["|", "wc", "-l"]:
+        return None
+    start = words[1]
+    if start.startswith("-") or not any(words[i:i + 2] == ["-type", "d"] for i in range(2, len(words) - 1)):
+        return None
+    first, bar, rest = command.partition("|")
+    if _tokens(first) != words:
+        return None
+    spot = re.compile(rf"(find[ \t]+{re.escape(start)}(?=[ \t]))")
+    if len(spot.findall(first)) != 1:
+        return None
+    return Pitfall(f"find {start} -type d lists {start} itself, and wc counted it with the folders inside it",
+                   spot.sub(lambda m: f"{m.group(1)} -mindepth 1", first, count=1) + bar + rest)
+
+
 def pitfall(root: Path, command: str, intent: str, stdout: str = "", *, changed: bool = True) -> Pitfall | None:
     """What a command that ran cleanly (printing `stdout`, changing files or not) certainly got
     wrong, and its fix; None when nothing is certain."""
@@ -264,6 +283,8 @@ def pitfall(root: Path, command: str, intent: str, stdout: str = "", *, changed:
     program = PurePosixPath(words[0]).name
     if program == "ls":
         return _listing_total(command, tokens, words, stdout)
+    if program == "find":
+        return _counted_itself(command, tokens, words)
     files = None
     if program in _AWKS and not _LINE_AWARE.search(command):
         files = _awk_files(words)

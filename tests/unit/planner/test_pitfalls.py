@@ -148,3 +148,11 @@ def test_an_edit_of_one_file_that_only_printed_is_written_over_it(root: Path) ->
 ])
 def test_what_is_not_an_edit_left_undone(root: Path, intent: str, changed: bool) -> None:
     assert pitfall(root, "sort notes.txt", intent, "buy milk\n", changed=changed) is None
+
+
+def test_a_count_of_folders_leaves_out_the_folder_it_starts_from(root: Path) -> None:
+    found = pitfall(root, "find src -type d | wc -l", "how many folders are in src?", "5\n")
+    assert found is not None and found.fixed == "find src -mindepth 1 -type d | wc -l"
+    assert pitfall(root, "find src -mindepth 1 -type d | wc -l", "how many folders are in src?", "4\n") is None
+    assert pitfall(root, "find src -type f | wc -l", "how many files are in src?", "4\n") is None
+    assert pitfall(root, "find src -type d", "list the folders in src", "src\n") is None
