@@ -39,8 +39,10 @@ from sandbox.planner.verify import (
     Verdict,
     WithNotes,
     answer_digest,
+    asks_quantity,
     check_messages,
     choose,
+    detail_words,
     disputed,
     either_answers,
     next_examples,
@@ -657,7 +659,8 @@ class _Verifier:
             denied=sum(len(r.denied) for r in counted), error_output=any(r.stderr.strip() for r in counted),
             repairs=sum(1 for a in runner.attempts if a.attempt > 1), stdout_digest=out_digest,
             changes_digest=changes_digest, error=error,
-            family="greedy" if source.startswith("sampled") else source, answer_digest=answer_digest(stdout),
+            family="greedy" if source.startswith("sampled") else source,
+            answer_digest=answer_digest(stdout, details=asks_quantity(self.intent)), detail=detail_words(stdout),
         )
         how = ("ran cleanly" if evidence.clean else f"failed: {error}" if error
                else "ran, with error output or denials")

@@ -44,8 +44,10 @@ __all__ = [
     "Verdict",
     "WithNotes",
     "answer_digest",
+    "asks_quantity",
     "check_messages",
     "choose",
+    "detail_words",
     "disputed",
     "either_answers",
     "outcome_digest",
@@ -80,6 +82,7 @@ class Evidence:
     check: bool | None = None  # the model's reading of the result against the request; None: not asked
     family: str = ""  # the prompt it came from: a sample of the same prompt is no independent support
     answer_digest: str = ""  # what it printed as a person reads it (`answer_digest`); "": as stdout_digest
+    detail: int = 0  # detail words around the names it printed (`detail_words`): the most is shown
 
     @property
     def clean(self) -> bool:
@@ -137,11 +140,15 @@ _SPACES = re.compile(r"[ \t]+")
 _HERE = re.compile(r"(?:(?<=\s)|^)\./(?=\S)")
 
 
-def answer_digest(stdout: str) -> str:
-    """A digest of printed output as a person reads the answer in it: lines without surrounding or
-    repeated blanks, blank lines dropped, paths without a leading `./` (`find .` prints `./a.py`
-    where `ls` prints `a.py`), and a line that is one quoted string without its quotes (`jq .version`
-    prints `"1.2.3"` where `jq -r` prints `1.2.3`). Order and everything else count."""
+# Details a listing adds around the names it answers with: sizes (52K, 1.2M, 4096), hashes
+# (c845446), dates and times, permission strings, month names (ls -l's date)
+_DETAIL = re.compile(
+    r"\d+(?:[.,]\d+)?(?:[KMGTPE]i?B?|[kmg]b?|B|bytes)?|(?=[0-9a-f]*\d)[0-9a-f]{7,64}|\d{4}-\d\d-\d\d(?:[T ][\d:.]+)?Z?|"
+    r"\d{1,2}:\d\d(?::\d\d(?:\.\d+)?)?|[-dlcbps][-rwxsStT]{9}[.+@]?|(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)|"
+    r"[(),:;\[\]-]+")
+
+
+def _answer_lines(stdout: str) -> list[str]:
     lines = []
     for raw in stdout.splitlines():
         line = _HERE.sub("", _SPACES.sub(" ", raw.strip()))
@@ -149,7 +156,56 @@ def answer_digest(stdout: str) -> str:
             line = line[1:-1]
         if line:
             lines.append(line)
+    return lines
+
+
+def _without_details(lines: Sequence[str]) -> tuple[list[str], int]:
+    """The lines without the detail words (`_DETAIL`), lines left empty dropped, and how many
+    words were dropped."""
+    kept, dropped = [], 0
+    for line in lines:
+        words = line.split(" ")
+        names = [w for w in words if not _DETAIL.fullmatch(w)]
+        dropped += len(words) - len(names)
+        if names:
+            kept.append(" ".join(names))
+    return kept, dropped
+
+
+def answer_digest(stdout: str, *, details: bool = True) -> str:
+    """A digest of printed output as a person reads the answer in it: lines without surrounding or
+    repeated blanks, blank lines dropped, paths without a leading `./` (`find .` prints `./a.py`
+    where `ls` prints `a.py`), and a line that is one quoted string without its quotes (`jq .version`
+    prints `"1.2.3"` where `jq -r` prints `1.2.3`). Order and everything else count.
+
+    Without `details` (a request that does not ask for a quantity, see `asks_quantity`): the sizes,
+    hashes, dates, times and permissions that a listing prints around its names do not count
+    either ("which file is the largest": `video.mp4` and `52K ./video.mp4` are one answer; "the
+    last commit's message": `c845446 fix typo` and `fix typo`), unless they are all it printed."""
+    lines = _answer_lines(stdout)
+    if not details:
+        names, _ = _without_details(lines)
+        lines = names or lines
     return hashlib.sha256("\n".join(lines).encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def detail_words(stdout: str) -> int:
+    """How many detail words (sizes, hashes, dates, ...) the output holds around its names: of two
+    outputs with one answer, the one with more says more, and is the one shown."""
+    names, dropped = _without_details(_answer_lines(stdout))
+    return dropped if names else 0
+
+
+_QUANTITY = re.compile(
+    r"\b(?:how (?:many|much|big|large|long|old|often|far)|count|counts|number of|total|totals|sum|average|mean|median|"
+    r"size|sizes|bytes|percent|percentage|ratio|per|each|checksums?|hash(?:es)?|sha\d*|md5|when|date|dates|time|"
+    r"times|age|ages|version|versions|mode|permissions?)\b", re.IGNORECASE)
+
+
+def asks_quantity(intent: str) -> bool:
+    """Whether a request asks for numbers, sizes, dates, hashes or versions, which are then its
+    answer and not details around it."""
+    return _QUANTITY.search(intent) is not None
 
 
 def _group_check(group: Sequence[Evidence]) -> int:
@@ -199,7 +255,7 @@ def choose(evidence: Sequence[Evidence], *, budget: int) -> Choice:
     ranked = sorted(groups.values(), key=_rank, reverse=True)
     clean_groups = [g for g in ranked if any(e.clean for e in g)]
     if clean_groups and _rank(clean_groups[0])[1] and len(clean_groups) == 1:
-        best = min(e.index for e in clean_groups[0] if e.clean)
+        best = _shown(clean_groups[0])
         agreeing = ", ".join(str(e.index + 1) for e in clean_groups[0] if e.clean)
         return Choice(Verdict.CHOSEN, best, (), f"candidates {agreeing} ran cleanly and did the same")
     if len(evidence) < budget:
@@ -209,15 +265,22 @@ def choose(evidence: Sequence[Evidence], *, budget: int) -> Choice:
     return _settled(ranked)
 
 
+def _shown(group: Sequence[Evidence]) -> int:
+    """The candidate that shows an outcome: a clean one, the one that says most (detail words
+    around the same answer), the earliest."""
+    clean = [e for e in group if e.clean] or list(group)
+    return min(clean, key=lambda e: (-e.detail, e.index)).index
+
+
 def _settled(ranked: Sequence[Sequence[Evidence]]) -> Choice:
     """The choice between outcomes, once every candidate is in, best ranked first."""
     top = ranked[0]
-    best = min(e.index for e in top)
+    best = _shown(top)
     if len(ranked) == 1 or _rank(top)[:5] > _rank(ranked[1])[:5]:
         return Choice(Verdict.CHOSEN, best, (), _why_ahead(top, ranked[1] if len(ranked) > 1 else None))
-    second = min(e.index for e in ranked[1])
+    second = _shown(ranked[1])
     if _rank(top)[:6] > _rank(ranked[1])[:6]:
-        best = min(e.index for e in top if e.clean)
+        best = _shown(top)
         names = ", ".join(str(e.index + 1) for e in top if e.clean)
         return Choice(Verdict.CHOSEN, best, (best, second),
                       f"candidates {names} (one prompt, sampled again) ran cleanly and did the same; candidate "

@@ -10,8 +10,10 @@ from sandbox.planner.verify import (
     Evidence,
     Verdict,
     answer_digest,
+    asks_quantity,
     check_messages,
     choose,
+    detail_words,
     disputed,
     next_examples,
     outcome_digest,
@@ -152,3 +154,25 @@ def test_an_answer_is_compared_as_a_person_reads_it() -> None:
     jq, raw = ev(0, "q"), ev(1, "r")
     jq, raw = replace(jq, answer_digest=answer_digest('"1.2.3"')), replace(raw, answer_digest=answer_digest("1.2.3"))
     assert not disputed([jq, raw])
+
+
+def test_the_details_around_an_answer_count_only_when_a_quantity_is_asked() -> None:
+    def same(a: str, b: str, intent: str) -> bool:
+        details = asks_quantity(intent)
+        return answer_digest(a, details=details) == answer_digest(b, details=details)
+
+    assert same("video.mp4\n", "52K\t./video.mp4\n", "which file is the largest?")
+    assert same("c845446 print two\n", "print two\n", "show the message of the last commit")
+    assert not same("video.mp4\n", "52K\t./video.mp4\n", "how big is the largest file?")
+    assert not same("3 a.txt\n", "5 a.txt\n", "how many lines does each file have?")
+    assert not same("3\n", "4\n", "which is it?")  # details alone are the answer
+    assert not same("a.txt\nb.txt\n", "a.txt\n", "which files are new?")
+
+
+def test_of_two_candidates_with_one_answer_the_one_that_says_more_is_shown() -> None:
+    terse, sized = ev(0, "video.mp4\n"), ev(1, "52K video.mp4\n")
+    digest = answer_digest("video.mp4", details=False)
+    terse = replace(terse, answer_digest=digest, detail=detail_words("video.mp4\n"))
+    sized = replace(sized, answer_digest=digest, detail=detail_words("52K video.mp4\n"))
+    choice = choose([terse, sized], budget=3)
+    assert choice.verdict is Verdict.CHOSEN and choice.chosen == 1
