@@ -13,8 +13,9 @@ from sandbox.engine import libpod
 from sandbox.engine.libpod import LibpodClient
 
 
-def _serve(path: Path, answers: list[bytes]) -> threading.Thread:
-    """A server that answers each request line with the next status, on whatever connection."""
+def _serve(path: Path, answers: dict[bytes, bytes]) -> threading.Thread:
+    """A server that answers each request by its method (`answers`: method -> response, each used
+    once), on whatever connection: connections are handled in threads, in no fixed order."""
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(str(path))
     server.listen()
@@ -28,8 +29,8 @@ def _serve(path: Path, answers: list[bytes]) -> threading.Thread:
                     if not chunk:
                         return
                     buffer += chunk
-                _, _, buffer = buffer.partition(b"\r\n\r\n")
-                conn.sendall(answers.pop(0))
+                head, _, buffer = buffer.partition(b"\r\n\r\n")
+                conn.sendall(answers.pop(head.split(b" ", 1)[0]))
 
     def accept() -> None:
         with server:
@@ -48,7 +49,7 @@ def _answer(status: int, body: bytes) -> bytes:
 
 def test_an_interrupted_request_closes_its_connection(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "api.sock"
-    _serve(path, [_answer(204, b""), _answer(500, b'{"message": "still running"}')])
+    _serve(path, {b"POST": _answer(204, b""), b"DELETE": _answer(500, b'{"message": "still running"}')})
     client = LibpodClient(path, timeout=5)
     real_read = libpod._Response.read
     calls = []
