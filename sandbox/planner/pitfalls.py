@@ -19,11 +19,13 @@ them done with `mv`: the same line with the other command. And a request to edit
 words.txt alphabetically", "remove the duplicate lines from list.txt": an edit its first word,
 nothing asked to be shown or put elsewhere) that the command only printed: its output written
 over the file. And `find DIR -type d | wc -l`, which counts DIR with the folders in it: the same
-with `-mindepth 1`. Every fix still waits for review like any change.
+with `-mindepth 1`. And `find -perm +MODE`, an old spelling GNU find no longer reads (it matches
+nothing, silently): `-perm /MODE`. Every fix still waits for review like any change.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 import shlex
 from dataclasses import dataclass
@@ -270,13 +272,33 @@ def _counted_itself(command: str, tokens: list[str], words: list[str]) -> Pitfal
                    spot.sub(lambda m: f"{m.group(1)} -mindepth 1", first, count=1) + bar + rest)
 
 
+def _any_bits(mode: str) -> str:
+    """An old `+MODE` of find -perm as today's "any of these bits": +111 -> /111, +u+x -> /u+x, +x -> /a+x."""
+    if mode.isdigit() or (mode[:1] in ("u", "g", "o", "a") and any(op in mode for op in "+-=")):
+        return f"/{mode}"
+    return f"/a+{mode}"
+
+
+def _old_perm(command: str, tokens: list[str]) -> Pitfall | None:
+    """`find -perm +MODE`: the old spelling of "any of these bits", which GNU find no longer reads
+    so (it matches nothing and says nothing); today's is `-perm /MODE`."""
+    modes = [after for before, after in itertools.pairwise(tokens) if before == "-perm" and after[:1] == "+"]
+    spot = re.compile(r"(-perm[ \t]+)\+([0-7]+|[ugoa]*[-+=]?[rwxXst]+)(?=[ \t;)]|$)")
+    if not modes or len(spot.findall(command)) != len(modes):
+        return None
+    today = _any_bits(modes[0][1:])
+    return Pitfall(f"find -perm {modes[0]} matches nothing in GNU find; any of the bits is -perm {today}",
+                   spot.sub(lambda m: m.group(1) + _any_bits(m.group(2)), command))
+
+
 def pitfall(root: Path, command: str, intent: str, stdout: str = "", *, changed: bool = True) -> Pitfall | None:
     """What a command that ran cleanly (printing `stdout`, changing files or not) certainly got
     wrong, and its fix; None when nothing is certain."""
     tokens = _tokens(command)
     if tokens is None:
         return None
-    verb = _other_verb(command, tokens, intent) or _printed_not_written(root, command, intent, stdout, changed)
+    verb = _other_verb(command, tokens, intent) or _printed_not_written(root, command, intent, stdout, changed) \
+        or _old_perm(command, tokens)
     words = _first_command(tokens)
     if verb is not None or words is None or _writes(tokens):
         return verb

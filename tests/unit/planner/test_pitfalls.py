@@ -156,3 +156,16 @@ def test_a_count_of_folders_leaves_out_the_folder_it_starts_from(root: Path) -> 
     assert pitfall(root, "find src -mindepth 1 -type d | wc -l", "how many folders are in src?", "4\n") is None
     assert pitfall(root, "find src -type f | wc -l", "how many files are in src?", "4\n") is None
     assert pitfall(root, "find src -type d", "list the folders in src", "src\n") is None
+
+
+def test_the_old_any_bits_spelling_of_find_perm_is_today_s(root: Path) -> None:
+    found = pitfall(root, "find bin -type f -perm +x", "which files in bin can be run?", "")
+    assert found is not None and found.fixed == "find bin -type f -perm /a+x"
+    subprocess.run(["chmod", "+x", root / "notes.txt"], check=True)
+    ran = subprocess.run(["sh", "-c", found.fixed.replace("bin", ".")], cwd=root, capture_output=True, text=True,
+                         check=False)
+    assert ran.returncode == 0 and ran.stdout == "./notes.txt\n", ran
+    found = pitfall(root, "find . -perm +111 -type f", "which files can be run?", "")
+    assert found is not None and found.fixed == "find . -perm /111 -type f"
+    assert pitfall(root, "find bin -type f -perm /111", "which files in bin can be run?", "bin/run\n") is None
+    assert pitfall(root, "find . -perm -644", "which files have at least 644?", "") is None
