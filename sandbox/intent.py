@@ -413,6 +413,12 @@ class _Runner:
             except SbxError as exc:
                 refusal = exc.message
 
+    def _unkept(self, changeset: Changeset) -> Changeset:
+        """A failed or set-aside attempt's changeset, discarded unless it is already settled."""
+        if changeset.status in (ChangesetStatus.PENDING, ChangesetStatus.EMPTY):
+            return self.workspace.discard(changeset.id)
+        return changeset
+
     def _past_pitfall(self, index: int, call: PlanStep, confinement: str, total: int) -> str | None:
         """After a clean first run: when it fell into a pitfall (planner.pitfalls: a table's header
         read as data, ls -l's "total" taken for a file), its fix runs instead; when the fix fails,
@@ -425,9 +431,7 @@ class _Runner:
         if found is None:
             return None
         self.attempts.pop()
-        kept = self.kept.pop()
-        if kept.status in (ChangesetStatus.PENDING, ChangesetStatus.EMPTY):
-            kept = self.workspace.discard(kept.id)
+        kept = self._unkept(self.kept.pop())
         reason = f"{SUSPECT}: {found.reason}"
         self.attempts.append(replace(ran, changeset=kept, ok=False, error=reason))
         fixed = PlanStep(call.tool, {**call.args, "command": found.fixed}, f"{call.why} ({found.reason})".strip(),
@@ -458,8 +462,7 @@ class _Runner:
             self.attempts.append(Attempt(index, number, call, confinement, result, changeset, True))
             self.kept.append(changeset)
             return None, ""
-        if changeset.status in (ChangesetStatus.PENDING, ChangesetStatus.EMPTY):
-            changeset = self.workspace.discard(changeset.id)
+        changeset = self._unkept(changeset)
         self.attempts.append(Attempt(index, number, call, confinement, result, changeset, False, reason))
         return reason, feedback(result, reason, where_it_looked(self.workspace.path, _words_of(call)), self.intent)
 

@@ -20,11 +20,9 @@ import re
 import shlex
 from pathlib import Path, PurePosixPath
 
-from sandbox.planner.pitfalls import header_row
-
 log = logging.getLogger(__name__)
 
-__all__ = ["peek", "where_it_looked"]
+__all__ = ["first_lines", "header_row", "peek", "shell_tokens", "where_it_looked"]
 
 MAX_WORDS = 4
 MAX_SHOWN = 8
@@ -33,15 +31,21 @@ _GLOB = re.compile(r"[*?\[]")
 _SKIPPED_DIRS = {".git", "node_modules", "__pycache__", ".venv", "venv"}
 
 
-def _words(command: str) -> list[str]:
+def shell_tokens(command: str) -> list[str] | None:
+    """A shell line as words and operators (`|`, `&&`, `>`, ... apart, quotes removed), or None
+    when it does not parse (an open quote)."""
     try:
         lexer = shlex.shlex(command, posix=True, punctuation_chars=True)
         lexer.whitespace_split = True
-        words = list(lexer)
+        return list(lexer)
     except ValueError:
-        words = command.split()
+        return None
+
+
+def _words(command: str) -> list[str]:
+    tokens = shell_tokens(command)
     out = []
-    for word in words:
+    for word in tokens if tokens is not None else command.split():
         if not word or word.startswith("-") or any(c in word for c in " =$`'\"\n(){}<>|;&") or len(word) > 200:
             continue
         if word.startswith("s/") or (word.count("/") > 3 and word.endswith("/")):  # a sed expression
@@ -164,6 +168,25 @@ PEEK_CHARS = 240
 PEEK_FILES = 2
 
 
+def first_lines(root: Path, word: str) -> list[str] | None:
+    """The first lines of the text file `word` names inside `root` (no link, no path out of it),
+    or None (no such file, unreadable, binary)."""
+    path = _inside(root, word)
+    if path is None or not word:
+        return None
+    target = root / path
+    if target.is_symlink() or not target.is_file():
+        return None
+    try:
+        with target.open("rb") as handle:
+            head = handle.read(PEEK_CHARS * 2)
+    except OSError:
+        return None
+    if b"\0" in head:
+        return None
+    return head.decode("utf-8", "replace").splitlines()[:PEEK_LINES]
+
+
 def peek(root: Path, intent: str) -> str:
     """The first lines of the files the request names (a header row, a format), in one line each:
     what a person would glance at before writing the command. "" when it names none."""
@@ -171,21 +194,10 @@ def peek(root: Path, intent: str) -> str:
     for word in dict.fromkeys(w.strip(".,;:!?'\"()") for w in intent.split()):
         if len(shown) >= PEEK_FILES or not word:
             break
-        path = _inside(root, word)
-        if path is None or _GLOB.search(word):
+        lines = None if _GLOB.search(word) else first_lines(root, word)
+        if lines is None:
             continue
-        target = root / path
-        if target.is_symlink() or not target.is_file():
-            continue
-        try:
-            with target.open("rb") as handle:
-                head = handle.read(PEEK_CHARS * 2)
-        except OSError:
-            continue
-        if b"\0" in head:
-            continue  # binary
-        lines = head.decode("utf-8", "replace").splitlines()[:PEEK_LINES]
-        if not _structured(target, lines):
+        if not _structured(root / word, lines):
             continue  # prose: its words would read as the request's (a rename became an edit)
         note = "; its first line is a header, not data" if header_row(lines) else ""
         shown.append(f"{word} begins: " + " | ".join(line[:PEEK_CHARS // PEEK_LINES] for line in lines) + note)
@@ -203,3 +215,18 @@ def _structured(path: Path, lines: list[str]) -> bool:
     if lines and lines[0].lstrip()[:1] in ("{", "[", "<"):
         return True
     return len(lines) >= 2 and any(c in lines[0] and lines[0].count(c) == lines[1].count(c) for c in ",\t;|")
+
+
+def header_row(lines: list[str]) -> bool:
+    """A table's header row: the first line's fields hold no number where the next line's do."""
+    if len(lines) < 2:
+        return False
+    sep = next((c for c in ",\t;|" if c in lines[0] and c in lines[1]), None)
+    if sep is None:
+        return False
+    first, second = lines[0].split(sep), lines[1].split(sep)
+
+    def numeric(field: str) -> bool:
+        return field.strip().replace(".", "", 1).lstrip("-").isdigit()
+
+    return len(first) == len(second) and not any(map(numeric, first)) and any(map(numeric, second))

@@ -31,11 +31,11 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from sandbox.planner.evidence import first_lines, header_row, shell_tokens
 from sandbox.planner.names import file_names
 
-__all__ = ["Pitfall", "header_row", "pitfall"]
+__all__ = ["Pitfall", "pitfall"]
 
-HEAD_BYTES = 480
 _AWKS = frozenset({"awk", "gawk", "mawk", "nawk"})
 _SEPARATORS = frozenset({"|", "||", "&&", ";", "&", "|&", "\n"})
 # A request about the header row itself, or about every line as it is.
@@ -68,48 +68,6 @@ class Pitfall:
 
     reason: str
     fixed: str
-
-
-def header_row(lines: list[str]) -> bool:
-    """A table's header row: the first line's fields hold no number where the next line's do."""
-    if len(lines) < 2:
-        return False
-    sep = next((c for c in ",\t;|" if c in lines[0] and c in lines[1]), None)
-    if sep is None:
-        return False
-    first, second = lines[0].split(sep), lines[1].split(sep)
-
-    def numeric(field: str) -> bool:
-        return field.strip().replace(".", "", 1).lstrip("-").isdigit()
-
-    return len(first) == len(second) and not any(map(numeric, first)) and any(map(numeric, second))
-
-
-def _first_lines(root: Path, word: str) -> list[str] | None:
-    """The first lines of the file `word` names inside `root` (no link, no path out), or None."""
-    path = PurePosixPath(word)
-    if not word or path.is_absolute() or ".." in path.parts:
-        return None
-    target = root / path
-    if target.is_symlink() or not target.is_file():
-        return None
-    try:
-        with target.open("rb") as handle:
-            data = handle.read(HEAD_BYTES)
-    except OSError:
-        return None
-    if b"\0" in data:
-        return None
-    return data.decode("utf-8", "replace").splitlines()[:3]
-
-
-def _tokens(command: str) -> list[str] | None:
-    try:
-        lexer = shlex.shlex(command, posix=True, punctuation_chars=True)
-        lexer.whitespace_split = True
-        return list(lexer)
-    except ValueError:
-        return None
 
 
 def _writes(tokens: list[str]) -> bool:
@@ -190,7 +148,7 @@ def _rows_only(root: Path, command: str, program: str, files: list[str] | None) 
     if files is None or len(files) != 1:
         return None
     name = files[0]
-    lines = _first_lines(root, name)
+    lines = first_lines(root, name)
     if lines is None or not header_row(lines):
         return None
     # The file's one place in the line, as a plain word (or after <), removed and fed by tail
@@ -201,17 +159,24 @@ def _rows_only(root: Path, command: str, program: str, files: list[str] | None) 
     return Pitfall(f"{program} read the header line of {name} ({lines[0].strip()[:80]}) as if it were data", fixed)
 
 
+def _first_part(command: str, words: list[str]) -> tuple[str, str] | None:
+    """The line cut at its first `|` (the first command's text, the rest from the `|` on), when that
+    `|` is the one the shell sees after `words` (not one in quotes, no redirection between)."""
+    first, bar, rest = command.partition("|")
+    return (first, bar + rest) if bar and shell_tokens(first) == words else None
+
+
 def _listing_total(command: str, tokens: list[str], words: list[str], stdout: str) -> Pitfall | None:
     """`ls -l... | head`: the listing's first line is its "total", not a file."""
     long = any(w.startswith("-") and not w.startswith("--") and "l" in w for w in words[1:])
     after = tokens[len(words):]
     if not long or not stdout.startswith("total ") or len(after) < 2 or after[:2] != ["|", "head"]:
         return None
-    head, bar, rest = command.partition("|")
-    if _tokens(head) != words:  # the first | is inside quotes, or the words hold a redirection
+    parts = _first_part(command, words)
+    if parts is None:
         return None
     return Pitfall("ls -l begins its listing with a \"total\" line, and head counted it as a file",
-                   f"{head.rstrip()} | tail -n +2 {bar}{rest}")
+                   f"{parts[0].rstrip()} | tail -n +2 {parts[1]}")
 
 
 def _other_verb(command: str, tokens: list[str], intent: str) -> Pitfall | None:
@@ -223,18 +188,18 @@ def _other_verb(command: str, tokens: list[str], intent: str) -> Pitfall | None:
     wrong, right = ("cp", "mv") if moving else ("mv", "cp")
     if wrong not in tokens or right in tokens:
         return None
-    calls = list(re.finditer(rf"(?<![\w./$-]){wrong}((?:[ \t]+-[A-Za-z]+)*)(?=[ \t])", command))
-    if len(calls) != tokens.count(wrong):  # a cp in quotes, or one this cannot read
+    call = re.compile(rf"(?<![\w./$-]){wrong}((?:[ \t]+-[A-Za-z]+)*)(?=[ \t])")
+    if len(call.findall(command)) != tokens.count(wrong):  # a cp in quotes, or one this cannot read
         return None
 
-    def swapped(call: re.Match[str]) -> str:
-        kept = [f"-{''.join(c for c in option[1:] if c in 'fintuv')}" for option in call.group(1).split()]
+    def swapped(found: re.Match[str]) -> str:
+        kept = [f"-{''.join(c for c in option[1:] if c in 'fintuv')}" for option in found.group(1).split()]
         options = [option for option in kept if option != "-"] + (["-r"] if right == "cp" else [])
         return " ".join([right, *options])
 
     what = "move" if moving else "copy"
     return Pitfall(f"the request asks to {what}, and {wrong} {'copies' if moving else 'moves'} instead",
-                   re.sub(rf"(?<![\w./$-]){wrong}((?:[ \t]+-[A-Za-z]+)*)(?=[ \t])", swapped, command))
+                   call.sub(swapped, command))
 
 
 def _printed_not_written(root: Path, command: str, intent: str, stdout: str, changed: bool) -> Pitfall | None:
@@ -243,8 +208,9 @@ def _printed_not_written(root: Path, command: str, intent: str, stdout: str, cha
     scratch file beside it, removed after, and `cat >` so that the file keeps its mode)."""
     if changed or not stdout.strip() or not _EDIT.match(intent) or _SHOW.search(intent):
         return None
-    named = [name for name in file_names(intent) if (root / name).is_file() and not (root / name).is_symlink()]
-    if len(named) != 1 or len(file_names(intent)) != 1 or named[0] not in command:
+    named = file_names(intent)
+    on_disk = root / named[0] if len(named) == 1 else None
+    if on_disk is None or not on_disk.is_file() or on_disk.is_symlink() or named[0] not in command:
         return None
     path = PurePosixPath(named[0])
     target, scratch = shlex.quote(str(path)), shlex.quote(str(path.with_name(f".{path.name}.sbx")))
@@ -262,14 +228,12 @@ def _counted_itself(command: str, tokens: list[str], words: list[str]) -> Pitfal
     start = words[1]
     if start.startswith("-") or not any(words[i:i + 2] == ["-type", "d"] for i in range(2, len(words) - 1)):
         return None
-    first, bar, rest = command.partition("|")
-    if _tokens(first) != words:
-        return None
+    parts = _first_part(command, words)
     spot = re.compile(rf"(find[ \t]+{re.escape(start)}(?=[ \t]))")
-    if len(spot.findall(first)) != 1:
+    if parts is None or len(spot.findall(parts[0])) != 1:
         return None
     return Pitfall(f"find {start} -type d lists {start} itself, and wc counted it with the folders inside it",
-                   spot.sub(lambda m: f"{m.group(1)} -mindepth 1", first, count=1) + bar + rest)
+                   spot.sub(lambda m: f"{m.group(1)} -mindepth 1", parts[0], count=1) + parts[1])
 
 
 def _any_bits(mode: str) -> str:
@@ -294,7 +258,7 @@ def _old_perm(command: str, tokens: list[str]) -> Pitfall | None:
 def pitfall(root: Path, command: str, intent: str, stdout: str = "", *, changed: bool = True) -> Pitfall | None:
     """What a command that ran cleanly (printing `stdout`, changing files or not) certainly got
     wrong, and its fix; None when nothing is certain."""
-    tokens = _tokens(command)
+    tokens = shell_tokens(command)
     if tokens is None:
         return None
     verb = _other_verb(command, tokens, intent) or _printed_not_written(root, command, intent, stdout, changed) \

@@ -3,7 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.planner.pitfalls import header_row, pitfall
+from sandbox.planner.evidence import header_row
+from sandbox.planner.pitfalls import pitfall
 
 PEOPLE = "name,age\nann,31\nbo,45\ncy,27\n"
 ASKED = "what is the average age in people.csv"
