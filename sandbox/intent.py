@@ -92,10 +92,6 @@ class PlannedStep:
         return {"index": self.index, **self.step.to_json(), "confinement": self.confinement}
 
 
-# The error of a clean attempt set aside for a pitfall (planner.pitfalls) starts so
-SUSPECT = "suspect"
-
-
 @dataclass(frozen=True)
 class Attempt:
     """One try at one plan step: the call, what it did, and what became of its changeset."""
@@ -108,11 +104,7 @@ class Attempt:
     changeset: Changeset | None
     ok: bool
     error: str | None = None  # why it failed
-
-    @property
-    def set_aside(self) -> bool:
-        """It ran cleanly, into a pitfall: its fix ran after it (planner.pitfalls)."""
-        return not self.ok and (self.error or "").startswith(f"{SUSPECT}: ")
+    set_aside: bool = False  # it ran cleanly, into a pitfall (`error` says which): its fix ran after it
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -123,6 +115,7 @@ class Attempt:
             "ran": self.result is not None,
             "ok": self.ok,
             "error": self.error,
+            "set_aside": self.set_aside,
             "exit_code": self.result.exit_code if self.result else None,
             "changeset": {"id": self.changeset.id, "status": str(self.changeset.status)} if self.changeset else None,
         }
@@ -432,8 +425,8 @@ class _Runner:
             return None
         self.attempts.pop()
         kept = self._unkept(self.kept.pop())
-        reason = f"{SUSPECT}: {found.reason}"
-        self.attempts.append(replace(ran, changeset=kept, ok=False, error=reason))
+        reason = f"suspect: {found.reason}"
+        self.attempts.append(replace(ran, changeset=kept, ok=False, error=reason, set_aside=True))
         fixed = PlanStep(call.tool, {**call.args, "command": found.fixed}, f"{call.why} ({found.reason})".strip(),
                          found.fixed)
         self.emit(Progress(ProgressKind.REPAIR, f"step {index + 1}: {found.reason}; running it fixed",

@@ -36,6 +36,7 @@ def test_a_clean_run_that_read_a_header_as_data_is_run_on_the_rows_only(tmp_path
     assert result.error is None and result.stdout() == "34.3333\n"
     assert [(a.call.args["command"], a.ok) for a in result.attempts] == [(WITH_HEADER, False), (ROWS_ONLY, True)]
     set_aside = result.attempts[0]
+    assert set_aside.set_aside and set_aside.to_json()["set_aside"] is True
     assert set_aside.error is not None and set_aside.error.startswith("suspect: awk read the header line of people.csv")
     assert set_aside.changeset is not None and set_aside.changeset.status != "pending"
     assert len(backend.calls) == 1  # the fix is made, not asked for
