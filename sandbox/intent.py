@@ -30,7 +30,7 @@ from typing import Any
 from sandbox.app import Workspace
 from sandbox.errors import EngineUnavailableError, ImageNotFoundError, PlannerError, SbxError
 from sandbox.planner.evidence import peek, where_it_looked
-from sandbox.planner.pitfalls import pitfall
+from sandbox.planner.pitfalls import pitfall, slip
 from sandbox.planner.plan import Plan, Planner, PlanStep, Usage
 from sandbox.planner.prompt import clip, repair_hint, summarize_workspace
 from sandbox.planner.verify import (
@@ -392,8 +392,8 @@ class _Runner:
                                f"({number}/{self.max_repairs})",
                                {"step": planned.index, "attempt": number, "reason": reason}))
             try:
-                fixed = self.planner.repair(self.intent, self.plan, call, fix_feedback + earlier(history),
-                                            tried=[step for step, _ in history])
+                fixed = self._slipped(call, history) or self.planner.repair(
+                    self.intent, self.plan, call, fix_feedback + earlier(history), tried=[step for step, _ in history])
             except PlannerError as exc:
                 return f"step {planned.index + 1} failed ({reason}); the model's repair was invalid: {exc.message}"
             if fixed is None:
@@ -405,6 +405,19 @@ class _Runner:
                 confinement = _confine(self.workspace, call, self.timeout_s)
             except SbxError as exc:
                 refusal = exc.message
+
+    def _slipped(self, call: PlanStep, history: Sequence[tuple[PlanStep, str]]) -> PlanStep | None:
+        """A failed shell step's fix when its mistake is certain from its words (planner.pitfalls.slip:
+        braces sh does not expand), made without asking the model."""
+        if call.tool != "run_shell":
+            return None
+        found = slip(self.workspace.path, _words_of(call))
+        tried = {_words_of(step) for step, _ in history if step.tool == "run_shell"}
+        if found is None or found.fixed in tried:
+            return None
+        self.emit(Progress(ProgressKind.REPAIR, f"{found.reason}; running it fixed", {"reason": found.reason}))
+        return PlanStep(call.tool, {**call.args, "command": found.fixed}, f"{call.why} ({found.reason})".strip(),
+                        found.fixed)
 
     def _unkept(self, changeset: Changeset) -> Changeset:
         """A failed or set-aside attempt's changeset, discarded unless it is already settled."""

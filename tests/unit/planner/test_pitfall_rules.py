@@ -1,0 +1,154 @@
+"""The pitfall rules of braces, separators, sizes, patterns and files emptied by their own
+redirection: each fix checked by running it (sh, bash, GNU coreutils of this host)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from sandbox.planner.pitfalls import pitfall, slip
+from sandbox.planner.pitfalls.braces import expand
+
+
+def _sh(root: Path, line: str, program: str = "sh") -> str:
+    return subprocess.run([program, "-c", line], cwd=root, capture_output=True, text=True, check=True).stdout
+
+
+@pytest.mark.parametrize("word", [
+    "app/{src,tests,docs}", "file{1..3}.txt", "{01..10..3}", "x{a,b}{1,2}", "{a..e..2}", "{5..1}", "a{b,{c,d}}e",
+    "notes{,.bak}", "{-2..2}", "v{Z..X}", "pre{x,y}post/{1..2}",
+])
+def test_braces_expand_as_bash_expands_them(word: str) -> None:
+    assert expand(word) == _sh(Path("/"), f"printf '%s\\n' {word}", program="bash").split()
+
+
+@pytest.mark.parametrize("word", ["{}", "{a}", "${HOME}", "x{1..}", "{a,b"])
+def test_what_bash_leaves_alone_is_left_alone(word: str) -> None:
+    assert expand(word) == [word]
+
+
+def test_a_folder_tree_in_braces_is_made_as_bash_would(tmp_path: Path) -> None:
+    command = "mkdir -p app/{src,tests} && touch app/src/{main,util}.py"
+    found = pitfall(tmp_path, command, "make an app folder with src and tests")
+    assert found is not None and "braces" in found.reason
+    _sh(tmp_path, found.fixed)
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == [
+        "app", "app/src", "app/src/main.py", "app/src/util.py", "app/tests"]
+
+
+@pytest.mark.parametrize("command", [
+    "echo '{a,b}' \"{1..3}\" ${x} && find . -exec echo {} \\;",
+    "awk '{print $1,$2}' notes.txt",
+    "git log -1 HEAD@{1}",
+    "echo \\{a,b\\}",
+    "{ echo a; echo b; } > out.txt",
+])
+def test_braces_in_quotes_or_without_a_list_are_no_slip(tmp_path: Path, command: str) -> None:
+    assert slip(tmp_path, command) is None
+
+
+def test_a_failed_copy_with_braces_is_a_slip(tmp_path: Path) -> None:
+    found = slip(tmp_path, "cp notes.txt{,.bak}")
+    assert found is not None and found.fixed == "cp notes.txt notes.txt.bak"
+
+
+@pytest.fixture
+def tables(tmp_path: Path) -> Path:
+    (tmp_path / "sales.csv").write_text("region,amount\nnorth,10\nsouth,300\neast,25\n")
+    (tmp_path / "scores.txt").write_text("ann 3\nbo 12\n")
+    return tmp_path
+
+
+@pytest.mark.parametrize(("command", "fixed", "printed"), [
+    ("awk '{print $2}' sales.csv", "tail -n +2 sales.csv | awk -F, '{print $2}'", "10\n300\n25\n"),
+    ("cat sales.csv | awk '{print $1}' | sort", "cat sales.csv | awk -F, '{print $1}' | sort",
+     "east\nnorth\nregion\nsouth\n"),
+    ("grep -v east sales.csv | cut -f1", "grep -v east sales.csv | cut -d, -f1", "region\nnorth\nsouth\n"),
+    ("sort -k2 -n sales.csv", "sort -t, -k2 -n sales.csv", "region,amount\nnorth,10\neast,25\nsouth,300\n"),
+])
+def test_a_table_split_at_the_wrong_separator_is_told_its_own(tables: Path, command: str, fixed: str,
+                                                              printed: str) -> None:
+    found = pitfall(tables, command, "look at the regions and amounts of sales.csv")
+    assert found is not None and "separates its fields with ','" in found.reason
+    assert found.fixed == fixed and _sh(tables, found.fixed) == printed
+
+
+@pytest.mark.parametrize("command", [
+    "awk -F, '{print $2}' sales.csv | sort -n",
+    "awk -F, '{print $2, $1}' sales.csv | sort -k1 -n",  # sort reads awk's blanks, not the table
+    "awk 'BEGIN {FS=\",\"} {print $2}' sales.csv",
+    "awk '{print $1}' scores.txt",
+    "awk '{print}' sales.csv",
+    "cut -c1-3 sales.csv",
+    "sort sales.csv",
+])
+def test_a_table_read_with_its_separator_or_as_lines_is_left_alone(tables: Path, command: str) -> None:
+    found = pitfall(tables, command, "what is in the header of sales.csv")
+    assert found is None
+
+
+def test_sizes_with_units_are_sorted_by_their_units(tmp_path: Path) -> None:
+    for name, size in (("small", 900 * 1024), ("big", 2 * 1024 * 1024), ("tiny", 10)):
+        (tmp_path / name).write_bytes(os.urandom(size))
+    command = "du -sh * | sort -rn | head -n 2"
+    assert [line.split()[1] for line in _sh(tmp_path, command).splitlines()] == ["small", "tiny"]
+    found = pitfall(tmp_path, command, "the two biggest files here")
+    assert found is not None and found.fixed == "du -sh * | sort -rh | head -n 2"
+    assert [line.split()[1] for line in _sh(tmp_path, found.fixed).splitlines()] == ["big", "small"]
+
+
+@pytest.mark.parametrize(("command", "fixed"), [
+    ("ls -lh | sort -k5 -n", "ls -lh | sort -k5 -h"),
+    ("du -h --max-depth=1 | grep -v cache | sort --numeric-sort", "du -h --max-depth=1 | grep -v cache | "
+                                                                   "sort --human-numeric-sort"),
+    ("du -ah . | sort -k1,1nr", "du -ah . | sort -k1,1hr"),
+])
+def test_other_spellings_of_a_numeric_sort_of_sizes(tmp_path: Path, command: str, fixed: str) -> None:
+    found = pitfall(tmp_path, command, "sizes")
+    assert found is not None and found.fixed == fixed
+
+
+@pytest.mark.parametrize("command", ["du -s * | sort -rn", "du -sh * | sort -rh", "ls -lS | sort -n",
+                                     "du -sh * | awk '{print $1}' | sort -n"])
+def test_sizes_without_units_or_sorted_by_units_are_left_alone(tmp_path: Path, command: str) -> None:
+    assert pitfall(tmp_path, command, "sizes") is None
+
+
+def test_a_find_pattern_the_shell_expanded_is_quoted(tmp_path: Path) -> None:
+    (tmp_path / "top.txt").write_text("")
+    (tmp_path / "deep").mkdir()
+    (tmp_path / "deep" / "low.txt").write_text("")
+    command = "find . -type f -name *.txt"
+    assert _sh(tmp_path, command) == "./top.txt\n"
+    found = pitfall(tmp_path, command, "find every text file")
+    assert found is not None and found.fixed == "find . -type f -name '*.txt'"
+    assert sorted(_sh(tmp_path, found.fixed).split()) == ["./deep/low.txt", "./top.txt"]
+
+
+@pytest.mark.parametrize("command", ["find . -name *.py", "find . -name '*.txt'", "find . -name \"*.txt\"",
+                                     "find . -name *.cfg"])
+def test_a_find_pattern_the_shell_leaves_as_it_is_is_no_pitfall(tmp_path: Path, command: str) -> None:
+    (tmp_path / "top.txt").write_text("")
+    (tmp_path / ".hidden.cfg").write_text("")  # sh's * passes over it
+    assert pitfall(tmp_path, command, "find files") is None
+
+
+def test_a_file_emptied_by_its_own_redirection_is_written_once_read(tmp_path: Path) -> None:
+    (tmp_path / "names.txt").write_text("cy\nann\nbo\nann\n")
+    (tmp_path / "names.txt").chmod(0o640)
+    found = pitfall(tmp_path, "sort -u names.txt > names.txt", "sort names.txt and drop the repeats")
+    assert found is not None and "empties it" in found.reason
+    _sh(tmp_path, found.fixed)
+    assert (tmp_path / "names.txt").read_text() == "ann\nbo\ncy\n"
+    assert (tmp_path / "names.txt").stat().st_mode & 0o777 == 0o640
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["names.txt"]
+
+
+@pytest.mark.parametrize("command", ["sort -u names.txt >> names.txt", "sort -u names.txt > sorted.txt",
+                                     "sort -u names.txt -o names.txt", "cat other.txt > names.txt"])
+def test_a_redirection_to_another_file_is_left_alone(tmp_path: Path, command: str) -> None:
+    (tmp_path / "names.txt").write_text("b\na\n")
+    assert pitfall(tmp_path, command, "list names.txt") is None
