@@ -409,8 +409,9 @@ class Workspace:
         """`sbx exec -- COMMAND...`: the command through run_shell under the default profile."""
         if not command:
             raise UsageError("nothing to run: give a command after `--`", code="usage.no_command")
-        # `sbx exec -- sh -c "X"` is X for run_shell, which is `/bin/sh -c` itself: no double quoting
-        script = command[2] if len(command) == 3 and command[:2] == ["sh", "-c"] else shlex.join(command)
+        # `sbx exec -- bash -c "X"` is X for run_shell, which is `/bin/bash -c` itself: no double quoting
+        script = command[2] if len(command) == 3 and command[:2] in (["bash", "-c"], ["/bin/bash", "-c"]) \
+            else shlex.join(command)
         return self.call_tool("run_shell", {"command": script}, **kwargs)
 
     def _degraded(self, call: CompiledCall, allow_degraded: bool) -> tuple[CompiledCall, tuple[str, ...]]:

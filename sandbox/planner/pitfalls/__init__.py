@@ -21,9 +21,8 @@ Only what is certain from the words counts:
 * listings (`listings.py`): `ls -l... | head`, which printed the "total" line as its first file;
   `find DIR -type d | wc -l`, which counts DIR; `find -perm +MODE`, which GNU find no longer reads
   (`-perm /MODE`); `du -h ... | sort -n`, which orders 800K after 1.5G (`sort -h`); `find -name
-  *.txt` unquoted where the shell had names to put in its place (the pattern quoted).
-* braces (`braces.py`): `mkdir -p app/{src,tests}`, which sh does not expand: the words written
-  out. This one is also fixed, without asking the model, when the command failed (`slip`).
+  *.txt` unquoted where the shell had names to put in its place (the pattern quoted). This one is
+  also fixed, without asking the model, when the command failed (`slip`).
 
 A fix may lead to another (a table split at its commas may then read its header): up to three
 are made in turn, their reasons joined. Every fix still waits for review like any change.
@@ -35,7 +34,6 @@ import re
 from pathlib import Path, PurePosixPath
 
 from sandbox.planner.evidence import shell_tokens
-from sandbox.planner.pitfalls.braces import unexpanded
 from sandbox.planner.pitfalls.line import Pitfall, first_command, writes
 from sandbox.planner.pitfalls.listings import (
     counted_itself,
@@ -62,12 +60,10 @@ _MOST_FIXES = 3
 
 
 def slip(root: Path, command: str) -> Pitfall | None:
-    """A mistake certain from the line's words alone, whatever its run did (a failed run
-    included): brace expansion sh does not do, a find pattern the shell expands first."""
+    """A mistake certain from the line's words and the folder alone, whatever its run did (a failed
+    run included): a find pattern the shell expands first."""
     tokens = shell_tokens(command)
-    if tokens is None:
-        return None
-    return unexpanded(command) or expanded_pattern(root, command, tokens)
+    return None if tokens is None else expanded_pattern(root, command, tokens)
 
 
 def _header(root: Path, command: str, tokens: list[str], intent: str) -> Pitfall | None:

@@ -57,30 +57,35 @@ def test_without_repairs_nothing_is_checked(tmp_path: Path) -> None:
 
 
 def test_a_failed_step_whose_mistake_is_in_its_words_is_fixed_without_the_model(tmp_path: Path) -> None:
-    braces, written_out = "cp notes.txt{,.bak}", "cp notes.txt notes.txt.bak"
+    expanded, quoted = "find . -name *.txt -newer a.txt", "find . -name '*.txt' -newer a.txt"
 
     def effect(tool: str, args: Mapping[str, Any]) -> tuple[int, str, str, tuple[str, ...]]:
-        if args.get("command") == written_out:
-            return 0, "", "", ("notes.txt.bak",)
-        return 1, "", "cp: missing destination file operand\n", ()
+        if args.get("command") == quoted:
+            return 0, "./b.txt\n", "", ()
+        return 1, "", "find: paths must precede expression: `b.txt'\n", ()
 
-    planner, backend = _planner(f"```bash\n{braces}\n```")
-    result = run_intent(_ws(tmp_path, effect), "back up notes.txt", planner=planner)
+    planner, backend = _planner(f"```bash\n{expanded}\n```")
+    ws = _ws(tmp_path, effect)
+    (ws.path / "a.txt").write_text("")
+    (ws.path / "b.txt").write_text("")
+    result = run_intent(ws, "text files newer than a.txt", planner=planner)
     assert result.error is None
-    assert [(a.call.args["command"], a.ok) for a in result.attempts] == [(braces, False), (written_out, True)]
+    assert [(a.call.args["command"], a.ok) for a in result.attempts] == [(expanded, False), (quoted, True)]
     assert len(backend.calls) == 1  # the plan only: the fix is made, not asked for
 
 
 def test_a_slip_fix_that_fails_goes_to_the_model(tmp_path: Path) -> None:
-    braces, written_out = "cp notes.txt{,.bak}", "cp notes.txt notes.txt.bak"
+    expanded, quoted = "find . -name *.txt -newer a.txt", "find . -name '*.txt' -newer a.txt"
 
     def effect(tool: str, args: Mapping[str, Any]) -> tuple[int, str, str, tuple[str, ...]]:
         if args.get("command") == "true":
             return 0, "", "", ()
-        return 1, "", "cp: cannot stat\n", ()
+        return 1, "", "find: broken\n", ()
 
-    planner, backend = _planner(f"```bash\n{braces}\n```", "```bash\ntrue\n```")
-    result = run_intent(_ws(tmp_path, effect), "back up notes.txt", planner=planner)
+    planner, backend = _planner(f"```bash\n{expanded}\n```", "```bash\ntrue\n```")
+    ws = _ws(tmp_path, effect)
+    (ws.path / "a.txt").write_text("")
+    result = run_intent(ws, "text files newer than a.txt", planner=planner)
     assert [(a.call.args["command"], a.ok) for a in result.attempts] == [
-        (braces, False), (written_out, False), ("true", True)]
+        (expanded, False), (quoted, False), ("true", True)]
     assert len(backend.calls) == 2

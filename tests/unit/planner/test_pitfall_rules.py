@@ -1,5 +1,5 @@
-"""The pitfall rules of braces, separators, sizes, patterns and files emptied by their own
-redirection: each fix checked by running it (sh, bash, GNU coreutils of this host)."""
+"""The pitfall rules of separators, sizes, patterns and files emptied by their own
+redirection: each fix checked by running it (bash and GNU coreutils of this host, as run_shell runs them)."""
 
 from __future__ import annotations
 
@@ -10,49 +10,10 @@ from pathlib import Path
 import pytest
 
 from sandbox.planner.pitfalls import pitfall, slip
-from sandbox.planner.pitfalls.braces import expand
 
 
-def _sh(root: Path, line: str, program: str = "sh") -> str:
-    return subprocess.run([program, "-c", line], cwd=root, capture_output=True, text=True, check=True).stdout
-
-
-@pytest.mark.parametrize("word", [
-    "app/{src,tests,docs}", "file{1..3}.txt", "{01..10..3}", "x{a,b}{1,2}", "{a..e..2}", "{5..1}", "a{b,{c,d}}e",
-    "notes{,.bak}", "{-2..2}", "v{Z..X}", "pre{x,y}post/{1..2}",
-])
-def test_braces_expand_as_bash_expands_them(word: str) -> None:
-    assert expand(word) == _sh(Path("/"), f"printf '%s\\n' {word}", program="bash").split()
-
-
-@pytest.mark.parametrize("word", ["{}", "{a}", "${HOME}", "x{1..}", "{a,b"])
-def test_what_bash_leaves_alone_is_left_alone(word: str) -> None:
-    assert expand(word) == [word]
-
-
-def test_a_folder_tree_in_braces_is_made_as_bash_would(tmp_path: Path) -> None:
-    command = "mkdir -p app/{src,tests} && touch app/src/{main,util}.py"
-    found = pitfall(tmp_path, command, "make an app folder with src and tests")
-    assert found is not None and "braces" in found.reason
-    _sh(tmp_path, found.fixed)
-    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == [
-        "app", "app/src", "app/src/main.py", "app/src/util.py", "app/tests"]
-
-
-@pytest.mark.parametrize("command", [
-    "echo '{a,b}' \"{1..3}\" ${x} && find . -exec echo {} \\;",
-    "awk '{print $1,$2}' notes.txt",
-    "git log -1 HEAD@{1}",
-    "echo \\{a,b\\}",
-    "{ echo a; echo b; } > out.txt",
-])
-def test_braces_in_quotes_or_without_a_list_are_no_slip(tmp_path: Path, command: str) -> None:
-    assert slip(tmp_path, command) is None
-
-
-def test_a_failed_copy_with_braces_is_a_slip(tmp_path: Path) -> None:
-    found = slip(tmp_path, "cp notes.txt{,.bak}")
-    assert found is not None and found.fixed == "cp notes.txt notes.txt.bak"
+def _sh(root: Path, line: str) -> str:
+    return subprocess.run(["bash", "-c", line], cwd=root, capture_output=True, text=True, check=True).stdout
 
 
 @pytest.fixture
@@ -152,3 +113,13 @@ def test_a_file_emptied_by_its_own_redirection_is_written_once_read(tmp_path: Pa
 def test_a_redirection_to_another_file_is_left_alone(tmp_path: Path, command: str) -> None:
     (tmp_path / "names.txt").write_text("b\na\n")
     assert pitfall(tmp_path, command, "list names.txt") is None
+
+
+def test_a_pattern_the_shell_made_two_names_of_is_a_slip_of_a_failed_find(tmp_path: Path) -> None:
+    for name in ("a.log", "b.log"):
+        (tmp_path / name).write_text("")
+    failed = subprocess.run(["bash", "-c", "find . -name *.log"], cwd=tmp_path, capture_output=True, text=True,
+                            check=False)
+    assert failed.returncode != 0 and "paths must precede expression" in failed.stderr
+    found = slip(tmp_path, "find . -name *.log")
+    assert found is not None and sorted(_sh(tmp_path, found.fixed).split()) == ["./a.log", "./b.log"]
