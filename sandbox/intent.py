@@ -411,7 +411,7 @@ class _Runner:
         braces sh does not expand), made without asking the model."""
         if call.tool != "run_shell":
             return None
-        found = slip(self.workspace.path, _words_of(call))
+        found = slip(self.workspace.path, _words_of(call), self.intent)
         tried = {_words_of(step) for step, _ in history if step.tool == "run_shell"}
         if found is None or found.fixed in tried:
             return None

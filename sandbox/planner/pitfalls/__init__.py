@@ -23,6 +23,10 @@ Only what is certain from the words counts:
   (`-perm /MODE`); `du -h ... | sort -n`, which orders 800K after 1.5G (`sort -h`); `find -name
   *.txt` unquoted where the shell had names to put in its place (the pattern quoted). This one is
   also fixed, without asking the model, when the command failed (`slip`).
+* reach (`reach.py`): a glob of the top folder (`sed -i ... *.py`, `for f in *.py`) for "all" the
+  files of a kind where some lie in subfolders: bash's `**/*.py` under `shopt -s globstar` (also a
+  `slip`: a glob that matched nothing at the top fails). `sed 's/foo/bar/'` for "replace foo with
+  bar" where a line of its files holds foo twice: the `g` flag.
 
 A fix may lead to another (a table split at its commas may then read its header): up to three
 are made in turn, their reasons joined. Every fix still waits for review like any change.
@@ -42,6 +46,7 @@ from sandbox.planner.pitfalls.listings import (
     old_perm,
     sizes_as_numbers,
 )
+from sandbox.planner.pitfalls.reach import first_of_each_line, shallow_glob
 from sandbox.planner.pitfalls.tables import AWKS, awk_files, cut_files, rows_only, unseparated
 from sandbox.planner.pitfalls.verbs import emptied_first, other_verb, printed_not_written
 
@@ -59,11 +64,14 @@ _COLUMN = re.compile(r"\bcolumns?\b", re.IGNORECASE)
 _MOST_FIXES = 3
 
 
-def slip(root: Path, command: str) -> Pitfall | None:
-    """A mistake certain from the line's words and the folder alone, whatever its run did (a failed
-    run included): a find pattern the shell expands first."""
+def slip(root: Path, command: str, intent: str) -> Pitfall | None:
+    """A mistake certain from the line's words, the folder and the request alone, whatever its run
+    did (a failed run included): a find pattern the shell expands first, a glob of the top folder
+    for "all" the files of a kind that lie deeper too."""
     tokens = shell_tokens(command)
-    return None if tokens is None else expanded_pattern(root, command, tokens)
+    if tokens is None:
+        return None
+    return expanded_pattern(root, command, tokens) or shallow_glob(root, command, tokens, intent)
 
 
 def _header(root: Path, command: str, tokens: list[str], intent: str) -> Pitfall | None:
@@ -84,9 +92,9 @@ def _static(root: Path, command: str, intent: str) -> Pitfall | None:
     tokens = shell_tokens(command)
     if tokens is None:
         return None
-    found = slip(root, command) or other_verb(command, tokens, intent) or old_perm(command, tokens) \
+    found = slip(root, command, intent) or other_verb(command, tokens, intent) or old_perm(command, tokens) \
         or emptied_first(root, command, tokens) or sizes_as_numbers(command, tokens) \
-        or unseparated(root, command, tokens)
+        or unseparated(root, command, tokens) or first_of_each_line(root, command, tokens, intent)
     if found is not None:
         return found
     words = first_command(tokens)

@@ -121,5 +121,60 @@ def test_a_pattern_the_shell_made_two_names_of_is_a_slip_of_a_failed_find(tmp_pa
     failed = subprocess.run(["bash", "-c", "find . -name *.log"], cwd=tmp_path, capture_output=True, text=True,
                             check=False)
     assert failed.returncode != 0 and "paths must precede expression" in failed.stderr
-    found = slip(tmp_path, "find . -name *.log")
+    found = slip(tmp_path, "find . -name *.log", "find the logs")
     assert found is not None and sorted(_sh(tmp_path, found.fixed).split()) == ["./a.log", "./b.log"]
+
+
+@pytest.fixture
+def package(tmp_path: Path) -> Path:
+    (tmp_path / "src" / "pkg").mkdir(parents=True)
+    (tmp_path / "src" / "pkg" / "app.py").write_text("def greet():\n    return greet_all(greet)\n")
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_app.py").write_text("from pkg.app import greet\n")
+    (tmp_path / ".venv").mkdir()
+    (tmp_path / ".venv" / "site.py").write_text("greet\n")
+    return tmp_path
+
+
+@pytest.mark.parametrize("command", ["sed -i 's/greet/welcome/g' *.py",
+                                     "for f in *.py; do sed -i 's/greet/welcome/g' \"$f\"; done"])
+def test_a_top_folder_glob_for_all_the_files_reaches_the_deeper_ones(package: Path, command: str) -> None:
+    intent = "rename the function greet to welcome in all python files"
+    assert slip(package, command, intent) is not None  # its glob matched nothing at the top: it fails
+    found = pitfall(package, command, intent)
+    assert found is not None and found.fixed.startswith("shopt -s globstar; ") and "**/*.py" in found.fixed
+    _sh(package, found.fixed)
+    assert (package / "src/pkg/app.py").read_text() == "def welcome():\n    return welcome_all(welcome)\n"
+    assert (package / "tests/test_app.py").read_text() == "from pkg.app import welcome\n"
+    assert (package / ".venv/site.py").read_text() == "greet\n"  # bash's ** passes over hidden folders
+
+
+@pytest.mark.parametrize(("command", "intent"), [
+    ("sed -i 's/greet/welcome/g' *.py", "rename greet to welcome in the top-level python files"),
+    ("sed -i 's/greet/welcome/g' *.py", "rename greet to welcome in main.py"),
+    ("grep -l greet '*.py'", "which python files say greet"),
+    ("cp *.py backup/", "copy all python files to backup"),
+    ("find . -name '*.py' -exec sed -i 's/greet/welcome/g' {} +", "rename greet to welcome in all python files"),
+    ("sed -i 's/greet/welcome/g' *.txt", "rename greet to welcome in all text files"),
+])
+def test_globs_that_reach_what_is_asked_are_left_alone(package: Path, command: str, intent: str) -> None:
+    assert pitfall(package, command, intent) is None
+
+
+def test_a_substitution_of_the_first_match_of_each_line_gets_the_g_flag(package: Path) -> None:
+    command = "sed -i 's/greet/welcome/' src/pkg/app.py"
+    intent = "replace greet with welcome in src/pkg/app.py"
+    found = pitfall(package, command, intent)
+    assert found is not None and found.fixed == "sed -i 's/greet/welcome/g' src/pkg/app.py"
+    _sh(package, found.fixed)
+    assert (package / "src/pkg/app.py").read_text() == "def welcome():\n    return welcome_all(welcome)\n"
+
+
+@pytest.mark.parametrize(("command", "intent"), [
+    ("sed -i 's/greet/welcome/' src/pkg/app.py", "replace the first greet of each line with welcome in src/pkg/app.py"),
+    ("sed -i 's/import/use/' tests/test_app.py", "replace import with use in tests/test_app.py"),  # once a line
+    ("sed -i 's/greet/welcome/2' src/pkg/app.py", "replace greet with welcome in src/pkg/app.py"),
+    ("sed -n 's/greet/welcome/p' src/pkg/app.py", "show the lines with greet in src/pkg/app.py"),
+])
+def test_substitutions_that_do_what_is_asked_are_left_alone(package: Path, command: str, intent: str) -> None:
+    assert pitfall(package, command, intent) is None

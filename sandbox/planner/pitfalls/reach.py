@@ -1,0 +1,149 @@
+"""Commands that reach less than the request asks: a glob of the top folder for "all" the files of a
+kind that also lie deeper, a sed substitution of the first match of each line for "replace" them."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+from pathlib import Path, PurePosixPath
+
+from sandbox.planner.pitfalls.line import SEPARATORS, Pitfall
+
+_MOST_SEEN = 5000  # entries walked when looking for deeper files
+_MOST_READ = 1 << 20  # bytes read of a file sed edits
+# "all the python files", "every .txt file", "each log", "recursively", "in subfolders"
+_EVERY = re.compile(r"\b(?:all|every|each|any|recursive(?:ly)?|sub-?(?:folders?|director(?:y|ies))|and below|"
+                    r"the whole (?:project|tree|folder|directory))\b", re.IGNORECASE)
+_ONLY_HERE = re.compile(r"\b(?:top[- ]level|not (?:in |into )?(?:the )?sub-?(?:folders?|director(?:y|ies))|"
+                        r"non-?recursive(?:ly)?|only (?:here|in (?:this|the current) (?:folder|directory))|"
+                        r"(?:this|the current) (?:folder|directory) only|directly in)\b", re.IGNORECASE)
+# Commands whose files end up together somewhere: a deeper glob would flatten or collide them
+_GATHERERS = frozenset({"mv", "cp", "rsync", "tar", "zip", "7z", "ln", "install"})
+# A word `*.ext` outside quotes (the quotes are checked by `_outside_quotes`)
+_SHALLOW = re.compile(r"(?<![^\s;|&(<>=])\*\.[\w.+-]+(?=$|[\s;|&)<>])")
+_REPLACE = re.compile(r"\b(?:replace|replaces|replacing|substitute|change|changes|rename|renames|swap|turn)\b",
+                      re.IGNORECASE)
+_FIRST_ONLY = re.compile(r"\b(?:first|once|one occurrence|single occurrence)\b", re.IGNORECASE)
+# A sed s command: delimiter, pattern, replacement, flags
+_SUBSTITUTE = re.compile(r"s([^\w\s\\])((?:\\.|(?!\1).)*)\1((?:\\.|(?!\1).)*)\1([gIipwme0-9]*)$")
+_PLAIN = re.compile(r"[\w .,:@%=/-]+")
+_MOST_GLOBBED = 200
+
+
+def _outside_quotes(command: str, at: int) -> bool:
+    before = command[:at]
+    return before.count("'") % 2 == 0 and before.replace("\\\"", "").count('"') % 2 == 0
+
+
+def _deeper(root: Path, pattern: str) -> bool:
+    """Whether a file below the top folder (not in a hidden one, as bash's ** skips them) matches
+    `pattern` by its name."""
+    seen = 0
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        if Path(folder) != root and any(fnmatch.fnmatchcase(name, pattern) for name in files):
+            return True
+        seen += len(files) + len(dirs)
+        if seen > _MOST_SEEN:
+            return False
+    return False
+
+
+def shallow_glob(root: Path, command: str, tokens: list[str], intent: str) -> Pitfall | None:
+    """`sed -i ... *.py` (or `for f in *.py`) for "all python files" where some lie in subfolders:
+    the glob reaches the top folder only (and, matching nothing there, stays a literal `*.py`). The
+    same line with bash's recursive glob, `**/*.py` under `shopt -s globstar`."""
+    if not _EVERY.search(intent) or _ONLY_HERE.search(intent) or "globstar" in command:
+        return None
+    if any(PurePosixPath(t).name in _GATHERERS for t in tokens) or "find" in tokens:
+        return None
+    found = [m for m in _SHALLOW.finditer(command) if _outside_quotes(command, m.start())]
+    missed = [m for m in found if _deeper(root, m.group(0))]
+    if not missed:
+        return None
+    fixed = command
+    for match in reversed(missed):
+        fixed = fixed[:match.start()] + "**/" + fixed[match.start():]
+    return Pitfall(f"the glob {missed[0].group(0)} reaches only the top folder, and files it names lie in "
+                   "subfolders too", f"shopt -s globstar; {fixed}")
+
+
+def _sed_parts(tokens: list[str]) -> list[tuple[str, list[str]]]:
+    """Each sed of the line as (its one script, its file operands); seds with several scripts or a
+    script file are left out."""
+    out: list[tuple[str, list[str]]] = []
+    for at, token in enumerate(tokens):
+        if PurePosixPath(token).name != "sed":
+            continue
+        scripts: list[str] = []
+        files: list[str] = []
+        args = iter(tokens[at + 1:])
+        for word in args:
+            if word in SEPARATORS or word in (">", ">>", "<"):
+                break
+            if word in ("-e", "--expression"):
+                scripts.append(next(args, ""))
+            elif word in ("-f", "--file") or word.startswith("-f"):
+                scripts.append("")  # a script file: not read here
+            elif word.startswith("-") and word != "-":
+                continue
+            elif not scripts:
+                scripts.append(word)
+            else:
+                files.append(word)
+        if len(scripts) == 1 and scripts[0]:
+            out.append((scripts[0], files))
+    return out
+
+
+def _files_named(root: Path, words: list[str]) -> list[Path]:
+    """The plain files inside `root` that `words` name, globs expanded as bash would (`**` too)."""
+    out: list[Path] = []
+    for word in words:
+        path = PurePosixPath(word)
+        if path.is_absolute() or ".." in path.parts:
+            continue
+        try:
+            named = sorted(root.glob(word))[:_MOST_GLOBBED] if any(c in word for c in "*?[") else [root / path]
+        except (ValueError, OSError):
+            continue
+        out += [p for p in named if not p.is_symlink() and p.is_file()]
+    return out
+
+
+def _twice_on_a_line(root: Path, files: list[str], pattern: str) -> bool:
+    """Whether some line of `files` holds `pattern` (plain words; `.` any character) twice."""
+    try:
+        compiled = re.compile(pattern)
+    except re.error:
+        return False
+    for target in _files_named(root, files):
+        try:
+            with target.open("rb") as handle:
+                text = handle.read(_MOST_READ).decode("utf-8", "replace")
+        except OSError:
+            continue
+        if any(len(compiled.findall(line)) >= 2 for line in text.splitlines()):
+            return True
+    return False
+
+
+def first_of_each_line(root: Path, command: str, tokens: list[str], intent: str) -> Pitfall | None:
+    """`sed 's/foo/bar/' notes.txt` for "replace foo with bar in notes.txt", where a line holds
+    foo twice: sed replaces the first on each line; the same with the `g` flag."""
+    if not _REPLACE.search(intent) or _FIRST_ONLY.search(intent):
+        return None
+    for script, files in _sed_parts(tokens):
+        parts = _SUBSTITUTE.match(script)
+        if parts is None or "g" in parts.group(4) or any(c.isdigit() for c in parts.group(4)):
+            continue
+        pattern = parts.group(2)
+        if not _PLAIN.fullmatch(pattern) or not _twice_on_a_line(root, files, pattern):
+            continue
+        if command.count(script) != 1:
+            return None
+        spot = command.index(script) + len(script) - len(parts.group(4))
+        return Pitfall(f"sed {script} replaces the first {pattern} of each line only, and a line holds more",
+                       command[:spot] + "g" + command[spot:])
+    return None
