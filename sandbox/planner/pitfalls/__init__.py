@@ -12,7 +12,8 @@ Only what is certain from the words counts:
   line, in a program that never tells a line by its number nor writes a file, for a request that
   does not speak of the header, of every line, or (for cut) of a column as it stands: the rows
   after the header only (`tail -n +2 people.csv | awk ...`). awk, cut or sort reading the fields of
-  a table separated by commas (semicolons, bars) without being told: the separator given.
+  a table separated by commas (semicolons, bars) without being told: the separator given. sort by
+  a column of numbers of different lengths compared as text (10 before 9): the key with `n`.
 * verbs (`verbs.py`): a request to move done with `cp`, or to copy done with `mv`: the other
   command. A request to edit one file ("sort words.txt", "remove the duplicate lines from
   list.txt": an edit its first word, nothing asked to be shown or put elsewhere) that the command
@@ -20,7 +21,8 @@ Only what is certain from the words counts:
   the output written over f once read.
 * listings (`listings.py`): `ls -l... | head`, which printed the "total" line as its first file;
   `find DIR -type d | wc -l`, which counts DIR; `find -perm +MODE`, which GNU find no longer reads
-  (`-perm /MODE`); `du -h ... | sort -n`, which orders 800K after 1.5G (`sort -h`); `find -name
+  (`-perm /MODE`); `find -size -1M`, which rounds sizes up and so matches empty files only (in
+  bytes: `-size -1048576c`); `du -h ... | sort -n`, which orders 800K after 1.5G (`sort -h`); `find -name
   *.txt` unquoted where the shell had names to put in its place (the pattern quoted). This one is
   also fixed, without asking the model, when the command failed (`slip`).
 * reach (`reach.py`): a glob of the top folder (`sed -i ... *.py`, `for f in *.py`) for "all" the
@@ -44,10 +46,11 @@ from sandbox.planner.pitfalls.listings import (
     expanded_pattern,
     listing_total,
     old_perm,
+    rounded_size,
     sizes_as_numbers,
 )
 from sandbox.planner.pitfalls.reach import first_of_each_line, shallow_glob
-from sandbox.planner.pitfalls.tables import AWKS, awk_files, cut_files, rows_only, unseparated
+from sandbox.planner.pitfalls.tables import AWKS, awk_files, cut_files, numbers_as_text, rows_only, unseparated
 from sandbox.planner.pitfalls.verbs import emptied_first, other_verb, printed_not_written
 
 __all__ = ["Pitfall", "pitfall", "slip"]
@@ -93,8 +96,9 @@ def _static(root: Path, command: str, intent: str) -> Pitfall | None:
     if tokens is None:
         return None
     found = slip(root, command, intent) or other_verb(command, tokens, intent) or old_perm(command, tokens) \
-        or emptied_first(root, command, tokens) or sizes_as_numbers(command, tokens) \
-        or unseparated(root, command, tokens) or first_of_each_line(root, command, tokens, intent)
+        or rounded_size(command, tokens) or emptied_first(root, command, tokens) or sizes_as_numbers(command, tokens) \
+        or unseparated(root, command, tokens) or first_of_each_line(root, command, tokens, intent) \
+        or numbers_as_text(root, command, tokens, intent)
     if found is not None:
         return found
     words = first_command(tokens)

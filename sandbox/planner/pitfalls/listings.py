@@ -68,6 +68,24 @@ def old_perm(command: str, tokens: list[str]) -> Pitfall | None:
                    spot.sub(lambda m: m.group(1) + _any_bits(m.group(2)), command))
 
 
+_UNDER_SIZE = re.compile(r"(-size[ \t]+)-(\d+)([kMG])(?=[ \t;)]|$)")
+_UNITS = {"k": 1024, "M": 1024 ** 2, "G": 1024 ** 3}
+
+
+def rounded_size(command: str, tokens: list[str]) -> Pitfall | None:
+    """`find -size -1M`: find rounds each size up to whole units before it compares, so "under
+    1M" matches empty files only (and -size -2k files of 1k or less); the same in bytes, -size -1048576c."""
+    if "find" not in tokens or "-size" not in tokens:
+        return None
+    found = _UNDER_SIZE.search(command)
+    if found is None:
+        return None
+    fixed = _UNDER_SIZE.sub(lambda m: f"{m.group(1)}-{int(m.group(2)) * _UNITS[m.group(3)]}c", command)
+    return Pitfall(f"find -size -{found.group(2)}{found.group(3)} rounds sizes up to whole units before comparing "
+                   f"(it matches {'empty files only' if found.group(2) == '1' else 'less than it says'}); "
+                   "in bytes it compares exactly", fixed)
+
+
 def _human_option(option: str) -> str:
     """A sort option that sorts numbers, made to sort human-readable sizes (-rn -> -rh, -k5,5n -> -k5,5h)."""
     if option == "--numeric-sort":

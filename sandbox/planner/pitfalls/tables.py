@@ -15,6 +15,11 @@ _PASSING = frozenset({"cat", "tail", "head", "grep", "egrep", "fgrep", "sort", "
 # An awk program that reads fields, or counts them
 _FIELDS = re.compile(r"\$(?:[1-9]|\(?NF\b)|\bNF\b")
 _SPLITS_AT = {"awk": "blanks", "cut": "tabs", "sort": "blanks"}
+_MOST_READ = 1 << 16  # bytes of a table read to see what its column holds
+_AS_TEXT = re.compile(r"\b(?:alphabetic(?:al(?:ly)?)?|lexicographic(?:al(?:ly)?)?|as text|as strings?|"
+                      r"dictionary order)\b", re.IGNORECASE)
+_KEY = re.compile(r"(-k[ \t]*|--key=)(\d+)((?:\.\d+)?(?:,\d+(?:\.\d+)?)?)([a-zA-Z]*)")
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 
 
 def awk_files(words: list[str]) -> list[str] | None:
@@ -141,3 +146,76 @@ def _with_options(command: str, commands: list[list[str]], lacking: list[tuple[i
     for spot, text in sorted(inserts, reverse=True):
         command = command[:spot] + text + command[spot:]
     return command
+
+
+def _rows(root: Path, name: str) -> list[str] | None:
+    """The lines of the start of the text file `name` inside `root`, or None."""
+    if first_lines(root, name) is None:  # inside root, a plain text file
+        return None
+    try:
+        with (root / name).open("rb") as handle:
+            head = handle.read(_MOST_READ)
+    except OSError:
+        return None
+    lines = head.decode("utf-8", "replace").splitlines()
+    return lines[:-1] if len(head) == _MOST_READ else lines  # the last may be cut
+
+
+def _sort_key(words: list[str]) -> tuple[int, str | None, str] | None:
+    """The field a sort orders by, its separator (None: blanks) and the global ordering options its
+    key inherits, when it compares that field as text: one key, no numeric, general, human, month
+    or version ordering anywhere."""
+    flags = "".join(w[1:] for w in words[1:] if w.startswith("-") and not w.startswith(("--", "-k", "-t", "-o")))
+    keys, separator = [], None
+    args = iter(words[1:])
+    for word in args:
+        if word in ("-k", "--key"):
+            keys.append(next(args, ""))
+        elif word.startswith(("-k", "--key=")):
+            keys.append(word.split("=", 1)[1] if word.startswith("--key=") else word[2:])
+        elif word in ("-t", "--field-separator"):
+            separator = next(args, "")
+        elif word.startswith("-t"):
+            separator = word[2:]
+    start = re.match(r"\d+", keys[0]) if len(keys) == 1 else None
+    if start is None or any(c in flags + keys[0] for c in "nghMV"):
+        return None
+    # a key with modifiers of its own inherits no global ordering option: they go with the n
+    inherited = "" if re.search(r"[a-zA-Z]", keys[0]) else "".join(dict.fromkeys(c for c in flags if c in "bdfirR"))
+    return int(start.group(0)), separator, inherited
+
+
+def _text_ordered(root: Path, commands: list[list[str]], field: int,
+                  separator: str | None) -> tuple[str, list[str]] | None:
+    """The one table the line reads and the numbers its column `field` holds, when ordering them as
+    text differs from ordering them as numbers."""
+    files = [w for w in commands[0][1:] if not w.startswith("-") and _rows(root, w) is not None]
+    if len(files) != 1 or (rows := _rows(root, files[0])) is None:
+        return None
+    cells = [(row.split(separator) if separator else row.split()) for row in rows if row.strip()]
+    values = [c[field - 1].strip() for c in cells if len(c) >= field]
+    numbers = [v for v in values if _NUMBER.fullmatch(v)]
+    if len(numbers) < 2 or len(numbers) < len(values) - 1 or sorted(numbers) == sorted(numbers, key=float):
+        return None  # (a header may be the one value that is no number)
+    return files[0], numbers
+
+
+def numbers_as_text(root: Path, command: str, tokens: list[str], intent: str) -> Pitfall | None:
+    """`sort -t, -k2 people.csv` where the second column holds numbers of different lengths: sort
+    compares them as text (10 before 9); the key with `n`, which compares numbers."""
+    commands = pipeline(tokens)
+    if commands is None or _AS_TEXT.search(intent):
+        return None
+    sorter = next((w for w in commands if Path(w[0]).name not in _PASSING or Path(w[0]).name == "sort"), None)
+    if sorter is None or Path(sorter[0]).name != "sort" or (key := _sort_key(sorter)) is None:
+        return None
+    field, separator, inherited = key
+    table = _text_ordered(root, commands, field, separator)
+    spots = list(_KEY.finditer(command))
+    if table is None or len(spots) != 1 or len(re.findall(r"(?<![\w./$-])sort(?![\w.-])", command)) != 1:
+        return None
+    name, numbers = table
+    spot = spots[0].end()
+    return Pitfall(f"field {field} of {name} holds numbers, and sort -k{field} compares them as text "
+                   f"({min(numbers, key=len)} after {max(numbers, key=len)}); -k{field}n compares numbers",
+                   command[:spot] + "n" + inherited + command[spot:])

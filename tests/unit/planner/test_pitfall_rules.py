@@ -178,3 +178,50 @@ def test_a_substitution_of_the_first_match_of_each_line_gets_the_g_flag(package:
 ])
 def test_substitutions_that_do_what_is_asked_are_left_alone(package: Path, command: str, intent: str) -> None:
     assert pitfall(package, command, intent) is None
+
+
+@pytest.mark.parametrize(("command", "fixed"), [
+    ("find . -type f -size -1M", "find . -type f -size -1048576c"),
+    ("find . -size -2k -name '*.log'", "find . -size -2048c -name '*.log'"),
+])
+def test_a_size_under_whole_units_is_compared_in_bytes(tmp_path: Path, command: str, fixed: str) -> None:
+    (tmp_path / "small.log").write_bytes(b"x" * 1500)
+    (tmp_path / "empty.log").write_bytes(b"")
+    found = pitfall(tmp_path, command, "files under the size")
+    assert found is not None and found.fixed == fixed
+    assert sorted(_sh(tmp_path, found.fixed).split()) == ["./empty.log", "./small.log"]
+
+
+@pytest.mark.parametrize("command", ["find . -size +1M", "find . -size -1048576c", "ls -size -1M"])
+def test_sizes_find_compares_as_asked_are_left_alone(tmp_path: Path, command: str) -> None:
+    assert pitfall(tmp_path, command, "files by size") is None
+
+
+@pytest.fixture
+def ages(tmp_path: Path) -> Path:
+    (tmp_path / "people.csv").write_text("name,age\nann,9\nbo,45\ncy,100\n")
+    (tmp_path / "scores.txt").write_text("ann 9\nbo 45\ncy 100\n")
+    (tmp_path / "codes.txt").write_text("ann 10\nbo 20\ncy 30\n")
+    return tmp_path
+
+
+@pytest.mark.parametrize(("command", "fixed", "first"), [
+    ("sort -t, -k2 people.csv", "sort -t, -k2n people.csv", "name,age"),
+    ("tail -n +2 people.csv | sort -t ',' -k 2,2 -r", "tail -n +2 people.csv | sort -t ',' -k 2,2nr -r", "cy,100"),
+    ("sort -k2 scores.txt", "sort -k2n scores.txt", "ann 9"),
+])
+def test_a_column_of_numbers_is_sorted_as_numbers(ages: Path, command: str, fixed: str, first: str) -> None:
+    found = pitfall(ages, command, "sort by age")
+    assert found is not None and found.fixed == fixed and "compares them as text" in found.reason
+    assert _sh(ages, found.fixed).splitlines()[0] == first
+
+
+@pytest.mark.parametrize(("command", "intent"), [
+    ("sort -t, -k2n people.csv", "sort by age"),
+    ("sort -t, -k1 people.csv", "sort by name"),
+    ("sort -k2 codes.txt", "sort by code"),  # as text or as numbers, one order
+    ("sort -k2 scores.txt", "sort scores.txt by the second column alphabetically"),
+    ("sort -t, -k2 -g people.csv", "sort by age"),
+])
+def test_sorts_that_order_as_asked_are_left_alone(ages: Path, command: str, intent: str) -> None:
+    assert pitfall(ages, command, intent) is None
