@@ -3,6 +3,7 @@ edit, emptied the file they read."""
 
 from __future__ import annotations
 
+import itertools
 import re
 import shlex
 from pathlib import Path, PurePosixPath
@@ -12,7 +13,8 @@ from sandbox.planner.pitfalls.line import REDIRECTS, SEPARATORS, Pitfall
 
 # A request to move files, or to copy them (a request that says both is left alone)
 _MOVE = re.compile(r"\b(?:move|moves|moving|relocate)\b", re.IGNORECASE)
-_COPY = re.compile(r"\b(?:copy|copies|copying|duplicate|back up)\b", re.IGNORECASE)
+_COPY = re.compile(r"\b(?:copy|copies|copying|back up|duplicate(?= (?:the|this|that|it|them|each|every|all|an?)\b))\b",
+                   re.IGNORECASE)
 _LISTS = SEPARATORS - {"|", "|&"}
 _REMOVERS = frozenset({"rm", "-delete", "rsync", "tar", "unlink", "install"})
 # A request whose first word edits a file, and words that ask for something to be shown instead
@@ -31,7 +33,7 @@ def other_verb(command: str, tokens: list[str], intent: str) -> Pitfall | None:
     if moving == copying or any(t in _REMOVERS for t in tokens):
         return None
     wrong, right = ("cp", "mv") if moving else ("mv", "cp")
-    if wrong not in tokens or right in tokens:
+    if wrong not in tokens or right in tokens or _renames_its_own(tokens):
         return None
     call = re.compile(rf"(?<![\w./$-]){wrong}((?:[ \t]+-[A-Za-z]+)*)(?=[ \t])")
     if len(call.findall(command)) != tokens.count(wrong):  # a cp in quotes, or one this cannot read
@@ -45,6 +47,13 @@ def other_verb(command: str, tokens: list[str], intent: str) -> Pitfall | None:
     what = "move" if moving else "copy"
     return Pitfall(f"the request asks to {what}, and {wrong} {'copies' if moving else 'moves'} instead",
                    call.sub(swapped, command))
+
+
+def _renames_its_own(tokens: list[str]) -> bool:
+    """Whether a mv of the line moves a file the line itself wrote (`sort f > f.tmp && mv f.tmp f`):
+    the way to write a file in place, not a move the request asked for or not."""
+    written = {after for before, after in itertools.pairwise(tokens) if before in REDIRECTS}
+    return any(word == "mv" and any(w in written for w in tokens[at + 1:at + 4]) for at, word in enumerate(tokens))
 
 
 def _written_over(body: str, name: str) -> str:

@@ -225,3 +225,18 @@ def test_a_column_of_numbers_is_sorted_as_numbers(ages: Path, command: str, fixe
 ])
 def test_sorts_that_order_as_asked_are_left_alone(ages: Path, command: str, intent: str) -> None:
     assert pitfall(ages, command, intent) is None
+
+
+@pytest.mark.parametrize(("command", "intent"), [
+    ("awk '!seen[$0]++' emails.txt > emails.tmp && mv emails.tmp emails.txt", "drop the duplicate lines of emails.txt"),
+    ("sort -u list.txt > list.new && mv -f list.new list.txt", "copy list.txt's lines, sorted, back into list.txt"),
+])
+def test_a_file_written_then_moved_into_place_is_no_move_for_a_copy(tmp_path: Path, command: str, intent: str) -> None:
+    (tmp_path / "emails.txt").write_text("a\nb\na\n")
+    (tmp_path / "list.txt").write_text("b\na\n")
+    assert pitfall(tmp_path, command, intent) is None
+
+
+def test_duplicating_a_file_is_a_copy(tmp_path: Path) -> None:
+    found = pitfall(tmp_path, "mv notes.txt notes-copy.txt", "duplicate the file notes.txt as notes-copy.txt")
+    assert found is not None and found.fixed == "cp -r notes.txt notes-copy.txt"
