@@ -17,6 +17,7 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -81,10 +82,22 @@ def lacks(haystack: str, *needles: str) -> None:
 
 
 def number(value: str) -> Check:
-    """The output holds `value` as a number of its own (not part of a longer one)."""
+    """The output holds `value` as a number of its own (not part of a longer one), or, for a value
+    with decimals, the same number printed with more of them (34.3333 for 34.33: awk's default)."""
+    places = len(value.partition(".")[2])
+
+    def same(printed: str) -> bool:
+        if printed == value:
+            return True
+        if not places or len(printed.partition(".")[2]) <= places:
+            return False
+        step = Decimal(1).scaleb(-places)
+        return any(Decimal(printed).quantize(step, rounding=mode) == Decimal(value)
+                   for mode in (ROUND_HALF_UP, ROUND_HALF_EVEN))
 
     def check(ws: Path, run: Any) -> None:
-        assert re.search(rf"(?<![\d.]){re.escape(value)}(?![\d.])", out(run)), f"no {value} in {out(run)[:300]!r}"
+        printed = re.findall(r"(?<![\d.])-?\d+(?:\.\d+)?(?![\d.])", out(run))
+        assert any(same(p) for p in printed), f"no {value} in {out(run)[:300]!r}"
 
     return check
 
