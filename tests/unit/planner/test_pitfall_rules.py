@@ -240,3 +240,13 @@ def test_a_file_written_then_moved_into_place_is_no_move_for_a_copy(tmp_path: Pa
 def test_duplicating_a_file_is_a_copy(tmp_path: Path) -> None:
     found = pitfall(tmp_path, "mv notes.txt notes-copy.txt", "duplicate the file notes.txt as notes-copy.txt")
     assert found is not None and found.fixed == "cp -r notes.txt notes-copy.txt"
+
+
+@pytest.mark.parametrize("intent", ["put all the pdf files into a docs folder", "place the logs inside archive/"])
+def test_putting_files_into_a_folder_is_a_move(tmp_path: Path, intent: str) -> None:
+    found = pitfall(tmp_path, "mkdir -p docs && find . -name '*.pdf' -exec cp -t docs {} +", intent)
+    assert found is not None and found.fixed == "mkdir -p docs && find . -name '*.pdf' -exec mv -t docs {} +"
+
+
+def test_putting_a_copy_into_a_folder_is_left_alone(tmp_path: Path) -> None:
+    assert pitfall(tmp_path, "cp *.pdf docs/", "put a copy of the pdf files into docs") is None
