@@ -12,7 +12,7 @@ from sandbox.planner.names import file_names
 from sandbox.planner.pitfalls.line import REDIRECTS, SEPARATORS, Pitfall
 
 # A request to move files, or to copy them (a request that says both is left alone)
-_MOVE = re.compile(r"\b(?:move|moves|moving|relocate|(?:put|place|sort|file)\b.*\b(?:into|inside))\b", re.IGNORECASE)
+_MOVE = re.compile(r"\b(?:move|moves|moving|relocate|(?:put|place)\b.*\b(?:into|inside))\b", re.IGNORECASE)
 _COPY = re.compile(r"\b(?:copy|copies|copying|back up|duplicate(?= (?:the|this|that|it|them|each|every|all|an?)\b))\b",
                    re.IGNORECASE)
 _LISTS = SEPARATORS - {"|", "|&"}
