@@ -28,7 +28,8 @@ Only what is certain from the words counts:
 * reach (`reach.py`): a glob of the top folder (`sed -i ... *.py`, `for f in *.py`) for "all" the
   files of a kind where some lie in subfolders: bash's `**/*.py` under `shopt -s globstar` (also a
   `slip`: a glob that matched nothing at the top fails). `sed 's/foo/bar/'` for "replace foo with
-  bar" where a line of its files holds foo twice: the `g` flag.
+  bar" where a line of its files holds foo twice: the `g` flag. `grep fox` for "the word fox" where
+  fox is also part of longer words (foxes) in its files: `grep -w`.
 
 A fix may lead to another (a table split at its commas may then read its header): up to three
 are made in turn, their reasons joined. Every fix still waits for review like any change.
@@ -49,7 +50,7 @@ from sandbox.planner.pitfalls.listings import (
     rounded_size,
     sizes_as_numbers,
 )
-from sandbox.planner.pitfalls.reach import first_of_each_line, shallow_glob
+from sandbox.planner.pitfalls.reach import first_of_each_line, part_of_words, shallow_glob
 from sandbox.planner.pitfalls.tables import AWKS, awk_files, cut_files, numbers_as_text, rows_only, unseparated
 from sandbox.planner.pitfalls.verbs import emptied_first, other_verb, printed_not_written
 
@@ -98,7 +99,7 @@ def _static(root: Path, command: str, intent: str) -> Pitfall | None:
     found = slip(root, command, intent) or other_verb(command, tokens, intent) or old_perm(command, tokens) \
         or rounded_size(command, tokens) or emptied_first(root, command, tokens) or sizes_as_numbers(command, tokens) \
         or unseparated(root, command, tokens) or first_of_each_line(root, command, tokens, intent) \
-        or numbers_as_text(root, command, tokens, intent)
+        or numbers_as_text(root, command, tokens, intent) or part_of_words(root, command, tokens, intent)
     if found is not None:
         return found
     words = first_command(tokens)

@@ -1,5 +1,6 @@
-"""Commands that reach less than the request asks: a glob of the top folder for "all" the files of a
-kind that also lie deeper, a sed substitution of the first match of each line for "replace" them."""
+"""Commands that reach less (or more) than the request asks: a glob of the top folder for "all" the
+files of a kind that also lie deeper, a sed substitution of the first match of each line for
+"replace" them, a grep for "the word" that also matches it inside longer words."""
 
 from __future__ import annotations
 
@@ -118,15 +119,8 @@ def _twice_on_a_line(root: Path, files: list[str], pattern: str) -> bool:
         compiled = re.compile(pattern)
     except re.error:
         return False
-    for target in _files_named(root, files):
-        try:
-            with target.open("rb") as handle:
-                text = handle.read(_MOST_READ).decode("utf-8", "replace")
-        except OSError:
-            continue
-        if any(len(compiled.findall(line)) >= 2 for line in text.splitlines()):
-            return True
-    return False
+    return any(any(len(compiled.findall(line)) >= 2 for line in _text(target).splitlines())
+               for target in _files_named(root, files))
 
 
 def first_of_each_line(root: Path, command: str, tokens: list[str], intent: str) -> Pitfall | None:
@@ -147,3 +141,74 @@ def first_of_each_line(root: Path, command: str, tokens: list[str], intent: str)
         return Pitfall(f"sed {script} replaces the first {pattern} of each line only, and a line holds more",
                        command[:spot] + "g" + command[spot:])
     return None
+
+
+_WORD_ASKED = re.compile(r"\bword\s+[\"'\u201c\u2018]?([\w-]+)", re.IGNORECASE)
+_GREPS = frozenset({"grep", "egrep", "fgrep"})
+
+
+def _grep_parts(words: list[str]) -> tuple[str, list[str], str] | None:
+    """A grep's one pattern, its file operands and its short options, or None (several patterns,
+    a pattern file)."""
+    patterns: list[str] = []
+    files: list[str] = []
+    flags = ""
+    args = iter(words[1:])
+    for word in args:
+        if word in ("-e", "--regexp"):
+            patterns.append(next(args, ""))
+        elif word in ("-f", "--file") or word.startswith("-f"):
+            return None
+        elif word.startswith("--"):
+            flags += "w" if word == "--word-regexp" else ""
+        elif word.startswith("-") and len(word) > 1:
+            flags += word[1:]
+        elif not patterns:
+            patterns.append(word)
+        else:
+            files.append(word)
+    return (patterns[0], files, flags) if len(patterns) == 1 else None
+
+
+def part_of_words(root: Path, command: str, tokens: list[str], intent: str) -> Pitfall | None:
+    """`grep -o fox tale.txt` for "the word fox", where fox is also part of longer words (foxes):
+    the same grep with -w, which matches the whole word only."""
+    asked = _WORD_ASKED.search(intent)
+    if asked is None:
+        return None
+    word = asked.group(1)
+    greps = [w for w in _commands(tokens) if PurePosixPath(w[0]).name in _GREPS]
+    parts = _grep_parts(greps[0]) if len(greps) == 1 else None
+    if parts is None:
+        return None
+    pattern, files, flags = parts
+    if pattern.lower() != word.lower() or "w" in flags or "x" in flags:
+        return None
+    inside = re.compile(rf"\w{re.escape(pattern)}|{re.escape(pattern)}\w", re.IGNORECASE if "i" in flags else 0)
+    if not any(inside.search(_text(path)) for path in _files_named(root, files)):
+        return None
+    spots = list(re.finditer(rf"(?<![\w./$-]){re.escape(greps[0][0])}(?=[ \t])", command))
+    if len(spots) != 1:
+        return None
+    at = spots[0].end()
+    return Pitfall(f"grep {pattern} also matches {pattern} inside longer words, and the request asks for the word; "
+                   "-w matches the whole word", command[:at] + " -w" + command[at:])
+
+
+def _commands(tokens: list[str]) -> list[list[str]]:
+    """The simple commands of a line, whatever joins them."""
+    out: list[list[str]] = [[]]
+    for token in tokens:
+        if token in SEPARATORS:
+            out.append([])
+        elif token not in ("(", ")", "{", "}"):
+            out[-1].append(token)
+    return [words for words in out if words]
+
+
+def _text(path: Path) -> str:
+    try:
+        with path.open("rb") as handle:
+            return handle.read(_MOST_READ).decode("utf-8", "replace")
+    except OSError:
+        return ""

@@ -250,3 +250,26 @@ def test_putting_files_into_a_folder_is_a_move(tmp_path: Path, intent: str) -> N
 
 def test_putting_a_copy_into_a_folder_is_left_alone(tmp_path: Path) -> None:
     assert pitfall(tmp_path, "cp *.pdf docs/", "put a copy of the pdf files into docs") is None
+
+
+@pytest.mark.parametrize(("command", "fixed"), [
+    ('grep -o "fox" tale.txt | wc -l', 'grep -w -o "fox" tale.txt | wc -l'),
+    ("grep -oi fox tale.txt | wc -l", "grep -w -oi fox tale.txt | wc -l"),
+])
+def test_a_word_asked_for_is_matched_whole(tmp_path: Path, command: str, fixed: str) -> None:
+    (tmp_path / "tale.txt").write_text("fox and fox\nno foxes here\nthe fox\n")
+    found = pitfall(tmp_path, command, "how many times does the word fox appear in tale.txt?")
+    assert found is not None and found.fixed == fixed
+    assert _sh(tmp_path, found.fixed) == "3\n"
+
+
+@pytest.mark.parametrize(("command", "intent"), [
+    ('grep -ow "fox" tale.txt | wc -l', "how many times does the word fox appear in tale.txt?"),
+    ('grep -o "fox" tale.txt | wc -l', "how many times does fox appear in tale.txt?"),
+    ('grep -o "fox" plain.txt | wc -l', "how many times does the word fox appear in plain.txt?"),
+    ("grep -c hen tale.txt", "how many lines hold the word fox"),
+])
+def test_words_matched_as_asked_are_left_alone(tmp_path: Path, command: str, intent: str) -> None:
+    (tmp_path / "tale.txt").write_text("fox and fox\nno foxes here\nthe fox\n")
+    (tmp_path / "plain.txt").write_text("fox and fox\n")
+    assert pitfall(tmp_path, command, intent) is None
