@@ -16,6 +16,8 @@ import argparse
 import dataclasses
 import gzip
 import io
+import json
+import os
 import subprocess
 import sys
 import tarfile
@@ -44,8 +46,10 @@ FILES = {
     "costs.csv": "rent,500\nfood,250\n", "scores.txt": "3\n4\n5\n", "app.json": '{"name": "demo"}\n',
     "db.json": '{"users": [{"id": 1}, {"id": 2}]}\n', "old.txt": "a\nb\n", "new.txt": "a\nc\n",
     "data.csv": "id,v\n1,2\n", "notes.txt": "remember\n", "config.json": '{"port": 8080}\n',
+    "my notes.txt": "spaces in the name\n",
 }
 EXIT = {"diff old.txt new.txt": 1}
+SHEET = ROOT / "sandbox/planner/data/cheatsheet.jsonl"
 
 
 def build(root: Path) -> None:
@@ -67,6 +71,10 @@ def build(root: Path) -> None:
     for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "first"]):
         subprocess.run(["git", *args], cwd=root, env=env, check=True, capture_output=True)
     (root / "notes.txt").write_text("remember this\n")
+    hour_ago = (root / "notes.txt").stat().st_mtime - 3600
+    os.utime(root / "notes.txt", (hour_ago, hour_ago))  # so that other files are newer
+    (root / "bin/run").chmod(0o755)
+    (root / "latest.log").symlink_to("logs/b.log")
 
 
 def command_of(example: Example) -> str:
@@ -94,10 +102,13 @@ def check(example: Example, settings: Settings, scratch: Path) -> tuple[bool, st
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sheet", action="store_true", help="also the cheat sheet's entries")
+    parser.add_argument("--group", default="", help="only the cheat sheet's entries of this group")
     args = parser.parse_args()
-    entries = [e for e in bank() if not e.refusal]
-    if args.sheet:
-        entries += [e for e in cheatsheet() if not e.refusal]
+    entries = [e for e in bank() if not e.refusal] if not args.group else []
+    if args.sheet or args.group:
+        grouped = {row["intent"] for row in map(json.loads, SHEET.read_text().splitlines())
+                   if args.group in ("", row["group"])}
+        entries += [e for e in cheatsheet() if not e.refusal and e.intent in grouped]
     settings = Settings.from_env()
     failed = 0
     with tempfile.TemporaryDirectory(prefix="sbx-examples-") as scratch:

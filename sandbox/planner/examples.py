@@ -11,10 +11,13 @@ The examples are data, shipped with the package (`sandbox/planner/data/`, read t
 * `bank.jsonl` (48): everyday tasks and three refusals (the gate's worked "no" answers), written
   for this project by hand. None is a request of the accuracy set (bench/intents); it holds
   examples of the same *kind* as some tuning ("dev") cases.
-* `cheatsheet.jsonl` (164, in 21 groups): everyday requests; the first 160 (20 groups) written
+* `cheatsheet.jsonl` (180, in 22 groups): everyday requests; the first 160 (20 groups) written
   later by an author who saw neither the accuracy set nor the bank; "Ignoring files in git" (4)
   by this project, from git's gitignore documentation, for a kind of request the model got wrong
-  (a dev case: ".gitignore for python bytecode and virtualenvs" came out as `*.pyc` and `venv`).
+  (a dev case: ".gitignore for python bytecode and virtualenvs" came out as `*.pyc` and `venv`);
+  "From the manuals: find, grep, sed and sort" (16) by this project, each the use of an option as
+  the GNU findutils, grep, sed and coreutils manuals describe it (-perm /111, -executable, -newer,
+  grep -w, sed ranges, sort keys with modifiers, xargs -0).
 
 Every command of both was run in the real container on a folder built for it and its result
 checked (`bench/examples_check.py` re-runs the bank's); none is taken from a published
