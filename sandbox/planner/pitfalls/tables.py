@@ -178,7 +178,7 @@ def _sort_key(words: list[str]) -> tuple[int, str | None, str] | None:
         elif word.startswith("-t"):
             separator = word[2:]
     start = re.match(r"\d+", keys[0]) if len(keys) == 1 else None
-    if start is None or any(c in flags + keys[0] for c in "nghMV"):
+    if start is None or int(start.group(0)) < 1 or any(c in flags + keys[0] for c in "nghMV"):
         return None
     # a key with modifiers of its own inherits no global ordering option: they go with the n
     inherited = "" if re.search(r"[a-zA-Z]", keys[0]) else "".join(dict.fromkeys(c for c in flags if c in "bdfirR"))

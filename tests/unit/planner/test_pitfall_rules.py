@@ -8,6 +8,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from sandbox.planner.pitfalls import pitfall, slip
 
@@ -273,3 +275,20 @@ def test_words_matched_as_asked_are_left_alone(tmp_path: Path, command: str, int
     (tmp_path / "tale.txt").write_text("fox and fox\nno foxes here\nthe fox\n")
     (tmp_path / "plain.txt").write_text("fox and fox\n")
     assert pitfall(tmp_path, command, intent) is None
+
+
+_PIECES = ["sort", "-k0", "-k2,2", "-t,", "-rn", "awk", "'{print $2}'", "cut", "-f2", "du", "-sh", "*", "|", "&&", ";",
+           ">", "sales.csv", "*.py", "find", ".", "-name", "-size", "-1M", "sed", "-i", "'s/a/b/'", "grep", "-o",
+           "word", "mv", "cp", "ls", "-l", "head", "''", "{", "}", "(", ")", "'", "\"", "\\", "$(", "**", "-perm",
+           "+x", "<"]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(words=st.lists(st.sampled_from(_PIECES), max_size=12),
+       intent=st.sampled_from(["replace a with b in all python files", "sort sales.csv by amount", "the word word",
+                               "put them into docs", "remove duplicate lines from sales.csv", ""]))
+def test_no_command_makes_the_rules_fail(tables: Path, words: list[str], intent: str) -> None:
+    command = " ".join(words)
+    found = pitfall(tables, command, intent, "total 0\nx\n", changed=False)
+    assert found is None or (found.fixed != command and found.reason)
+    slip(tables, command, intent)
