@@ -19,8 +19,8 @@ _EVERY = re.compile(r"\b(?:all|every|each|any|recursive(?:ly)?|sub-?(?:folders?|
 _ONLY_HERE = re.compile(r"\b(?:top[- ]level|not (?:in |into )?(?:the )?sub-?(?:folders?|director(?:y|ies))|"
                         r"non-?recursive(?:ly)?|only (?:here|in (?:this|the current) (?:folder|directory))|"
                         r"(?:this|the current) (?:folder|directory) only|directly in)\b", re.IGNORECASE)
-# Commands whose files end up together somewhere: a deeper glob would flatten or collide them
-_GATHERERS = frozenset({"mv", "cp", "rsync", "tar", "zip", "7z", "ln", "install"})
+# Commands that put the files they are given side by side in one folder: two of one name collide
+_FLATTENING = frozenset({"mv", "cp", "rsync", "ln", "install"})
 # A word `*.ext` outside quotes (the quotes are checked by `_outside_quotes`)
 _SHALLOW = re.compile(r"(?<![^\s;|&(<>=])\*\.[\w.+-]+(?=$|[\s;|&)<>])")
 _REPLACE = re.compile(r"\b(?:replace|replaces|replacing|substitute|change|changes|rename|renames|swap|turn)\b",
@@ -37,18 +37,30 @@ def _outside_quotes(command: str, at: int) -> bool:
     return before.count("'") % 2 == 0 and before.replace("\\\"", "").count('"') % 2 == 0
 
 
-def _deeper(root: Path, pattern: str) -> bool:
-    """Whether a file below the top folder (not in a hidden one, as bash's ** skips them) matches
-    `pattern` by its name."""
-    seen = 0
+def _matching(root: Path, pattern: str) -> tuple[list[str], bool] | None:
+    """The names of the files that match `pattern` by name anywhere under `root` (not in a hidden
+    folder, as bash's ** skips them), and whether one lies below the top folder; None when the
+    folder is too large to walk."""
+    names: list[str] = []
+    deeper, seen = False, 0
     for folder, dirs, files in os.walk(root):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        if Path(folder) != root and any(fnmatch.fnmatchcase(name, pattern) for name in files):
-            return True
+        matched = [name for name in files if fnmatch.fnmatchcase(name, pattern)]
+        names += matched
+        deeper = deeper or (bool(matched) and Path(folder) != root)
         seen += len(files) + len(dirs)
         if seen > _MOST_SEEN:
-            return False
-    return False
+            return None
+    return names, deeper
+
+
+def _missed(root: Path, pattern: str, *, flattening: bool) -> bool:
+    """Whether files that match `pattern` lie below the top folder, where a glob of the top does
+    not reach them (for a command that puts them side by side: and no two of them share a name)."""
+    found = _matching(root, pattern)
+    if found is None or not found[1]:
+        return False
+    return not flattening or len(set(found[0])) == len(found[0])
 
 
 def shallow_glob(root: Path, command: str, tokens: list[str], intent: str) -> Pitfall | None:
@@ -57,10 +69,11 @@ def shallow_glob(root: Path, command: str, tokens: list[str], intent: str) -> Pi
     same line with bash's recursive glob, `**/*.py` under `shopt -s globstar`."""
     if not _EVERY.search(intent) or _ONLY_HERE.search(intent) or "globstar" in command:
         return None
-    if any(PurePosixPath(t).name in _GATHERERS for t in tokens) or "find" in tokens:
+    if "find" in tokens:
         return None
+    flattening = any(PurePosixPath(t).name in _FLATTENING for t in tokens)
     found = [m for m in _SHALLOW.finditer(command) if _outside_quotes(command, m.start())]
-    missed = [m for m in found if _deeper(root, m.group(0))]
+    missed = [m for m in found if _missed(root, m.group(0), flattening=flattening)]
     if not missed:
         return None
     fixed = command

@@ -133,6 +133,8 @@ def package(tmp_path: Path) -> Path:
     (tmp_path / "src" / "pkg" / "app.py").write_text("def greet():\n    return greet_all(greet)\n")
     (tmp_path / "tests").mkdir()
     (tmp_path / "tests" / "test_app.py").write_text("from pkg.app import greet\n")
+    (tmp_path / "src" / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "tests" / "__init__.py").write_text("")
     (tmp_path / ".venv").mkdir()
     (tmp_path / ".venv" / "site.py").write_text("greet\n")
     return tmp_path
@@ -155,12 +157,23 @@ def test_a_top_folder_glob_for_all_the_files_reaches_the_deeper_ones(package: Pa
     ("sed -i 's/greet/welcome/g' *.py", "rename greet to welcome in the top-level python files"),
     ("sed -i 's/greet/welcome/g' *.py", "rename greet to welcome in main.py"),
     ("grep -l greet '*.py'", "which python files say greet"),
-    ("cp *.py backup/", "copy all python files to backup"),
+    ("mkdir -p backup && cp *.py backup/", "copy all python files to backup"),  # two __init__.py: they collide
     ("find . -name '*.py' -exec sed -i 's/greet/welcome/g' {} +", "rename greet to welcome in all python files"),
     ("sed -i 's/greet/welcome/g' *.txt", "rename greet to welcome in all text files"),
 ])
 def test_globs_that_reach_what_is_asked_are_left_alone(package: Path, command: str, intent: str) -> None:
     assert pitfall(package, command, intent) is None
+
+
+def test_every_file_of_a_kind_is_copied_into_a_folder_when_no_two_share_a_name(tmp_path: Path) -> None:
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "a.conf").write_text("a\n")
+    (tmp_path / "etc" / "b.conf").write_text("b\n")
+    command = "mkdir -p conf-backup && cp *.conf conf-backup/ && tar -czf conf-backup.tar.gz conf-backup"
+    found = pitfall(tmp_path, command, "copy every .conf file into a new folder conf-backup and pack it")
+    assert found is not None and "cp **/*.conf conf-backup/" in found.fixed
+    _sh(tmp_path, found.fixed)
+    assert sorted(p.name for p in (tmp_path / "conf-backup").iterdir()) == ["a.conf", "b.conf"]
 
 
 def test_a_substitution_of_the_first_match_of_each_line_gets_the_g_flag(package: Path) -> None:
