@@ -7,10 +7,12 @@ verification changed the answer or asked, and what it costs, against unverified 
 Each case of the accuracy set (bench/intents, judged by code as in bench/planner.py) runs end to end
 through `run_intent` once per candidate count, interleaved (case 1 with 1, 2, 3, 5 candidates, then
 case 2, ...), each in a fresh workspace with its own state, with the default model loaded once in
-this process. With 1 candidate it is today's unverified `sbx run`. A run whose candidates disagree
-with nothing to separate them is `undecided` (no terminal: nobody is asked): it counts as not solved,
-and as "asked". Latency is the whole run (plans, candidates' containers, checks), since verification
-is all of that; the ratio is against the 1-candidate run of the same cases.
+this process, and each after another request was planned (untimed), so that no run finds its
+prompt already computed by the run before it. With 1 candidate it is today's unverified `sbx run`.
+A run whose candidates disagree with nothing to separate them is `undecided` (no terminal: nobody
+is asked): it counts as not solved, and as "asked". Latency is the whole run (plans, candidates'
+containers, checks), since verification is all of that; the ratio is against the 1-candidate run
+of the same cases.
 """
 
 from __future__ import annotations
@@ -74,7 +76,21 @@ def _judge(case: Case, ws: Path, result: RunResult, run: Run) -> None:
         run.reason = f"{result.status}: {result.error or result.plan.explanation}"
 
 
+# Planned (not run, not timed) before each measured run: the model's prefix cache then holds another
+# request's prompt, as it does when a person asks something new. Without it, the run after another
+# count's run of the same case found the first plan's whole prompt computed (2 s less on 2 cores).
+OTHER_REQUEST = "print the name of the current month"
+
+
+def _other_request_first(planner: Planner, settings: Settings, scratch: Path) -> None:
+    root = Path(tempfile.mkdtemp(prefix="other-", dir=scratch))
+    (root / "ws").mkdir()
+    workspace = Workspace(root / "ws", dataclasses.replace(settings, state_dir=root / "state"))
+    run_intent(workspace, OTHER_REQUEST, planner=planner, dry_run=True, candidates=1)
+
+
 def run_case(case: Case, planner: Planner, candidates: int, settings: Settings, scratch: Path) -> Run:
+    _other_request_first(planner, settings, scratch)
     root = Path(tempfile.mkdtemp(prefix=f"{case.name}-{candidates}-", dir=scratch))
     ws, state = root / "ws", root / "state"
     ws.mkdir()
