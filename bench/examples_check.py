@@ -16,7 +16,6 @@ import argparse
 import dataclasses
 import gzip
 import io
-import json
 import os
 import subprocess
 import sys
@@ -49,7 +48,6 @@ FILES = {
     "my notes.txt": "spaces in the name\n",
 }
 EXIT = {"diff old.txt new.txt": 1}
-SHEET = ROOT / "sandbox/planner/data/cheatsheet.jsonl"
 
 
 def build(root: Path) -> None:
@@ -106,9 +104,7 @@ def main() -> int:
     args = parser.parse_args()
     entries = [e for e in bank() if not e.refusal] if not args.group else []
     if args.sheet or args.group:
-        grouped = {row["intent"] for row in map(json.loads, SHEET.read_text().splitlines())
-                   if args.group in ("", row["group"])}
-        entries += [e for e in cheatsheet() if not e.refusal and e.intent in grouped]
+        entries += [e for e in cheatsheet() if not e.refusal and args.group in ("", e.group)]
     settings = Settings.from_env()
     failed = 0
     with tempfile.TemporaryDirectory(prefix="sbx-examples-") as scratch:

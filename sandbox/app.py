@@ -409,9 +409,12 @@ class Workspace:
         """`sbx exec -- COMMAND...`: the command through run_shell under the default profile."""
         if not command:
             raise UsageError("nothing to run: give a command after `--`", code="usage.no_command")
-        # `sbx exec -- bash -c "X"` is X for run_shell, which is `/bin/bash -c` itself: no double quoting
-        script = command[2] if len(command) == 3 and command[:2] in (["bash", "-c"], ["/bin/bash", "-c"]) \
-            else shlex.join(command)
+        # `sbx exec -- SHELL -c "X"` is X for run_shell when SHELL is the one its profile runs (`bash -c
+        # {command}`): no double quoting; another shell runs inside that one, as asked
+        shell, *rest = self.profiles.get("run_shell").tool.argv_template
+        same = len(command) == 3 and command[1] == "-c" and rest == ["-c", "{command}"] \
+            and command[0] in (shell, Path(shell).name)
+        script = command[2] if same else shlex.join(command)
         return self.call_tool("run_shell", {"command": script}, **kwargs)
 
     def _degraded(self, call: CompiledCall, allow_degraded: bool) -> tuple[CompiledCall, tuple[str, ...]]:

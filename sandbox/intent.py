@@ -30,7 +30,7 @@ from typing import Any
 from sandbox.app import Workspace
 from sandbox.errors import EngineUnavailableError, ImageNotFoundError, PlannerError, SbxError
 from sandbox.planner.evidence import peek, where_it_looked
-from sandbox.planner.pitfalls import pitfall, slip
+from sandbox.planner.pitfalls import Pitfall, pitfall, slip
 from sandbox.planner.plan import Plan, Planner, PlanStep, Usage
 from sandbox.planner.prompt import clip, repair_hint, summarize_workspace
 from sandbox.planner.verify import (
@@ -331,6 +331,12 @@ def _words_of(step: PlanStep) -> str:
     return " ".join(shlex.quote(v) for v in step.args.values() if isinstance(v, str))
 
 
+def _fixed_step(call: PlanStep, found: Pitfall) -> PlanStep:
+    """`call` with the command of a pitfall's fix, the pitfall said in its reason."""
+    return PlanStep(call.tool, {**call.args, "command": found.fixed}, f"{call.why} ({found.reason})".strip(),
+                    found.fixed)
+
+
 def _describe(step: PlanStep) -> str:
     if step.tool == "run_shell":
         return str(step.args.get("command", ""))
@@ -408,7 +414,8 @@ class _Runner:
 
     def _slipped(self, call: PlanStep, history: Sequence[tuple[PlanStep, str]]) -> PlanStep | None:
         """A failed shell step's fix when its mistake is certain from its words (planner.pitfalls.slip:
-        braces sh does not expand), made without asking the model."""
+        a find pattern the shell expanded, a top-folder glob for files that lie deeper), made without
+        asking the model."""
         if call.tool != "run_shell":
             return None
         found = slip(self.workspace.path, _words_of(call), self.intent)
@@ -416,8 +423,7 @@ class _Runner:
         if found is None or found.fixed in tried:
             return None
         self.emit(Progress(ProgressKind.REPAIR, f"{found.reason}; running it fixed", {"reason": found.reason}))
-        return PlanStep(call.tool, {**call.args, "command": found.fixed}, f"{call.why} ({found.reason})".strip(),
-                        found.fixed)
+        return _fixed_step(call, found)
 
     def _unkept(self, changeset: Changeset) -> Changeset:
         """A failed or set-aside attempt's changeset, discarded unless it is already settled."""
@@ -440,8 +446,7 @@ class _Runner:
         kept = self._unkept(self.kept.pop())
         reason = f"suspect: {found.reason}"
         self.attempts.append(replace(ran, changeset=kept, ok=False, error=reason, set_aside=True))
-        fixed = PlanStep(call.tool, {**call.args, "command": found.fixed}, f"{call.why} ({found.reason})".strip(),
-                         found.fixed)
+        fixed = _fixed_step(call, found)
         self.emit(Progress(ProgressKind.REPAIR, f"step {index + 1}: {found.reason}; running it fixed",
                            {"step": index, "attempt": 1, "reason": reason}))
         try:

@@ -168,23 +168,29 @@ PEEK_CHARS = 240
 PEEK_FILES = 2
 
 
+def plain_file(root: Path, word: str) -> Path | None:
+    """The regular file `word` names inside `root` (no link, no path out of it), or None."""
+    path = _inside(root, word) if word else None
+    target = root / path if path is not None else None
+    return target if target is not None and not target.is_symlink() and target.is_file() else None
+
+
+def text_head(path: Path, size: int) -> str | None:
+    """The first `size` bytes of a text file, decoded; None when it is unreadable or binary."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(size)
+    except OSError:
+        return None
+    return None if b"\0" in head else head.decode("utf-8", "replace")
+
+
 def first_lines(root: Path, word: str) -> list[str] | None:
     """The first lines of the text file `word` names inside `root` (no link, no path out of it),
     or None (no such file, unreadable, binary)."""
-    path = _inside(root, word)
-    if path is None or not word:
-        return None
-    target = root / path
-    if target.is_symlink() or not target.is_file():
-        return None
-    try:
-        with target.open("rb") as handle:
-            head = handle.read(PEEK_CHARS * 2)
-    except OSError:
-        return None
-    if b"\0" in head:
-        return None
-    return head.decode("utf-8", "replace").splitlines()[:PEEK_LINES]
+    target = plain_file(root, word)
+    head = text_head(target, PEEK_CHARS * 2) if target is not None else None
+    return None if head is None else head.splitlines()[:PEEK_LINES]
 
 
 def peek(root: Path, intent: str) -> str:

@@ -33,7 +33,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sandbox.errors import SbxError
 from sandbox.planner.names import FILE_NAME, file_names
@@ -44,6 +44,7 @@ from sandbox.resources import planner_data
 class Example:
     intent: str
     answer: str  # what the model should answer: a fenced bash block, or one sentence saying no
+    group: str = field(default="", compare=False)  # the cheat sheet's heading it stands under
 
     @property
     def refusal(self) -> bool:
@@ -63,7 +64,8 @@ def _load(name: str) -> tuple[Example, ...]:
             continue
         try:
             entry = json.loads(line)
-            out.append(Example(entry["intent"], _sh(entry["command"]) if "command" in entry else entry["refusal"]))
+            answer = _sh(entry["command"]) if "command" in entry else entry["refusal"]
+            out.append(Example(entry["intent"], answer, str(entry.get("group", ""))))
         except (ValueError, KeyError, TypeError) as exc:
             raise SbxError(f"sbx's planner examples are damaged: {name} line {number} ({exc})",
                            hint="reinstall sbx (pip install --force-reinstall)",

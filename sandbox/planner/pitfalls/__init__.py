@@ -73,8 +73,10 @@ def slip(root: Path, command: str, intent: str) -> Pitfall | None:
     did (a failed run included): a find pattern the shell expands first, a glob of the top folder
     for "all" the files of a kind that lie deeper too."""
     tokens = shell_tokens(command)
-    if tokens is None:
-        return None
+    return None if tokens is None else _slip(root, command, tokens, intent)
+
+
+def _slip(root: Path, command: str, tokens: list[str], intent: str) -> Pitfall | None:
     return expanded_pattern(root, command, tokens) or shallow_glob(root, command, tokens, intent)
 
 
@@ -96,7 +98,7 @@ def _static(root: Path, command: str, intent: str) -> Pitfall | None:
     tokens = shell_tokens(command)
     if tokens is None:
         return None
-    found = slip(root, command, intent) or other_verb(command, tokens, intent) or old_perm(command, tokens) \
+    found = _slip(root, command, tokens, intent) or other_verb(command, tokens, intent) or old_perm(command, tokens) \
         or rounded_size(command, tokens) or emptied_first(root, command, tokens) or sizes_as_numbers(command, tokens) \
         or unseparated(root, command, tokens) or first_of_each_line(root, command, tokens, intent) \
         or numbers_as_text(root, command, tokens, intent) or part_of_words(root, command, tokens, intent)

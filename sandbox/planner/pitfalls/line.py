@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from sandbox.planner.evidence import shell_tokens
@@ -73,6 +74,23 @@ def pipeline(tokens: list[str]) -> list[list[str]] | None:
             return None
         rest = rest[used + 1:]
     return out or None
+
+
+def commands(tokens: list[str]) -> list[list[str]]:
+    """The words of every simple command of a line, whatever joins or groups them."""
+    out: list[list[str]] = []
+    rest = [t for t in tokens if t not in ("(", ")", "{", "}")]
+    while rest:
+        words, used = _simple(rest)
+        if words:
+            out.append(words)
+        rest = rest[used + 1:]
+    return out
+
+
+def program_spots(command: str, program: str) -> list[re.Match[str]]:
+    """Where `program` stands as a command word in the text of the line (not inside another word)."""
+    return list(re.finditer(rf"(?<![\w./$-]){re.escape(program)}(?![\w./-])", command))
 
 
 def first_part(command: str, words: list[str]) -> tuple[str, str] | None:

@@ -9,7 +9,7 @@ import os
 import re
 from pathlib import Path
 
-from sandbox.planner.pitfalls.line import Pitfall, first_part, pipeline, short_options
+from sandbox.planner.pitfalls.line import Pitfall, first_part, pipeline, program_spots, short_options
 
 # Commands that print sizes as 1.5K, 20M, 3G with -h, and those that pass such lines through
 _HUMAN = frozenset({"du", "ls", "df"})
@@ -110,7 +110,7 @@ def sizes_as_numbers(command: str, tokens: list[str]) -> Pitfall | None:
     numeric = [w for w in sorter[1:] if w == "--numeric-sort" or (w.startswith("-") and not w.startswith("--")
                                                                  and "n" in w and not w.startswith(("-t", "-o")))]
     spots = list(re.finditer(r"(?<![\w./$-])sort((?:[ \t]+-[-\w,.=]+)+)", command))
-    if not numeric or len(spots) != 1 or len(re.findall(r"(?<![\w./$-])sort(?![\w.-])", command)) != 1:
+    if not numeric or len(spots) != 1 or len(program_spots(command, "sort")) != 1:
         return None
     found = spots[0]
     options = re.sub(r"-[-\w,.=]+", lambda m: _human_option(m.group(0)), found.group(1))

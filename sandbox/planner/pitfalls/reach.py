@@ -9,7 +9,8 @@ import os
 import re
 from pathlib import Path, PurePosixPath
 
-from sandbox.planner.pitfalls.line import SEPARATORS, Pitfall
+from sandbox.planner.evidence import plain_file, text_head
+from sandbox.planner.pitfalls.line import Pitfall, commands, program_spots
 
 _MOST_SEEN = 5000  # entries walked when looking for deeper files
 _MOST_READ = 1 << 20  # bytes read of a file sed edits
@@ -87,15 +88,13 @@ def _sed_parts(tokens: list[str]) -> list[tuple[str, list[str]]]:
     """Each sed of the line as (its one script, its file operands); seds with several scripts or a
     script file are left out."""
     out: list[tuple[str, list[str]]] = []
-    for at, token in enumerate(tokens):
-        if PurePosixPath(token).name != "sed":
+    for words in commands(tokens):
+        if PurePosixPath(words[0]).name != "sed":
             continue
         scripts: list[str] = []
         files: list[str] = []
-        args = iter(tokens[at + 1:])
+        args = iter(words[1:])
         for word in args:
-            if word in SEPARATORS or word in (">", ">>", "<"):
-                break
             if word in ("-e", "--expression"):
                 scripts.append(next(args, ""))
             elif word in ("-f", "--file") or word.startswith("-f"):
@@ -115,11 +114,12 @@ def _files_named(root: Path, words: list[str]) -> list[Path]:
     """The plain files inside `root` that `words` name, globs expanded as bash would (`**` too)."""
     out: list[Path] = []
     for word in words:
-        path = PurePosixPath(word)
-        if path.is_absolute() or ".." in path.parts:
+        if not any(c in word for c in "*?["):
+            out += [p for p in [plain_file(root, word)] if p is not None]
             continue
+        path = PurePosixPath(word)
         try:
-            named = sorted(root.glob(word))[:_MOST_GLOBBED] if any(c in word for c in "*?[") else [root / path]
+            named = sorted(root.glob(word))[:_MOST_GLOBBED] if not path.is_absolute() and ".." not in path.parts else []
         except (ValueError, OSError):
             continue
         out += [p for p in named if not p.is_symlink() and p.is_file()]
@@ -190,7 +190,7 @@ def part_of_words(root: Path, command: str, tokens: list[str], intent: str) -> P
     if asked is None:
         return None
     word = asked.group(1)
-    greps = [w for w in _commands(tokens) if PurePosixPath(w[0]).name in _GREPS]
+    greps = [w for w in commands(tokens) if PurePosixPath(w[0]).name in _GREPS]
     parts = _grep_parts(greps[0]) if len(greps) == 1 else None
     if parts is None:
         return None
@@ -200,7 +200,7 @@ def part_of_words(root: Path, command: str, tokens: list[str], intent: str) -> P
     inside = re.compile(rf"\w{re.escape(pattern)}|{re.escape(pattern)}\w", re.IGNORECASE if "i" in flags else 0)
     if not any(inside.search(_text(path)) for path in _files_named(root, files)):
         return None
-    spots = list(re.finditer(rf"(?<![\w./$-]){re.escape(greps[0][0])}(?=[ \t])", command))
+    spots = program_spots(command, greps[0][0])
     if len(spots) != 1:
         return None
     at = spots[0].end()
@@ -208,20 +208,5 @@ def part_of_words(root: Path, command: str, tokens: list[str], intent: str) -> P
                    "-w matches the whole word", command[:at] + " -w" + command[at:])
 
 
-def _commands(tokens: list[str]) -> list[list[str]]:
-    """The simple commands of a line, whatever joins them."""
-    out: list[list[str]] = [[]]
-    for token in tokens:
-        if token in SEPARATORS:
-            out.append([])
-        elif token not in ("(", ")", "{", "}"):
-            out[-1].append(token)
-    return [words for words in out if words]
-
-
 def _text(path: Path) -> str:
-    try:
-        with path.open("rb") as handle:
-            return handle.read(_MOST_READ).decode("utf-8", "replace")
-    except OSError:
-        return ""
+    return text_head(path, _MOST_READ) or ""

@@ -6,8 +6,8 @@ import re
 import shlex
 from pathlib import Path
 
-from sandbox.planner.evidence import first_lines, header_row
-from sandbox.planner.pitfalls.line import Pitfall, pipeline
+from sandbox.planner.evidence import first_lines, header_row, plain_file, text_head
+from sandbox.planner.pitfalls.line import Pitfall, pipeline, program_spots
 
 AWKS = frozenset({"awk", "gawk", "mawk", "nawk"})
 # Commands that pass a table's lines through as they are: what comes after them still sees its fields
@@ -136,7 +136,7 @@ def _with_options(command: str, commands: list[list[str]], lacking: list[tuple[i
     program's occurrences in the text (None when they do not match its commands one to one)."""
     inserts: list[tuple[int, str]] = []
     for program in {commands[at][0] for at, _ in lacking}:
-        spots = [m.end() for m in re.finditer(rf"(?<![\w./$-]){re.escape(program)}(?=[ \t])", command)]
+        spots = [m.end() for m in program_spots(command, program)]
         mine = [at for at, words in enumerate(commands) if words[0] == program]
         if len(spots) != len(mine):
             return None
@@ -150,15 +150,12 @@ def _with_options(command: str, commands: list[list[str]], lacking: list[tuple[i
 
 def _rows(root: Path, name: str) -> list[str] | None:
     """The lines of the start of the text file `name` inside `root`, or None."""
-    if first_lines(root, name) is None:  # inside root, a plain text file
+    target = plain_file(root, name)
+    head = text_head(target, _MOST_READ) if target is not None else None
+    if target is None or head is None:
         return None
-    try:
-        with (root / name).open("rb") as handle:
-            head = handle.read(_MOST_READ)
-    except OSError:
-        return None
-    lines = head.decode("utf-8", "replace").splitlines()
-    return lines[:-1] if len(head) == _MOST_READ else lines  # the last may be cut
+    lines = head.splitlines()
+    return lines[:-1] if target.stat().st_size > _MOST_READ else lines  # the last may be cut
 
 
 def _sort_key(words: list[str]) -> tuple[int, str | None, str] | None:
@@ -212,7 +209,7 @@ def numbers_as_text(root: Path, command: str, tokens: list[str], intent: str) ->
     field, separator, inherited = key
     table = _text_ordered(root, commands, field, separator)
     spots = list(_KEY.finditer(command))
-    if table is None or len(spots) != 1 or len(re.findall(r"(?<![\w./$-])sort(?![\w.-])", command)) != 1:
+    if table is None or len(spots) != 1 or len(program_spots(command, "sort")) != 1:
         return None
     name, numbers = table
     spot = spots[0].end()

@@ -8,6 +8,7 @@ import re
 import shlex
 from pathlib import Path, PurePosixPath
 
+from sandbox.planner.evidence import plain_file
 from sandbox.planner.names import file_names
 from sandbox.planner.pitfalls.line import REDIRECTS, SEPARATORS, Pitfall
 
@@ -66,21 +67,13 @@ def _written_over(body: str, name: str) -> str:
     return f"{{ {body}{end} > {scratch} && cat {scratch} > {target} && rm -f {scratch}"
 
 
-def _plain_file(root: Path, name: str) -> bool:
-    path = PurePosixPath(name)
-    if path.is_absolute() or ".." in path.parts:
-        return False
-    on_disk = root / path
-    return on_disk.is_file() and not on_disk.is_symlink()
-
-
 def printed_not_written(root: Path, command: str, intent: str, stdout: str, changed: bool) -> Pitfall | None:
     """A request to edit one file (its first word an edit, nothing asked to be shown) that the
     command only printed, edited: the same command, its output written over the file."""
     if changed or not stdout.strip() or not _EDIT.match(intent) or _SHOW.search(intent):
         return None
     named = file_names(intent)
-    if len(named) != 1 or not _plain_file(root, named[0]) or named[0] not in command:
+    if len(named) != 1 or plain_file(root, named[0]) is None or named[0] not in command:
         return None
     return Pitfall(f"the request asks to change {named[0]}, and the command only printed the result",
                    _written_over(command, named[0]))
@@ -93,7 +86,7 @@ def emptied_first(root: Path, command: str, tokens: list[str]) -> Pitfall | None
     if len(last) < 4 or last[-2] not in REDIRECTS or last[-2].endswith(">>") or "}" in last or ")" in last:
         return None
     name = last[-1]
-    if name not in last[:-2] or not _plain_file(root, name):
+    if name not in last[:-2] or plain_file(root, name) is None:
         return None
     quoted = "|".join(re.escape(spelling) for spelling in {name, shlex.quote(name), f'"{name}"'})
     end = re.search(rf"[ \t]*(?:&>|>\|?)[ \t]*(?:{quoted})[ \t;]*$", command)
